@@ -1,0 +1,37 @@
+# MedFed: two commands for a fresh machine.
+#   make demo   set up, then run the server on the embedded defaults (SQLite, files in .medfed/)
+#   make test   set up, then run the test suite (on PostgreSQL too when MEDFED_TEST_DATABASE_URL is set)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "MedFed needs Python 3.11 ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/medfed demo
+
+test: $(STAMP)
+	$(BIN)/ruff check medfed tests
+	$(BIN)/mypy medfed
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check medfed tests
+	$(BIN)/ruff format --check medfed tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy medfed
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow `python -m medfed`."""
+
+from medfed.cli.app import main
+
+main()

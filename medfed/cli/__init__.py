@@ -1,0 +1,1 @@
+"""MedFed cli package."""

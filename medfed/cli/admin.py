@@ -1,0 +1,181 @@
+"""`medfed admin`: hospitals, users, enrollment tokens and the audit trail, on the server host."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import IntegrityError
+
+from medfed.cli.context import cli_actor, console, database_session, settings_from
+from medfed.core.audit_actions import AuditAction, Outcome
+from medfed.core.errors import ConfigurationError
+from medfed.server.services import accounts, audit, enrollment
+
+app = typer.Typer(help="Administer hospitals, users and the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _print_token(name: str, token: str, expires_at: str) -> None:
+    console.print(
+        f"Enrollment token for [bold]{name}[/bold] (one use, expires {expires_at[:16]} UTC):"
+    )
+    # Printed bare on its own line so scripts can take it with `tail -n 1`.
+    console.print("On the hospital's node run: medfed node enroll --server URL --token TOKEN")
+    print(token)
+
+
+@app.command("create-hospital")
+def create_hospital(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Hospital name.")]
+) -> None:
+    """Register a hospital and print its one-time enrollment token."""
+    settings = settings_from(ctx)
+    with database_session(settings) as session:
+        hospital = accounts.create_hospital(session, name, actor=cli_actor())
+        issued = enrollment.create_enrollment_token(
+            session, hospital, ttl_hours=settings.enrollment_token_ttl_hours, actor=cli_actor()
+        )
+    console.print(f"Registered hospital [bold]{hospital.name}[/bold] (id {hospital.id}).")
+    _print_token(hospital.name, issued.token, issued.expires_at_iso)
+
+
+@app.command("enrollment-token")
+def enrollment_token(
+    ctx: typer.Context, hospital: Annotated[str, typer.Argument(help="Hospital name or id.")]
+) -> None:
+    """Issue a new one-time enrollment token for an existing hospital."""
+    settings = settings_from(ctx)
+    with database_session(settings) as session:
+        found = accounts.find_hospital(session, hospital)
+        issued = enrollment.create_enrollment_token(
+            session, found, ttl_hours=settings.enrollment_token_ttl_hours, actor=cli_actor()
+        )
+    _print_token(found.name, issued.token, issued.expires_at_iso)
+
+
+@app.command("create-user")
+def create_user(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, hospital or doctor.")],
+    hospital: Annotated[
+        str | None, typer.Option(help="Hospital name or id (hospital staff).")
+    ] = None,
+    display_name: Annotated[str | None, typer.Option(help="Shown in the web app.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user; the password is prompted for (or read from stdin with --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt(
+            f"Password for {username}", hide_input=True, confirmation_prompt=True
+        )
+    else:
+        raise ConfigurationError("No password: use --password-stdin or run in a terminal.")
+    settings = settings_from(ctx)
+    with database_session(settings) as session:
+        hospital_id = accounts.find_hospital(session, hospital).id if hospital else None
+        user = accounts.create_user(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            hospital_id=hospital_id,
+            actor=cli_actor(),
+        )
+    console.print(f"Created {user.role} [bold]{user.username}[/bold] (id {user.id}).")
+
+
+@app.command("list-hospitals")
+def list_hospitals(ctx: typer.Context) -> None:
+    """Hospitals and their enrolled nodes."""
+    with database_session(settings_from(ctx)) as session:
+        table = Table("id", "name", "nodes", "created")
+        for hospital in accounts.list_hospitals(session):
+            table.add_row(
+                str(hospital.id),
+                hospital.name,
+                str(len(hospital.nodes)),
+                str(hospital.created_at)[:16],
+            )
+    console.print(table)
+
+
+@app.command("list-users")
+def list_users(ctx: typer.Context) -> None:
+    """User accounts."""
+    with database_session(settings_from(ctx)) as session:
+        table = Table("id", "username", "role", "hospital", "active")
+        for user in accounts.list_users(session):
+            table.add_row(
+                str(user.id),
+                user.username,
+                user.role,
+                str(user.hospital_id or ""),
+                "yes" if user.is_active else "no",
+            )
+    console.print(table)
+
+
+@audit_app.command("verify")
+def verify(ctx: typer.Context) -> None:
+    """Check the whole hash chain; names the first edited, inserted or deleted row."""
+    settings = settings_from(ctx)
+    with database_session(settings) as session:
+        verdict = audit.verify(session)
+        head = audit.chain_head_hash(session)
+    if verdict.ok:
+        console.print(f"[green]OK[/green] {verdict.describe()}")
+        console.print(f"chain head: {head}")
+    else:
+        console.print(f"[red]FAILED[/red] {verdict.describe()}")
+    try:
+        with database_session(settings) as session:
+            audit.record(
+                session,
+                actor=cli_actor(),
+                action=AuditAction.AUDIT_VERIFIED,
+                outcome=Outcome.SUCCESS if verdict.ok else Outcome.FAILURE,
+                details={
+                    "rows_checked": verdict.rows_checked,
+                    "first_bad_seq": verdict.first_bad_seq,
+                },
+            )
+    except IntegrityError:
+        # A forged row occupies the next sequence number: the trail cannot be appended to.
+        console.print(
+            "[red]The verification could not be recorded: the next audit row is taken.[/red]"
+        )
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def list_events(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many events, newest first.")
+    ] = 20,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+) -> None:
+    """The latest audit events."""
+    with database_session(settings_from(ctx)) as session:
+        table = Table("seq", "time (UTC)", "actor", "action", "object", "outcome")
+        for event in audit.list_events(session, limit=limit, action=action):
+            table.add_row(
+                str(event.seq),
+                event.occurred_at[:19],
+                event.actor,
+                event.action,
+                event.object or "",
+                event.outcome,
+            )
+    console.print(table)

@@ -1,0 +1,97 @@
+"""`medfed demo`: a working server on the embedded defaults, with demo logins, in one command."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from medfed.cli.context import console, database_session, settings_from
+from medfed.cli.server import start
+from medfed.core.errors import Conflict, NotFound
+from medfed.core.files import write_private_file
+from medfed.core.security import password_problem, verify_password
+from medfed.server.db.tables import Hospital
+from medfed.server.services import accounts
+
+app = typer.Typer(help="Start a demo server with demo accounts.", invoke_without_command=True)
+
+DEMO_HOSPITAL = "Demo General Hospital"
+DEMO_ACCOUNTS = (
+    ("admin", "admin", None),
+    ("staff", "hospital", DEMO_HOSPITAL),
+    ("doctor", "doctor", None),
+)
+ACTOR = "cli:demo"
+
+
+def _random_password(username: str) -> str:
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        if password_problem(candidate, username) is None:
+            return candidate
+
+
+def _demo_hospital(session: Session) -> Hospital:
+    try:
+        return accounts.find_hospital(session, DEMO_HOSPITAL)
+    except NotFound:
+        return accounts.create_hospital(session, DEMO_HOSPITAL, actor=ACTOR)
+
+
+@app.callback()
+def demo(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Set up and print the logins only.")
+    ] = False,
+) -> None:
+    """Create demo accounts with random passwords (kept in MEDFED_HOME, mode 0600) and serve."""
+    settings = settings_from(ctx)
+    logins_file = settings.home / "demo-logins.json"
+    # Passwords are saved before any account exists and accounts are created only when missing,
+    # so an interrupted set-up is completed, never left with logins that do not work.
+    if logins_file.exists():
+        logins: dict[str, str] = json.loads(logins_file.read_text(encoding="utf-8"))
+    else:
+        logins = {username: _random_password(username) for username, _, _ in DEMO_ACCOUNTS}
+        write_private_file(logins_file, json.dumps(logins, indent=2) + "\n")
+    with database_session(settings) as session:
+        users = {user.username: user for user in accounts.list_users(session)}
+        existing = set(users)
+        foreign = existing - set(logins) or {
+            name
+            for name in existing
+            if not verify_password(users[name].password_hash, logins[name])
+        }
+        if foreign:
+            raise Conflict(
+                "This home already has accounts that the demo did not create; "
+                "use another MEDFED_HOME for the demo."
+            )
+        hospital = None
+        for username, role, hospital_name in DEMO_ACCOUNTS:
+            if username in existing:
+                continue
+            if hospital_name and hospital is None:
+                hospital = _demo_hospital(session)
+            accounts.create_user(
+                session,
+                username=username,
+                password=logins[username],
+                role=role,
+                display_name=f"Demo {role}",
+                hospital_id=hospital.id if hospital_name and hospital else None,
+                actor=ACTOR,
+            )
+    url = f"http://{settings.host}:{port or settings.port}"
+    console.print(f"\n[bold]MedFed demo[/bold] at {url}   (API docs: {url}/docs)")
+    console.print(f"Demo logins (also in {logins_file}):")
+    for username, password in logins.items():
+        console.print(f"  {username:<8} {password}")
+    if not no_serve:
+        start(ctx, host=None, port=port)

@@ -1,0 +1,88 @@
+"""`medfed server`: initialise, migrate and run the global server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from medfed.cli.context import cli_actor, console, database_session, settings_from
+from medfed.core.audit_actions import AuditAction
+from medfed.core.errors import ConfigurationError, Conflict
+from medfed.server.services import accounts, audit
+
+app = typer.Typer(help="Run and set up the global MedFed server.", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def server(ctx: typer.Context) -> None:
+    """Run the server (same as `medfed server start`) when no subcommand is given."""
+    if ctx.invoked_subcommand is None:
+        start(ctx)
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Apply migrations and serve the web app and the REST API."""
+    import uvicorn
+
+    from medfed.server.app import create_app
+
+    settings = settings_from(ctx)
+    app_instance = create_app(settings)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    uvicorn.run(app_instance, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the database schema up to date."""
+    settings = settings_from(ctx)
+    with database_session(settings):
+        pass
+    console.print("Database schema is up to date.")
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Option(help="The first administrator's username.")] = "admin",
+    display_name: Annotated[str | None, typer.Option(help="Shown in the web app.")] = None,
+) -> None:
+    """Create the first administrator. The password comes from MEDFED_ADMIN_PASSWORD or a prompt."""
+    settings = settings_from(ctx)
+    if settings.admin_password is not None:
+        password = settings.admin_password.get_secret_value()
+    elif sys.stdin.isatty():
+        password = typer.prompt(
+            "Password for the first administrator", hide_input=True, confirmation_prompt=True
+        )
+    else:
+        raise ConfigurationError(
+            "No password: set MEDFED_ADMIN_PASSWORD or run `medfed server init` in a terminal."
+        )
+    with database_session(settings) as session:
+        if accounts.count_admins(session) > 0:
+            raise Conflict("The server is already initialised: an administrator exists.")
+        user = accounts.create_user(
+            session,
+            username=username,
+            password=password,
+            role="admin",
+            display_name=display_name or "Administrator",
+            actor=cli_actor(),
+        )
+        audit.record(
+            session,
+            actor=cli_actor(),
+            action=AuditAction.ADMIN_INITIALISED,
+            object=f"user:{user.username}",
+        )
+    console.print(f"Created administrator [bold]{user.username}[/bold].")

@@ -1,0 +1,1 @@
+"""Pure building blocks: settings, errors, security primitives and the audit chain."""

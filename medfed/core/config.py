@@ -1,0 +1,217 @@
+"""The one settings object: environment variables `MEDFED_*` and an optional YAML file."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from medfed.core.errors import ConfigurationError
+
+Environment = Literal["development", "test", "production"]
+
+# Values that must never protect a real deployment.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "dev", "development", "medfed"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+def _default_datasets_dir() -> Path:
+    return Path("../shared/datasets")
+
+
+class Settings(BaseSettings):
+    """Every tunable of MedFed. Field descriptions feed `medfed config docs` and the README table."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDFED_", extra="ignore", frozen=True)
+
+    env: Environment = Field(
+        "development",
+        description="development, test or production; production refuses weak or missing secrets.",
+    )
+    home: Path = Field(
+        Path(".medfed"), description="Server home: SQLite database, model artifacts and keys."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default is SQLite in the home folder. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key for CSRF tokens. Required outside development (32+ characters); "
+        "in development one is generated into the home folder.",
+    )
+    datasets_dir: Path = Field(
+        default_factory=_default_datasets_dir,
+        description="Folder of the public datasets used for the baseline models.",
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
+    auto_migrate: bool = Field(
+        True, description="Apply database migrations when the server starts."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure; default: on in production."
+    )
+    session_ttl_minutes: int = Field(480, ge=1, description="Lifetime of a web session.")
+    api_token_ttl_minutes: int = Field(60, ge=1, description="Lifetime of an API bearer token.")
+    enrollment_token_ttl_hours: int = Field(
+        72, ge=1, description="How long a hospital's one-time enrollment token stays valid."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins in a row before an account is locked."
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account waits.")
+    login_rate_per_minute: int = Field(
+        20, ge=1, description="Login attempts allowed per client address per minute."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest request body the server accepts."
+    )
+    admin_password: SecretStr | None = Field(
+        None, description="Password for `medfed server init` when no prompt is wanted."
+    )
+    node_home: Path = Field(
+        Path(".medfed-node"), description="Hospital node home: credential, ledger, job history."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env files or secret directories: configuration is explicit.
+        return (init_settings, env_settings)
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'medfed.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env == "production"
+
+    def require_secret_key(self) -> str:
+        """The secret key, refusing weak ones outside development (generating one in development)."""
+        value = self.secret_key.get_secret_value() if self.secret_key else None
+        if self.env == "development" and (value is None or value in KNOWN_WEAK_SECRETS):
+            return _development_secret(self.home)
+        if value is None:
+            raise ConfigurationError(
+                f"No secret key is set and MEDFED_ENV={self.env}. Set MEDFED_SECRET_KEY to a random "
+                "value of at least 32 characters, for example the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if value.lower() in KNOWN_WEAK_SECRETS or len(value) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"MEDFED_SECRET_KEY is a default or too short ({len(value)} characters) for "
+                f"MEDFED_ENV={self.env}. Use a random value of at least {MIN_SECRET_LENGTH} "
+                "characters."
+            )
+        return value
+
+
+def _development_secret(home: Path) -> str:
+    """A per-installation random key kept in the home folder, so development needs no setup."""
+    path = home / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    from medfed.core.files import write_private_file
+
+    write_private_file(path, value + "\n")
+    return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from an optional YAML file, the environment and explicit overrides."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_yaml_config(config_file)
+    try:
+        # Precedence: explicit overrides, then the environment, then the file, then defaults.
+        from_environment = Settings()
+        environment_values = {
+            name: getattr(from_environment, name) for name in from_environment.model_fields_set
+        }
+        return Settings(**{**file_values, **environment_values, **overrides})
+    except ValidationError as exc:
+        raise ConfigurationError(_describe_validation_error(exc)) from exc
+
+
+def _read_yaml_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigurationError(f"Config file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"Config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"Config file {path} must hold a mapping of setting: value.")
+    known = set(Settings.model_fields)
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        raise ConfigurationError(
+            f"Config file {path} has unknown settings: {', '.join(unknown)}. "
+            f"Known settings: {', '.join(sorted(known))}."
+        )
+    return data
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(item) for item in error["loc"]) or "settings"
+        parts.append(f"MEDFED_{name.upper()} ({name}): {error['msg']}")
+    return "Invalid settings: " + "; ".join(parts)
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """Rows (environment variable, default, description) for documentation."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = str(field.default_factory())  # type: ignore[call-arg]
+        elif field.default is None:
+            default = "(unset)"
+        else:
+            default = str(field.default)
+        rows.append((f"MEDFED_{name.upper()}", default, field.description or ""))
+    return rows
+
+
+def settings_reference_markdown() -> str:
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for variable, default, description in settings_reference():
+        lines.append(f"| `{variable}` | `{default}` | {description} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""MedFed fl package."""

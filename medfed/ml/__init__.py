@@ -1,0 +1,1 @@
+"""MedFed ml package."""

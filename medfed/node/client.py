@@ -1,0 +1,99 @@
+"""The node's HTTP client for the server: the node always calls out, never listens."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from medfed import __version__
+from medfed.core import errors
+
+API = "/api/v1"
+ERROR_BY_STATUS: dict[int, type[errors.MedFedError]] = {
+    400: errors.MalformedRequest,
+    401: errors.AuthenticationFailed,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.PayloadTooLarge,
+    422: errors.InvalidInput,
+    503: errors.ServiceUnavailable,
+}
+
+
+def check_server_url(url: str) -> str:
+    """HTTPS, except plain HTTP to this machine (tests and demos)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise errors.InvalidInput(
+            f"{url!r} is not a server address; use https://medfed.example.org", field="server"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise errors.InvalidInput(
+            "Plain http is allowed only to this machine; use https:// for a remote server.",
+            field="server",
+        )
+    return url.strip().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerClient:
+    def __init__(
+        self, server_url: str, credential: str | None = None, timeout: float = 30.0
+    ) -> None:
+        self.server_url = check_server_url(server_url)
+        headers = {"User-Agent": f"medfed-node/{__version__}"}
+        if credential:
+            headers["Authorization"] = f"Bearer {credential}"
+        self._http = httpx.Client(base_url=self.server_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, API + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise errors.ServiceUnavailable(
+                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__}). "
+                "Check the address and that the server is running."
+            ) from None
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            detail = response.json()["error"]
+            message, field = str(detail["message"]), detail.get("field")
+        except (ValueError, KeyError, TypeError):
+            message, field = f"The server answered {response.status_code}.", None
+        kind = ERROR_BY_STATUS.get(response.status_code, errors.MedFedError)
+        if response.status_code == 429:
+            raise errors.TooManyRequests(
+                message, retry_after=int(response.headers.get("retry-after", "60"))
+            )
+        raise kind(message, field=field)
+
+    def enroll(self, token: str, node_name: str) -> dict[str, Any]:
+        body = {"token": token, "node_name": node_name, "software_version": __version__}
+        result: dict[str, Any] = self._request("POST", "/nodes/enroll", json=body)
+        return result
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/nodes/me")
+        return result

@@ -1,0 +1,16 @@
+"""The versioned REST API, mounted under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medfed.server.api import audit, auth, hospitals, nodes, users
+
+API_PREFIX = "/api/v1"
+
+
+def build_api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, users, hospitals, nodes, audit):
+        router.include_router(module.router)
+    return router

@@ -1,0 +1,47 @@
+"""Liveness, readiness and metrics: outside the versioned API, for orchestrators."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
+
+from medfed import __version__
+from medfed.server.db.migrate import migration_status
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    try:
+        status = migration_status(request.app.state.engine)
+    except SQLAlchemyError as exc:
+        return JSONResponse(
+            {"status": "not ready", "database": "unreachable", "reason": type(exc).__name__},
+            status_code=503,
+        )
+    if not status.is_current:
+        return JSONResponse(
+            {
+                "status": "not ready",
+                "database": "reachable",
+                "migrations": f"at {status.current or 'none'}, head is {status.head}",
+                "reason": "run `medfed server migrate` or restart the server",
+            },
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "database": "reachable", "migrations": status.head})
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )

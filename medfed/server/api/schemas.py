@@ -1,0 +1,118 @@
+"""Request bodies (`...In`) and response shapes (`...Public`) of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictIn(BaseModel):
+    """Unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+
+class PublicOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(StrictIn):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class UserPublic(PublicOut):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    hospital_id: int | None
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserIn(StrictIn):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    role: Literal["admin", "hospital", "doctor"]
+    display_name: str | None = Field(default=None, max_length=120)
+    hospital_id: int | None = None
+
+
+class UserUpdateIn(StrictIn):
+    is_active: bool
+
+
+class HospitalIn(StrictIn):
+    name: str = Field(max_length=200)
+
+
+class HospitalPublic(PublicOut):
+    id: int
+    name: str
+    created_at: datetime
+    is_active: bool
+
+
+class EnrollmentTokenPublic(BaseModel):
+    hospital_id: int
+    enrollment_token: str
+    expires_at: str
+    instructions: str
+
+
+class HospitalCreatedPublic(BaseModel):
+    hospital: HospitalPublic
+    enrollment: EnrollmentTokenPublic
+
+
+class NodePublic(PublicOut):
+    id: int
+    hospital_id: int
+    name: str
+    software_version: str
+    enrolled_at: datetime
+    last_seen_at: datetime | None
+    revoked_at: datetime | None
+
+
+class EnrollIn(StrictIn):
+    token: str = Field(min_length=1, max_length=200)
+    node_name: str = Field(min_length=2, max_length=120)
+    software_version: str = Field(min_length=1, max_length=40)
+
+
+class NodeCredentialPublic(BaseModel):
+    node_id: int
+    hospital_id: int
+    hospital_name: str
+    credential: str
+
+
+class AuditEventPublic(PublicOut):
+    seq: int
+    occurred_at: str
+    actor: str
+    action: str
+    object: str | None
+    outcome: str
+    details: dict[str, Any]
+    row_hash: str
+
+
+class AuditVerdictPublic(BaseModel):
+    ok: bool
+    rows_checked: int
+    first_bad_seq: int | None
+    problem: str | None
+    head_hash: str
+    summary: str

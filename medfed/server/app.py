@@ -1,0 +1,90 @@
+"""The FastAPI application: wiring only (settings, database, middleware, routers, errors)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
+
+from medfed import __version__
+from medfed.core.config import Settings
+from medfed.server.api import build_api_router
+from medfed.server.api.health import router as health_router
+from medfed.server.db.engine import make_engine, make_session_factory
+from medfed.server.db.migrate import upgrade_to_head
+from medfed.server.errors import install_error_handlers
+from medfed.server.middleware import BodySizeLimit, RequestMetrics
+from medfed.server.ratelimit import SlidingWindowLimiter
+from medfed.server.web.pages import router as pages_router
+
+logger = logging.getLogger("medfed.server")
+
+WEB_DIR = Path(__file__).with_name("web")
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).with_name("static")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; `settings` are checked (secret key) before anything is served."""
+    secret_key = settings.require_secret_key()
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            try:
+                upgrade_to_head(engine)
+            except SQLAlchemyError as exc:
+                # Keep serving /healthz; /readyz reports the database until it is back.
+                logger.error("could not migrate the database at start-up: %s", type(exc).__name__)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="MedFed",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.secret_key = secret_key
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
+    app.state.metrics_registry = CollectorRegistry()
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(build_api_router())
+    app.include_router(pages_router)
+    app.mount("/static/docs", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # Served from MedFed itself: hospital networks block CDNs.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="MedFed API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, registry=app.state.metrics_registry)
+    return app

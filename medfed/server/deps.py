@@ -1,0 +1,147 @@
+"""Request dependencies: database session, settings, and who is asking (written once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction, Outcome
+from medfed.core.config import Settings
+from medfed.core.errors import PermissionDenied, TokenInvalid, TooManyRequests
+from medfed.core.security import NODE_CREDENTIAL_PREFIX, SESSION_PREFIX
+from medfed.server.db.tables import AuthToken, Hospital, Node, User
+from medfed.server.services import accounts, audit, auth, enrollment
+
+SESSION_COOKIE = "medfed_session"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session per request: committed when the route returns, rolled back on any error."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def login_rate_limit(request: Request, client: ClientAddress) -> None:
+    wait = request.app.state.login_limiter.hit(client)
+    if wait:
+        raise TooManyRequests(
+            f"Too many login attempts from this address. Wait {wait} seconds.", retry_after=wait
+        )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _api_token(request: Request, db: DbSession) -> tuple[User, AuthToken]:
+    token = _bearer(request)
+    if token is None:
+        raise TokenInvalid(
+            "This endpoint needs a bearer token: POST /api/v1/auth/token, then send "
+            "'Authorization: Bearer <token>'."
+        )
+    return auth.resolve_token(db, token, kind="api")
+
+
+def current_api_user(pair: Annotated[tuple[User, AuthToken], Depends(_api_token)]) -> User:
+    return pair[0]
+
+
+def current_api_token(pair: Annotated[tuple[User, AuthToken], Depends(_api_token)]) -> AuthToken:
+    return pair[1]
+
+
+CurrentUser = Annotated[User, Depends(current_api_user)]
+CurrentToken = Annotated[AuthToken, Depends(current_api_token)]
+
+
+def deny(db: Session, user: User, request: Request, message: str) -> PermissionDenied:
+    """Audit a refused access (committed, so it survives the error) and return the error."""
+    audit.record(
+        db,
+        actor=audit.user_actor(user.username),
+        action=AuditAction.ACCESS_DENIED,
+        object=f"{request.method} {request.url.path}",
+        outcome=Outcome.DENIED,
+        details={"role": user.role},
+    )
+    db.commit()
+    return PermissionDenied(message)
+
+
+def require_role(*roles: str) -> Callable[..., User]:
+    def dependency(user: CurrentUser, db: DbSession, request: Request) -> User:
+        if user.role not in roles:
+            raise deny(
+                db,
+                user,
+                request,
+                f"This needs the role {' or '.join(roles)}; you are a {user.role}.",
+            )
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[User, Depends(require_role("admin"))]
+StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
+
+
+def owned_hospital(
+    hospital_id: int, user: StaffOrAdmin, db: DbSession, request: Request
+) -> Hospital:
+    """The hospital in the path, if the user is an admin or works there."""
+    hospital = accounts.get_hospital(db, hospital_id)
+    if user.role != "admin" and user.hospital_id != hospital.id:
+        raise deny(db, user, request, "Hospital staff can see only their own hospital's records.")
+    return hospital
+
+
+OwnedHospital = Annotated[Hospital, Depends(owned_hospital)]
+
+
+def current_node(request: Request, db: DbSession) -> Node:
+    credential = _bearer(request)
+    if credential is None or not credential.startswith(NODE_CREDENTIAL_PREFIX):
+        raise TokenInvalid(
+            "This endpoint is for enrolled nodes: send the node credential as a bearer token."
+        )
+    return enrollment.resolve_node(db, credential)
+
+
+CurrentNode = Annotated[Node, Depends(current_node)]
+
+
+def session_token(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return value if value and value.startswith(SESSION_PREFIX) else None

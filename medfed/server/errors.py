@@ -1,0 +1,170 @@
+"""The one place where errors become HTTP: JSON under /api, an HTML page everywhere else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medfed.core import errors
+
+logger = logging.getLogger("medfed.server")
+
+STATUS_BY_ERROR: list[tuple[type[errors.MedFedError], int]] = [
+    (errors.MalformedRequest, 400),
+    (errors.InvalidInput, 422),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.AuthenticationFailed, 401),
+    (errors.PermissionDenied, 403),
+    (errors.TooManyRequests, 429),
+    (errors.PayloadTooLarge, 413),
+    (errors.ServiceUnavailable, 503),
+]
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "authentication_failed",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+def status_for(error: errors.MedFedError) -> int:
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def is_api_request(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    if is_api_request(request) or request.url.path in {"/readyz", "/healthz"}:
+        body: dict[str, Any] = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message, "user": None},
+        status_code=status,
+        headers=headers,
+    )
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.MedFedError)
+    status = status_for(exc)
+    headers = None
+    if isinstance(exc, errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+    if status == 401 and is_api_request(request):
+        headers = {"WWW-Authenticate": "Bearer"}
+    if status >= 500:
+        logger.error("%s: %s", type(exc).__name__, exc.message)
+    if status == 401 and not is_api_request(request):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return error_response(request, status, exc.code, exc.message, exc.field, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    first: dict[str, Any] = dict(problems[0]) if problems else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return error_response(
+            request,
+            400,
+            "malformed_json",
+            "The request body is not valid JSON: " + str(first.get("ctx", {}).get("error", "")),
+        )
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(location) or None
+    message = _describe_problem(first, field)
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problem(s))"
+    return error_response(request, 422, "invalid_input", message, field)
+
+
+def _describe_problem(problem: Any, field: str | None) -> str:
+    kind = problem.get("type", "")
+    subject = f"'{field}'" if field else "The request"
+    if kind == "missing":
+        return f"{subject} is required."
+    if kind == "extra_forbidden":
+        return f"{subject} is not an accepted field; remove it."
+    return f"{subject}: {problem.get('msg', 'is invalid')}."
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    if exc.status_code == 404:
+        message = f"There is nothing at {request.url.path}."
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}."
+    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    logger.error("database unavailable: %s", type(exc).__name__)
+    return error_response(
+        request,
+        503,
+        "service_unavailable",
+        "The database is unavailable right now. Try again shortly; see /readyz.",
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # Reached only when a concurrent request won a uniqueness race after the service checked.
+    return error_response(
+        request, 409, "conflict", "This conflicts with a record that was just created. Retry."
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        "Something went wrong on the server. The error was logged; please try again.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.MedFedError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(Exception, _unexpected)

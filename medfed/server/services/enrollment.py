@@ -1,0 +1,142 @@
+"""One-time enrollment tokens for hospitals, exchanged by their nodes for a credential."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction, Outcome
+from medfed.core.clock import isoformat, utcnow
+from medfed.core.errors import EnrollmentRefused, TokenInvalid
+from medfed.core.security import (
+    ENROLLMENT_PREFIX,
+    NODE_CREDENTIAL_PREFIX,
+    hash_token,
+    new_secret,
+)
+from medfed.core.validation import validate_display_name
+from medfed.server.db.tables import EnrollmentToken, Hospital, Node
+from medfed.server.services import audit
+
+NEW_TOKEN_HINT = (
+    "Ask your MedFed administrator for a new one (`medfed admin enrollment-token HOSPITAL`)."
+)
+
+
+@dataclass(frozen=True)
+class IssuedEnrollmentToken:
+    token: str
+    hospital: Hospital
+    expires_at_iso: str
+
+
+@dataclass(frozen=True)
+class EnrolledNode:
+    node: Node
+    credential: str
+
+
+def create_enrollment_token(
+    session: Session, hospital: Hospital, *, ttl_hours: int, actor: str
+) -> IssuedEnrollmentToken:
+    token = new_secret(ENROLLMENT_PREFIX)
+    expires_at = utcnow() + timedelta(hours=ttl_hours)
+    row = EnrollmentToken(
+        hospital_id=hospital.id, token_hash=hash_token(token), expires_at=expires_at
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.ENROLLMENT_TOKEN_CREATED,
+        object=f"hospital:{hospital.id}",
+        details={"token_id": row.id, "expires_at": isoformat(expires_at)},
+    )
+    return IssuedEnrollmentToken(
+        token=token, hospital=hospital, expires_at_iso=isoformat(expires_at)
+    )
+
+
+def enroll_node(
+    session: Session, token: str, *, node_name: str, software_version: str, client: str
+) -> EnrolledNode:
+    """Exchange a one-time token for a node credential; refusals are committed to the audit."""
+    name = validate_display_name(node_name, field="node_name")
+    now = utcnow()
+    row = session.scalar(
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == hash_token(token))
+    )
+    if row is None:
+        _refuse(session, None, client, "unknown token")
+        raise EnrollmentRefused(
+            f"This enrollment token is not known to the server. {NEW_TOKEN_HINT}"
+        )
+    if row.used_at is not None:
+        _refuse(session, row, client, "token already used")
+        raise EnrollmentRefused(
+            f"This enrollment token was already used on {isoformat(row.used_at)[:19]} UTC; "
+            f"each token enrolls one node once. {NEW_TOKEN_HINT}"
+        )
+    if row.expires_at <= now:
+        _refuse(session, row, client, "token expired")
+        raise EnrollmentRefused(
+            f"This enrollment token expired on {isoformat(row.expires_at)[:19]} UTC. {NEW_TOKEN_HINT}"
+        )
+    credential = new_secret(NODE_CREDENTIAL_PREFIX)
+    node = Node(
+        hospital_id=row.hospital_id,
+        name=name,
+        credential_hash=hash_token(credential),
+        software_version=software_version[:40],
+        last_seen_at=now,
+    )
+    session.add(node)
+    session.flush()
+    # Claim the token atomically: of two nodes racing with one token, exactly one wins.
+    claimed = session.execute(
+        update(EnrollmentToken)
+        .where(EnrollmentToken.id == row.id, EnrollmentToken.used_at.is_(None))
+        .values(used_at=now, used_by_node_id=node.id)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise EnrollmentRefused(
+            f"This enrollment token was just used by another node. {NEW_TOKEN_HINT}"
+        )
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.NODE_ENROLLED,
+        object=f"hospital:{row.hospital_id}",
+        details={"node_name": name, "software_version": node.software_version, "client": client},
+    )
+    return EnrolledNode(node=node, credential=credential)
+
+
+def _refuse(session: Session, row: EnrollmentToken | None, client: str, reason: str) -> None:
+    audit.record(
+        session,
+        actor=audit.ANONYMOUS_ACTOR,
+        action=AuditAction.NODE_ENROLLED,
+        object=f"hospital:{row.hospital_id}" if row else None,
+        outcome=Outcome.FAILURE,
+        details={"reason": reason, "client": client},
+    )
+    session.commit()
+
+
+def resolve_node(session: Session, credential: str) -> Node:
+    """The enrolled, unrevoked node behind a credential; records that it was seen."""
+    if not credential.startswith(NODE_CREDENTIAL_PREFIX):
+        raise TokenInvalid("The node credential is not valid. Enroll the node again.")
+    node = session.scalar(select(Node).where(Node.credential_hash == hash_token(credential)))
+    if node is None or node.revoked_at is not None:
+        raise TokenInvalid(
+            "The node credential is not valid or was revoked. Enroll the node again."
+        )
+    node.last_seen_at = utcnow()
+    return node

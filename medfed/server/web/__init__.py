@@ -1,0 +1,1 @@
+"""MedFed server web package."""

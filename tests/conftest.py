@@ -1,0 +1,151 @@
+"""Fixtures: a fresh, migrated database per test on SQLite (default) or PostgreSQL.
+
+Set MEDFED_TEST_DATABASE_URL=postgresql+psycopg://user@host/db to run against PostgreSQL: the
+suite creates its own uniquely named databases there and drops them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from medfed.core.config import Settings, load_settings
+from medfed.server.app import create_app
+from medfed.server.db.engine import make_engine, make_session_factory
+from medfed.server.db.migrate import upgrade_to_head
+
+POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come only from what each test says, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("MEDFED_") and name != "MEDFED_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+
+
+class PostgresDatabases:
+    """Creates databases from a migrated template, one per test, inside one run's namespace."""
+
+    def __init__(self, url: str) -> None:
+        self.base = make_url(url)
+        self.run_id = uuid.uuid4().hex[:10]
+        self.template = f"medfed_test_{self.run_id}_template"
+        self.admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def url_for(self, name: str) -> str:
+        return self.base.set(database=name).render_as_string(hide_password=False)
+
+    def create_template(self) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.template}"'))
+        self.created.append(self.template)
+        engine = make_engine(self.url_for(self.template))
+        upgrade_to_head(engine)
+        engine.dispose()
+
+    def fresh(self) -> str:
+        name = f"medfed_test_{self.run_id}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.created.append(name)
+        return self.url_for(name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name in self.created:
+            self.created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in list(self.created):
+            with self.admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres() -> Iterator[PostgresDatabases | None]:
+    if not POSTGRES_URL:
+        yield None
+        return
+    databases = PostgresDatabases(POSTGRES_URL)
+    databases.create_template()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "medfed.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def database_url(
+    tmp_path: Path, _postgres: PostgresDatabases | None, _sqlite_template: Path
+) -> Iterator[str]:
+    """A migrated, empty database that only this test sees."""
+    if _postgres is not None:
+        url = _postgres.fresh()
+        yield url
+        _postgres.drop(url)
+        return
+    path = tmp_path / "db" / "medfed.db"
+    path.parent.mkdir()
+    shutil.copyfile(_sqlite_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(
+        env="test",
+        home=tmp_path / "home",
+        node_home=tmp_path / "node",
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(settings: Settings):  # type: ignore[no-untyped-def]
+    """A session on the test database for arranging data and checking results."""
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        yield session
+    engine.dispose()

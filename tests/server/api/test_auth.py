@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from medfed.core.clock import utcnow
+from medfed.server.db.tables import AuditEvent, AuthToken
+from tests.factories import DEFAULT_PASSWORD, api_login, make_user
+
+
+def login(client: TestClient, username: str, password: str):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password})
+
+
+def test_token_gives_access_to_me(client: TestClient, db: Session) -> None:
+    user = make_user(db, "doctor", username="dr.house")
+    session = api_login(client, user)
+    response = client.get("/api/v1/auth/me", headers=session.headers)
+    assert response.status_code == 200
+    assert response.json()["username"] == "dr.house"
+    assert "password_hash" not in response.json()
+
+
+def test_wrong_password_is_401_and_audited(client: TestClient, db: Session) -> None:
+    make_user(db, "doctor", username="dr.who")
+    response = login(client, "dr.who", "not the password")
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": {"code": "invalid_credentials", "message": "Wrong username or password."}
+    }
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "login")).one()
+    assert (event.actor, event.outcome, event.details["reason"]) == (
+        "user:dr.who",
+        "failure",
+        "wrong password",
+    )
+
+
+def test_unknown_user_gets_the_same_answer_and_the_name_is_not_recorded(
+    client: TestClient, db: Session
+) -> None:
+    response = login(client, "my-password-typed-here", "whatever")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Wrong username or password."
+    event = db.scalars(select(AuditEvent)).one()
+    assert event.actor == "anonymous" and "my-password-typed-here" not in str(event.details)
+
+
+def test_account_locks_after_repeated_failures(client: TestClient, db: Session, settings) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "doctor", username="dr.lock")
+    for _ in range(settings.login_max_failures):
+        assert login(client, "dr.lock", "wrong guess").status_code == 401
+    locked = login(client, "dr.lock", DEFAULT_PASSWORD)
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "account_locked"
+    assert int(locked.headers["retry-after"]) > 0
+    logins = select(AuditEvent).where(AuditEvent.action == "login").order_by(AuditEvent.seq)
+    reasons = [e.details["reason"] for e in db.scalars(logins)]
+    assert reasons[-1] == "account locked"
+
+
+def test_rate_limit_per_address(db: Session, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from medfed.server.app import create_app
+
+    limited = create_app(settings.model_copy(update={"login_rate_per_minute": 3}))
+    with TestClient(limited) as client:
+        codes = [login(client, f"nobody{i}", "x").status_code for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+
+
+def test_forged_expired_and_revoked_tokens_are_refused(client: TestClient, db: Session) -> None:
+    session = api_login(client, make_user(db, "doctor"))
+    forged = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer mfa_forged"})
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "token_invalid"
+    assert forged.headers["www-authenticate"] == "Bearer"
+    missing = client.get("/api/v1/auth/me")
+    assert missing.status_code == 401 and "bearer token" in missing.json()["error"]["message"]
+
+    db.execute(update(AuthToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    expired = client.get("/api/v1/auth/me", headers=session.headers)
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "token_expired"
+
+    fresh = api_login(client, session.user)
+    assert client.post("/api/v1/auth/revoke", headers=fresh.headers).status_code == 204
+    revoked = client.get("/api/v1/auth/me", headers=fresh.headers)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "token_invalid"
+
+
+def test_disabled_account_cannot_log_in_or_use_old_tokens(client: TestClient, db: Session) -> None:
+    admin = api_login(client, make_user(db, "admin"))
+    doctor = make_user(db, "doctor")
+    old = api_login(client, doctor)
+    response = client.patch(
+        f"/api/v1/users/{doctor.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert login(client, doctor.username, DEFAULT_PASSWORD).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=old.headers).status_code == 401
+
+
+def test_session_cookie_token_is_not_an_api_token(client: TestClient, db: Session) -> None:
+    user = make_user(db, "doctor")
+    page = client.get("/login")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(
+        "/login", data={"username": user.username, "password": DEFAULT_PASSWORD, "csrf_token": csrf}
+    )
+    cookie = client.cookies.get("medfed_session")
+    assert cookie and cookie.startswith("mfs_")
+    response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cookie}"})
+    assert response.status_code == 401

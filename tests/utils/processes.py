@@ -1,0 +1,100 @@
+"""Run the real `medfed` command and a real server process, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def medfed_env(
+    home: Path, database_url: str, node_home: Path | None = None, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDFED_")}
+    env.update(
+        MEDFED_HOME=str(home),
+        MEDFED_DATABASE_URL=database_url,
+        MEDFED_NODE_HOME=str(node_home or home.parent / "node"),
+        MEDFED_ENV="test",
+        MEDFED_SECRET_KEY="cli-test-secret-key-0123456789-abcdefghij",
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
+
+
+def run_medfed(
+    args: list[str], env: dict[str, str], stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medfed", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log_path: Path, startup_timeout: float = 60
+) -> Iterator[ServerProcess]:
+    port = free_port()
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medfed", "server", "start", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(url, process, log_path)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{server.log()}")
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not become ready:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
