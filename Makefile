@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check clean
+.PHONY: demo test lint typecheck check bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "MedFed needs Python 3.11 ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -20,18 +20,26 @@ demo: $(STAMP)
 	$(BIN)/medfed demo
 
 test: $(STAMP)
-	$(BIN)/ruff check medfed tests
+	$(BIN)/ruff check medfed tests bench
 	$(BIN)/mypy medfed
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check medfed tests
-	$(BIN)/ruff format --check medfed tests
+	$(BIN)/ruff check medfed tests bench
+	$(BIN)/ruff format --check medfed tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy medfed
 
 check: lint typecheck test
+
+# Benchmarks write bench/results/*.json and the README's tables.
+bench: $(STAMP)
+	$(BIN)/python bench/baselines.py
+	$(BIN)/python bench/serving.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/serving.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,12 @@ from medfed.core.config import Settings, load_settings
 from medfed.server.app import create_app
 from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
+from medfed.server.services.baselines import ensure_baselines
+from medfed.server.storage import LocalArtifactStore
 
 POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+DATASETS_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 @pytest.fixture(autouse=True)
@@ -55,10 +59,12 @@ class PostgresDatabases:
         upgrade_to_head(engine)
         engine.dispose()
 
-    def fresh(self) -> str:
+    def fresh(self, template: str | None = None) -> str:
         name = f"medfed_test_{self.run_id}_{uuid.uuid4().hex[:8]}"
         with self.admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            connection.execute(
+                text(f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"')
+            )
         self.created.append(name)
         return self.url_for(name)
 
@@ -98,20 +104,110 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not (DATASETS_DIR / "SHA256SUMS").exists():
+        raise RuntimeError(
+            f"The public datasets are expected at {DATASETS_DIR} (../shared/datasets)."
+        )
+    return DATASETS_DIR
+
+
+@dataclass(frozen=True)
+class TrainedTemplate:
+    """A database holding the five v1.0 baselines, and the artifact folder they live in."""
+
+    database: str  # SQLite file path or PostgreSQL database name
+    artifacts_dir: Path
+
+
+@pytest.fixture(scope="session")
+def _trained_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    _postgres: PostgresDatabases | None,
+    _sqlite_template: Path,
+    datasets_dir: Path,
+) -> TrainedTemplate:
+    """Baselines are trained once per test run (they take about 20 s) and copied per test."""
+    root = tmp_path_factory.mktemp("trained")
+    artifacts = root / "artifacts"
+    if _postgres is not None:
+        url = _postgres.fresh()
+        name = str(make_url(url).database)
+    else:
+        name = str(root / "medfed.db")
+        shutil.copyfile(_sqlite_template, name)
+        url = f"sqlite:///{name}"
+    engine = make_engine(url)
+    outcomes = ensure_baselines(
+        make_session_factory(engine), LocalArtifactStore(artifacts), datasets_dir
+    )
+    engine.dispose()
+    assert all(outcome.startswith("trained") for outcome in outcomes.values()), outcomes
+    return TrainedTemplate(name, artifacts)
+
+
+def _copy_database(
+    tmp_path: Path,
+    postgres: PostgresDatabases | None,
+    template: str | Path | None,
+    sqlite_source: Path,
+) -> str:
+    if postgres is not None:
+        return postgres.fresh(str(template) if template else None)
+    path = tmp_path / "db" / "medfed.db"
+    path.parent.mkdir(exist_ok=True)
+    shutil.copyfile(sqlite_source, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
 def database_url(
     tmp_path: Path, _postgres: PostgresDatabases | None, _sqlite_template: Path
 ) -> Iterator[str]:
     """A migrated, empty database that only this test sees."""
+    url = _copy_database(tmp_path, _postgres, None, _sqlite_template)
+    yield url
     if _postgres is not None:
-        url = _postgres.fresh()
-        yield url
         _postgres.drop(url)
-        return
-    path = tmp_path / "db" / "medfed.db"
-    path.parent.mkdir()
-    shutil.copyfile(_sqlite_template, path)
-    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def trained_settings(
+    tmp_path: Path,
+    _postgres: PostgresDatabases | None,
+    _trained_template: TrainedTemplate,
+    datasets_dir: Path,
+) -> Iterator[Settings]:
+    """Settings on a database of its own that already holds the five baselines."""
+    template = _trained_template.database
+    url = _copy_database(tmp_path, _postgres, template if _postgres else None, Path(template))
+    yield load_settings(
+        env="test",
+        home=tmp_path / "home",
+        node_home=tmp_path / "node",
+        database_url=url,
+        secret_key=TEST_SECRET,
+        artifacts_dir=_trained_template.artifacts_dir,
+        datasets_dir=datasets_dir,
+        train_baselines=False,
+    )
+    if _postgres is not None:
+        _postgres.drop(url)
+
+
+@pytest.fixture
+def trained_client(trained_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(trained_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def trained_db(trained_settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(trained_settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        yield session
+    engine.dispose()
 
 
 @pytest.fixture
@@ -120,13 +216,15 @@ def backend(database_url: str) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, datasets_dir: Path) -> Settings:
     return load_settings(
         env="test",
         home=tmp_path / "home",
         node_home=tmp_path / "node",
         database_url=database_url,
         secret_key=TEST_SECRET,
+        datasets_dir=datasets_dir,
+        train_baselines=False,
     )
 
 

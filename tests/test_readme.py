@@ -12,7 +12,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_configuration_table_matches_the_settings_object() -> None:
     text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", text, re.S)
+    match = re.search(
+        r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", text, re.S
+    )
     assert match, "README lost its settings table markers"
     assert match.group(1).strip() == settings_reference_markdown().strip(), (
         "README settings table is stale: regenerate it with `medfed config docs`"

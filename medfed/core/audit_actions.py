@@ -16,6 +16,8 @@ class AuditAction(StrEnum):
     ENROLLMENT_TOKEN_CREATED = "enrollment_token_created"
     NODE_ENROLLED = "node_enrolled"
     AUDIT_VERIFIED = "audit_verified"
+    MODEL_VERSION_CREATED = "model_version_created"
+    PREDICTION = "prediction"
 
 
 class Outcome(StrEnum):

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         default_factory=_default_datasets_dir,
         description="Folder of the public datasets used for the baseline models.",
     )
+    artifacts_dir: Path | None = Field(
+        None,
+        description="Where model artifacts are stored; default: `artifacts` in the home folder.",
+    )
+    train_baselines: bool = Field(
+        True, description="Train the v1.0 baseline of every disease that has no model at start-up."
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
     auto_migrate: bool = Field(
@@ -109,6 +116,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'medfed.db').resolve()}"
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.home / "artifacts"
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,6 +2,7 @@
 
     MedFedError
     ├── ConfigurationError          settings are missing or unsafe (CLI and start-up only)
+    │   └── DatasetProblem          a public dataset file is missing or altered
     ├── InvalidInput                a value is wrong; names the field          -> 422
     │   └── MalformedRequest        the body is not parseable at all           -> 400
     ├── NotFound                    no such object (or not visible to you)     -> 404
@@ -38,6 +39,10 @@ class MedFedError(Exception):
 
 class ConfigurationError(MedFedError):
     code = "configuration_error"
+
+
+class DatasetProblem(ConfigurationError):
+    code = "dataset_problem"
 
 
 class InvalidInput(MedFedError):

@@ -25,6 +25,9 @@ from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
 from medfed.server.ratelimit import SlidingWindowLimiter
+from medfed.server.services.baselines import ensure_baselines
+from medfed.server.services.registry import ModelCache
+from medfed.server.storage import LocalArtifactStore
 from medfed.server.web.pages import router as pages_router
 
 logger = logging.getLogger("medfed.server")
@@ -39,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
+    store = LocalArtifactStore(settings.resolved_artifacts_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +52,9 @@ def create_app(settings: Settings) -> FastAPI:
             except SQLAlchemyError as exc:
                 # Keep serving /healthz; /readyz reports the database until it is back.
                 logger.error("could not migrate the database at start-up: %s", type(exc).__name__)
+            else:
+                if settings.train_baselines:
+                    ensure_baselines(app.state.session_factory, store, settings.datasets_dir)
         yield
         engine.dispose()
 
@@ -66,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
     app.state.metrics_registry = CollectorRegistry()
+    app.state.artifact_store = store
+    app.state.model_cache = ModelCache(store)
 
     install_error_handlers(app)
     app.include_router(health_router)

@@ -25,6 +25,8 @@ def medfed_env(
         MEDFED_NODE_HOME=str(node_home or home.parent / "node"),
         MEDFED_ENV="test",
         MEDFED_SECRET_KEY="cli-test-secret-key-0123456789-abcdefghij",
+        MEDFED_TRAIN_BASELINES="false",
+        MEDFED_DATASETS_DIR=str(Path(__file__).resolve().parents[3] / "shared" / "datasets"),
         COLUMNS="200",
     )
     env.update(extra)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medfed.server.api import audit, auth, hospitals, nodes, users
+from medfed.server.api import audit, auth, hospitals, models, nodes, users
 
 API_PREFIX = "/api/v1"
 
 
 def build_api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, hospitals, nodes, audit):
+    for module in (auth, users, hospitals, nodes, audit, models):
         router.include_router(module.router)
     return router

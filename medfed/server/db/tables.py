@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from medfed.core.clock import utcnow
@@ -128,3 +140,57 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ModelVersion(Base):
+    """An immutable model version; exactly one per disease is active (a partial unique index)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("disease", "major", "minor", name="uq_model_versions_disease_version"),
+        Index(
+            "ix_model_versions_one_active",
+            "disease",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+        CheckConstraint("status IN ('deployed', 'rejected')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    disease: Mapped[str] = mapped_column(String(40), index=True)
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    architecture: Mapped[str] = mapped_column(String(80))
+    artifact_key: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    contributing_hospitals: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def version(self) -> str:
+        return f"v{self.major}.{self.minor}"
+
+
+class Prediction(Base):
+    """Metadata of each prediction; the inputs only when the doctor opted in for that request."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    disease: Mapped[str] = mapped_column(String(40), index=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    probability: Mapped[float] = mapped_column(Float)
+    risk_band: Mapped[str] = mapped_column(String(16))
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

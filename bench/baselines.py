@@ -1,0 +1,91 @@
+"""Baseline v1.0 held-out metrics for the five diseases, beside the literature references."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from harness import ROOT, header, save, update_readme
+
+from medfed.core.catalog import load_catalog
+from medfed.ml.baseline import BASELINE_SEED, train_baseline
+from medfed.ml.datasets import load_dataset
+
+
+def run(datasets_dir: Path, repetitions: int) -> dict[str, object]:
+    rows = []
+    for disease, spec in load_catalog().items():
+        data = load_dataset(spec, datasets_dir)
+        result = train_baseline(spec, data, BASELINE_SEED)  # the registered v1.0
+        card = result.card
+        cv = next(
+            c
+            for c in card["selection"]["candidates"]
+            if c["candidate"] == card["selection"]["chosen"]
+        )
+        seeds = [
+            train_baseline(spec, data, BASELINE_SEED + k).card["metrics"]["accuracy"]
+            for k in range(1, repetitions)
+        ]
+        rows.append(
+            {
+                "disease": disease,
+                "architecture": card["architecture"],
+                **card["metrics"],
+                "ece": card["calibration"]["expected_calibration_error"],
+                "cv_primary": cv[f"cv_{spec.primary_metric}"],
+                "train_rows": card["rows"]["train"],
+                "test_rows": card["rows"]["test"],
+                "references": spec.references,
+                "split": card["split"],
+                "accuracy_other_splits": seeds,
+            }
+        )
+    return {"rows": rows}
+
+
+def table(record: dict[str, object]) -> str:
+    lines = [
+        header(record),  # type: ignore[arg-type]
+        "",
+        "| disease | model | test rows | accuracy | ROC AUC | F1 | Brier | ECE | reference | accuracy over other splits (mean ± sd) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in record["rows"]:  # type: ignore[attr-defined]
+        reference = ", ".join(
+            f"{k.replace('roc_auc', 'AUC')} {v:.2f}" for k, v in row["references"].items()
+        )
+        others = row["accuracy_other_splits"]
+        spread = (
+            f"{statistics.mean(others):.3f} ± {statistics.stdev(others):.3f}"
+            if len(others) > 1
+            else "-"
+        )
+        lines.append(
+            f"| {row['disease']} | {row['architecture']} | {row['test_rows']} | {row['accuracy']:.3f} | "
+            f"{row['roc_auc']:.3f} | {row['f1']:.3f} | {row['brier']:.3f} | {row['ece']:.3f} | {reference} | {spread} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument(
+        "--repetitions", type=int, default=5, help="splits: v1.0's plus other seeds"
+    )
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    command = "python bench/baselines.py" + (
+        f" --repetitions {args.repetitions}" if args.repetitions != 5 else ""
+    )
+    record = save("baselines", command, args.repetitions, run(args.datasets, args.repetitions))
+    markdown = table(record)
+    print(markdown)
+    if not args.no_readme:
+        update_readme("baselines", markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The disease catalog: one declarative YAML spec per disease in `core/diseases/`.
+
+Adding a disease is adding a spec file: the loaders, models, validation, forms and explanations
+are all driven by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medfed.core.errors import ConfigurationError, NotFound
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(SpecModel):
+    code: str
+    label: str
+    aliases: tuple[str, ...] = ()
+
+
+class Feature(SpecModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: Literal["number", "category", "boolean"]
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    typical: tuple[float, float] | None = None
+    required: bool
+    zero_is_missing: bool = False
+    aliases: tuple[str, ...] = ()
+    help: str
+    categories: tuple[Category, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type == "number" and self.range is None:
+            raise ValueError(f"number feature {self.name} needs a range")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError(f"feature {self.name}: range is reversed")
+        if self.type == "category" and len(self.categories) < 2:
+            raise ValueError(f"category feature {self.name} needs at least two categories")
+        return self
+
+    def describe_accepted(self) -> str:
+        if self.type == "number" and self.range is not None:
+            unit = f" {self.unit}" if self.unit else ""
+            return f"a number from {_fmt(self.range[0])} to {_fmt(self.range[1])}{unit}"
+        if self.type == "category":
+            return "one of " + ", ".join(f"{c.code} ({c.label})" for c in self.categories)
+        return "yes or no (true/false, 1/0)"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class RiskBand(SpecModel):
+    name: Literal["low", "moderate", "high"]
+    below: float
+    wording: str
+
+
+class TargetSpec(SpecModel):
+    column: str
+    aliases: tuple[str, ...] = ()
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+class GroupSpec(SpecModel):
+    column: str
+    pattern: str
+
+
+class SplitSpec(SpecModel):
+    test_fraction: float = Field(gt=0, lt=1)
+    stratify: Literal["target", "target_within_site", "group"]
+
+
+class DatasetFile(SpecModel):
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    url: str | None = None
+    site: str | None = None
+
+
+class DatasetSpec(SpecModel):
+    source: str
+    files: tuple[DatasetFile, ...]
+    header: bool
+    columns: tuple[str, ...] | None = None
+    drop_columns: tuple[str, ...] = ()
+    missing_values: tuple[str, ...] = ("?", "")
+    target: TargetSpec
+    group: GroupSpec | None = None
+    split: SplitSpec
+
+    @model_validator(mode="after")
+    def _columns_when_headerless(self) -> DatasetSpec:
+        if not self.header and not self.columns:
+            raise ValueError("a dataset without a header row needs `columns`")
+        if self.split.stratify == "group" and self.group is None:
+            raise ValueError("a group split needs `group`")
+        return self
+
+
+class DiseaseSpec(SpecModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    description: str
+    positive_label: str
+    negative_label: str
+    primary_metric: Literal["roc_auc", "accuracy"] = "roc_auc"
+    risk_bands: tuple[RiskBand, ...]
+    features: tuple[Feature, ...]
+    dataset: DatasetSpec
+    references: dict[Literal["accuracy", "roc_auc"], float] = Field(default_factory=dict)
+    reference_note: str | None = None
+
+    @model_validator(mode="after")
+    def _bands_and_names(self) -> DiseaseSpec:
+        bounds = [band.below for band in self.risk_bands]
+        if bounds != sorted(bounds) or bounds[-1] <= 1.0:
+            raise ValueError("risk bands must be in rising order and the last must cover 1.0")
+        names = [feature.name for feature in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError("feature names must be unique")
+        return self
+
+    def feature(self, name: str) -> Feature:
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise NotFound(f"{self.title} has no feature {name!r}.", field=name)
+
+    def risk_band(self, probability: float) -> RiskBand:
+        for band in self.risk_bands:
+            if probability < band.below:
+                return band
+        return self.risk_bands[-1]
+
+    @property
+    def schema_hash(self) -> str:
+        """Identifies what a model's inputs mean: names, types, categories and missing rules."""
+        layout = [
+            [f.name, f.type, [c.code for c in f.categories], f.zero_is_missing]
+            for f in self.features
+        ]
+        return hashlib.sha256(json.dumps(layout, separators=(",", ":")).encode()).hexdigest()
+
+
+def parse_spec(text: str, origin: str) -> DiseaseSpec:
+    try:
+        return DiseaseSpec.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigurationError(f"Disease spec {origin} is invalid: {exc}") from exc
+
+
+@cache
+def load_catalog() -> dict[str, DiseaseSpec]:
+    """Every spec in the package's `diseases` folder, keyed by id, in a stable order."""
+    folder = resources.files("medfed.core") / "diseases"
+    specs: dict[str, DiseaseSpec] = {}
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if entry.name.endswith(".yaml"):
+            spec = parse_spec(entry.read_text(encoding="utf-8"), entry.name)
+            if entry.name != f"{spec.id}.yaml":
+                raise ConfigurationError(f"Disease spec {entry.name} must be named {spec.id}.yaml.")
+            specs[spec.id] = spec
+    return specs
+
+
+def get_disease(disease_id: str) -> DiseaseSpec:
+    catalog = load_catalog()
+    if disease_id not in catalog:
+        raise NotFound(
+            f"There is no disease model {disease_id!r}. Known: {', '.join(catalog)}.",
+            field="disease",
+        )
+    return catalog[disease_id]

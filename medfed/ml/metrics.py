@@ -1,0 +1,76 @@
+"""Classification metrics for binary risk models (pure NumPy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> float:
+    return float(np.mean((probabilities >= threshold).astype(int) == labels))
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve via the Mann-Whitney U statistic, ties counted as one half."""
+    labels = np.asarray(labels)
+    positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = np.asarray(scores)[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    start = 0
+    while start < len(sorted_scores):
+        end = start
+        while end + 1 < len(sorted_scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    rank_sum = ranks[labels == 1].sum()
+    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def f1(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> float:
+    predicted = probabilities >= threshold
+    true_positive = float(np.sum(predicted & (labels == 1)))
+    denominator = float(np.sum(predicted)) + float(np.sum(labels == 1))
+    return 0.0 if denominator == 0 else 2.0 * true_positive / denominator
+
+
+def brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    return float(np.mean((probabilities - labels) ** 2))
+
+
+def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> dict[str, object]:
+    """Expected calibration error and the reliability table over equal-width bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    table = []
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        count = int(members.sum())
+        if count == 0:
+            continue
+        predicted = float(probabilities[members].mean())
+        observed = float(labels[members].mean())
+        error += count / len(labels) * abs(predicted - observed)
+        table.append(
+            {
+                "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                "count": count,
+                "mean_predicted": round(predicted, 4),
+                "observed_rate": round(observed, 4),
+            }
+        )
+    return {"expected_calibration_error": round(error, 4), "bins": table}
+
+
+def summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:
+    return {
+        "accuracy": round(accuracy(labels, probabilities), 4),
+        "roc_auc": round(roc_auc(labels, probabilities), 4),
+        "f1": round(f1(labels, probabilities), 4),
+        "brier": round(brier(labels, probabilities), 4),
+        "rows": len(labels),
+        "positives": int(np.sum(labels)),
+    }

@@ -1,0 +1,104 @@
+"""Shapes of the model marketplace and prediction endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from medfed.server.api.schemas import StrictIn
+
+
+class CategoryPublic(BaseModel):
+    code: str
+    label: str
+
+
+class FeaturePublic(BaseModel):
+    name: str
+    label: str
+    type: str
+    unit: str | None
+    range: tuple[float, float] | None
+    required: bool
+    help: str
+    categories: list[CategoryPublic]
+
+
+class VersionPublic(BaseModel):
+    version: str
+    is_active: bool
+    status: str
+    architecture: str
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    contributing_hospitals: int
+    created_at: datetime
+
+
+class ModelSummaryPublic(BaseModel):
+    disease: str
+    title: str
+    description: str
+    active_version: str | None
+    accuracy: float | None
+    roc_auc: float | None
+    contributing_hospitals: int
+    last_updated: datetime | None
+
+
+class ModelDetailPublic(ModelSummaryPublic):
+    positive_label: str
+    negative_label: str
+    features: list[FeaturePublic]
+    versions: list[VersionPublic]
+    model_card: dict[str, Any] | None
+
+
+class PredictIn(StrictIn):
+    patient: dict[str, Any] = Field(
+        description="Feature name to value, as listed by GET /models/{disease}."
+    )
+    store_inputs: bool = Field(
+        False, description="Keep the inputs with the prediction record (opt-in)."
+    )
+    explain: bool = Field(True, description="Compute SHAP values and the top factors.")
+
+
+class FactorPublic(BaseModel):
+    feature: str
+    label: str
+    value: Any
+    shap: float
+    text: str
+    imputed: bool
+
+
+class ExplanationPublic(BaseModel):
+    method: str
+    output: str = "logit"
+    base_value: float
+    logit: float
+    contributions: list[FactorPublic]
+    top_factors: list[FactorPublic]
+
+
+class PredictionPublic(BaseModel):
+    prediction_id: int | None
+    disease: str
+    model_version: str
+    probability: float
+    risk_band: str
+    risk_wording: str
+    predicted_label: str
+    confidence: float
+    confidence_level: str
+    imputed: list[str]
+    warnings: list[str]
+    explanation: ExplanationPublic | None
+
+
+class BatchPredictionPublic(BaseModel):
+    count: int
+    predictions: list[PredictionPublic]

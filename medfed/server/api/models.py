@@ -1,0 +1,193 @@
+"""The model marketplace and explained predictions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from medfed.core.catalog import DiseaseSpec, get_disease, load_catalog
+from medfed.core.errors import InvalidInput, NotFound
+from medfed.server.api.model_schemas import (
+    BatchPredictionPublic,
+    CategoryPublic,
+    ExplanationPublic,
+    FactorPublic,
+    FeaturePublic,
+    ModelDetailPublic,
+    ModelSummaryPublic,
+    PredictIn,
+    PredictionPublic,
+    VersionPublic,
+)
+from medfed.server.db.tables import ModelVersion, User
+from medfed.server.deps import CurrentUser, DbSession, require_role
+from medfed.server.services import predictions, registry
+from medfed.server.services.predictions import PredictionResult
+
+router = APIRouter(prefix="/models", tags=["models"])
+Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
+MAX_CSV_BYTES = 1024 * 1024
+
+
+def _summary(spec: DiseaseSpec, active: ModelVersion | None) -> dict[str, object]:
+    metrics = active.metrics if active else {}
+    return {
+        "disease": spec.id,
+        "title": spec.title,
+        "description": spec.description,
+        "active_version": active.version if active else None,
+        "accuracy": metrics.get("accuracy"),
+        "roc_auc": metrics.get("roc_auc"),
+        "contributing_hospitals": active.contributing_hospitals if active else 0,
+        "last_updated": active.created_at if active else None,
+    }
+
+
+def _active_or_none(db: DbSession, disease: str) -> ModelVersion | None:
+    try:
+        return registry.active_version(db, disease)
+    except NotFound:
+        return None
+
+
+@router.get("", response_model=list[ModelSummaryPublic])
+def list_models(_: CurrentUser, db: DbSession) -> list[ModelSummaryPublic]:
+    return [
+        ModelSummaryPublic.model_validate(_summary(spec, _active_or_none(db, disease)))
+        for disease, spec in load_catalog().items()
+    ]
+
+
+@router.get("/{disease}", response_model=ModelDetailPublic)
+def model_detail(disease: str, _: CurrentUser, db: DbSession) -> ModelDetailPublic:
+    spec = get_disease(disease)
+    active = _active_or_none(db, disease)
+    features = [
+        FeaturePublic(
+            name=f.name,
+            label=f.label,
+            type=f.type,
+            unit=f.unit,
+            range=f.range,
+            required=f.required,
+            help=f.help,
+            categories=[CategoryPublic(code=c.code, label=c.label) for c in f.categories],
+        )
+        for f in spec.features
+    ]
+    versions = [
+        VersionPublic(
+            version=v.version,
+            is_active=v.is_active,
+            status=v.status,
+            architecture=v.architecture,
+            metrics=v.metrics,
+            provenance=v.provenance,
+            contributing_hospitals=v.contributing_hospitals,
+            created_at=v.created_at,
+        )
+        for v in registry.versions(db, disease)
+    ]
+    return ModelDetailPublic.model_validate(
+        {
+            **_summary(spec, active),
+            "positive_label": spec.positive_label,
+            "negative_label": spec.negative_label,
+            "features": features,
+            "versions": versions,
+            "model_card": active.card if active else None,
+        }
+    )
+
+
+def _public(result: PredictionResult) -> PredictionPublic:
+    def factor(f: predictions.Factor) -> FactorPublic:
+        return FactorPublic(
+            feature=f.feature,
+            label=f.label,
+            value=f.value,
+            shap=f.shap,
+            text=f.text,
+            imputed=f.imputed,
+        )
+
+    return PredictionPublic(
+        prediction_id=result.prediction_id,
+        disease=result.disease,
+        model_version=result.model_version,
+        probability=result.probability,
+        risk_band=result.risk_band,
+        risk_wording=result.risk_wording,
+        predicted_label=result.predicted_label,
+        confidence=result.confidence,
+        confidence_level=result.confidence_level,
+        imputed=result.imputed,
+        warnings=result.warnings,
+        explanation=ExplanationPublic(
+            method=result.method,
+            base_value=result.base_value,
+            logit=result.logit,
+            contributions=[factor(f) for f in result.contributions],
+            top_factors=[factor(f) for f in result.top_factors],
+        )
+        if result.method
+        else None,
+    )
+
+
+@router.post("/{disease}/predict", response_model=PredictionPublic)
+def predict(
+    disease: str, body: PredictIn, user: Clinician, db: DbSession, request: Request
+) -> PredictionPublic:
+    result = predictions.predict(
+        db,
+        request.app.state.model_cache,
+        user,
+        disease,
+        body.patient,
+        store_inputs=body.store_inputs,
+        with_explanation=body.explain,
+    )
+    return _public(result)
+
+
+async def csv_body(request: Request) -> str:
+    """The uploaded CSV as text: a text/csv body or a multipart form field named `file`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("Send the CSV as a form field named 'file'.", field="file")
+        blob = await upload.read(MAX_CSV_BYTES + 1)
+    else:
+        blob = await request.body()
+    if len(blob) > MAX_CSV_BYTES:
+        raise InvalidInput(f"The CSV is larger than {MAX_CSV_BYTES // 1024} KiB.", field="file")
+    if b"\x00" in blob:
+        raise InvalidInput("The upload is binary data, not a CSV text file.", field="file")
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return blob.decode("latin-1")  # every byte is a Latin-1 character
+
+
+@router.post(
+    "/{disease}/predict-batch",
+    response_model=BatchPredictionPublic,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def predict_batch(
+    disease: str,
+    user: Clinician,
+    db: DbSession,
+    request: Request,
+    text: Annotated[str, Depends(csv_body)],
+    store_inputs: bool = False,
+) -> BatchPredictionPublic:
+    """A CSV with a header row (names or aliases) and one row per patient."""
+    results = predictions.predict_batch(
+        db, request.app.state.model_cache, user, disease, text, store_inputs=store_inputs
+    )
+    return BatchPredictionPublic(count=len(results), predictions=[_public(r) for r in results])

@@ -1,0 +1,264 @@
+"""Explained predictions for doctors: validate the patient, predict, explain, record metadata."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.catalog import DiseaseSpec, get_disease
+from medfed.core.coercion import Value, ValueProblem, coerce_value, match_columns, normalise_name
+from medfed.core.errors import InvalidInput
+from medfed.ml.explain import Explanation, explain
+from medfed.ml.model import DiseaseModel, sigmoid
+from medfed.ml.narrate import factor_sentence
+from medfed.server.db.tables import ModelVersion, Prediction, User
+from medfed.server.services import audit, registry
+from medfed.server.services.registry import ModelCache
+
+TOP_FACTORS = 5
+MAX_BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Factor:
+    feature: str
+    label: str
+    value: Value
+    shap: float
+    text: str
+    imputed: bool
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    disease: str
+    model_version: str
+    probability: float
+    risk_band: str
+    risk_wording: str
+    predicted_label: str
+    confidence: float
+    confidence_level: str
+    base_value: float
+    logit: float
+    method: str
+    contributions: list[Factor]
+    top_factors: list[Factor]
+    imputed: list[str]
+    prediction_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_patient(spec: DiseaseSpec, patient: dict[str, Any]) -> dict[str, Value]:
+    """Typed values for every feature, or InvalidInput naming the field and what it accepts."""
+    known = {feature.name for feature in spec.features}
+    unknown = sorted(set(patient) - known)
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]!r} is not a {spec.title.lower()} input. Accepted: {', '.join(sorted(known))}.",
+            field=f"patient.{unknown[0]}",
+        )
+    row: dict[str, Value] = {}
+    for feature in spec.features:
+        raw = patient.get(feature.name)
+        if isinstance(raw, list | dict):
+            raise InvalidInput(
+                f"{feature.label} must be {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            )
+        try:
+            value = coerce_value(feature, raw)
+        except ValueProblem as problem:
+            raise InvalidInput(
+                f"{feature.label}: {problem}. Accepted: {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            ) from None
+        if value is None and feature.required:
+            raise InvalidInput(
+                f"{feature.label} is required: {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            )
+        row[feature.name] = value
+    return row
+
+
+def explain_row(
+    spec: DiseaseSpec,
+    model: DiseaseModel,
+    version_label: str,
+    row: dict[str, Value],
+    *,
+    with_explanation: bool = True,
+) -> PredictionResult:
+    inputs = model.preprocessor.transform([row])[0]
+    if with_explanation:
+        explanation = explain(model, inputs)
+    else:
+        logit = float(model.logits_from_inputs(inputs[None, :])[0])
+        explanation = Explanation("", 0.0, logit, np.zeros(len(spec.features)))
+    probability = float(sigmoid(np.asarray(explanation.logit)))
+    band = spec.risk_band(probability)
+    imputed = model.preprocessor.imputed(row)
+    factors = [
+        Factor(
+            feature.name,
+            feature.label,
+            row[feature.name],
+            round(float(contribution), 6),
+            factor_sentence(feature, stats, row[feature.name], float(contribution)),
+            feature.name in imputed,
+        )
+        for feature, stats, contribution in zip(
+            spec.features, model.preprocessor.stats, explanation.contributions, strict=True
+        )
+    ]
+    ranked = sorted(factors, key=lambda factor: -abs(factor.shap))
+    confidence = max(probability, 1.0 - probability)
+    warnings = []
+    if imputed:
+        warnings.append(
+            f"{len(imputed)} input(s) not given were assumed typical: {', '.join(imputed)}."
+        )
+    return PredictionResult(
+        disease=spec.id,
+        model_version=version_label,
+        probability=round(probability, 6),
+        risk_band=band.name,
+        risk_wording=band.wording,
+        predicted_label=spec.positive_label if probability >= 0.5 else spec.negative_label,
+        confidence=round(confidence, 6),
+        confidence_level="high"
+        if confidence >= 0.85
+        else "medium"
+        if confidence >= 0.65
+        else "low",
+        base_value=round(explanation.base_value, 6),
+        logit=round(explanation.logit, 6),
+        method=explanation.method,
+        contributions=factors,
+        top_factors=[f for f in ranked[:TOP_FACTORS] if abs(f.shap) > 1e-9]
+        if with_explanation
+        else [],
+        imputed=imputed,
+        warnings=warnings,
+    )
+
+
+def predict(
+    session: Session,
+    cache: ModelCache,
+    user: User,
+    disease: str,
+    patient: dict[str, Any],
+    *,
+    store_inputs: bool,
+    with_explanation: bool = True,
+) -> PredictionResult:
+    spec = get_disease(disease)
+    row = validate_patient(spec, patient)
+    version = registry.active_version(session, disease)
+    result = explain_row(
+        spec, cache.get(version), version.version, row, with_explanation=with_explanation
+    )
+    prediction_id = _record(session, user, version, result, row if store_inputs else None)
+    return _with_id(result, prediction_id)
+
+
+def _record(
+    session: Session,
+    user: User,
+    version: ModelVersion,
+    result: PredictionResult,
+    inputs: dict[str, Value] | None,
+) -> int:
+    prediction = Prediction(
+        user_id=user.id,
+        disease=result.disease,
+        model_version_id=version.id,
+        probability=result.probability,
+        risk_band=result.risk_band,
+        inputs=inputs,
+    )
+    session.add(prediction)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.user_actor(user.username),
+        action=AuditAction.PREDICTION,
+        object=f"model:{result.disease}:{result.model_version}",
+        details={
+            "prediction_id": prediction.id,
+            "risk_band": result.risk_band,
+            "inputs_stored": inputs is not None,
+        },
+    )
+    return prediction.id
+
+
+def _with_id(result: PredictionResult, prediction_id: int) -> PredictionResult:
+    return PredictionResult(**{**result.__dict__, "prediction_id": prediction_id})
+
+
+def predict_batch(
+    session: Session, cache: ModelCache, user: User, disease: str, text: str, *, store_inputs: bool
+) -> list[PredictionResult]:
+    """One prediction per CSV row; any bad cell rejects the batch, naming row and column."""
+    spec = get_disease(disease)
+    rows = parse_patient_csv(spec, text)
+    version = registry.active_version(session, disease)
+    model = cache.get(version)
+    results = []
+    for row in rows:
+        result = explain_row(spec, model, version.version, row)
+        results.append(
+            _with_id(result, _record(session, user, version, result, row if store_inputs else None))
+        )
+    return results
+
+
+def parse_patient_csv(spec: DiseaseSpec, text: str) -> list[dict[str, Value]]:
+    if not text.strip():
+        raise InvalidInput(
+            "The CSV is empty: send a header row and one row per patient.", field="file"
+        )
+    dialect = ";" if text.splitlines()[0].count(";") > text.splitlines()[0].count(",") else ","
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=dialect)
+    header = next(reader)
+    match = match_columns(spec, header)
+    if match.missing_required:
+        names = ", ".join(spec.feature(name).label for name in match.missing_required)
+        raise InvalidInput(f"The CSV has no column for: {names}.", field="file")
+    ignored = [c for c in match.unmatched if normalise_name(c) not in {"id", "patientreference"}]
+    if ignored:
+        raise InvalidInput(
+            f"The CSV column {ignored[0]!r} is not a {spec.title.lower()} input; remove it.",
+            field="file",
+        )
+    rows: list[dict[str, Value]] = []
+    for line_number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(rows) >= MAX_BATCH_ROWS:
+            raise InvalidInput(f"At most {MAX_BATCH_ROWS} patients per batch.", field="file")
+        if len(cells) != len(header):
+            raise InvalidInput(
+                f"Row {line_number} has {len(cells)} cells but the header has {len(header)}.",
+                field="file",
+            )
+        patient = {name: cells[index] for name, index in match.feature_columns.items()}
+        try:
+            rows.append(validate_patient(spec, patient))
+        except InvalidInput as problem:
+            column = header[match.feature_columns[(problem.field or "").removeprefix("patient.")]]
+            raise InvalidInput(
+                f"Row {line_number}, column {column!r}: {problem.message}", field="file"
+            ) from None
+    if not rows:
+        raise InvalidInput("The CSV has a header but no patient rows.", field="file")
+    return rows

@@ -1,0 +1,115 @@
+"""The model registry: immutable versions per disease, exactly one active, artifacts in a store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.catalog import get_disease
+from medfed.core.errors import NotFound
+from medfed.ml.model import DiseaseModel
+from medfed.server.db.tables import ModelVersion
+from medfed.server.services import audit
+from medfed.server.storage import ArtifactStore
+
+
+def versions(session: Session, disease: str) -> list[ModelVersion]:
+    query = select(ModelVersion).where(ModelVersion.disease == disease)
+    return list(session.scalars(query.order_by(ModelVersion.major, ModelVersion.minor)))
+
+
+def has_versions(session: Session, disease: str) -> bool:
+    count = session.scalar(
+        select(func.count()).select_from(ModelVersion).where(ModelVersion.disease == disease)
+    )
+    return bool(count)
+
+
+def active_version(session: Session, disease: str) -> ModelVersion:
+    spec = get_disease(disease)
+    version = session.scalar(
+        select(ModelVersion).where(ModelVersion.disease == disease, ModelVersion.is_active)
+    )
+    if version is None:
+        raise NotFound(
+            f"{spec.title} has no model yet. An administrator can train the baseline with "
+            "`medfed models baselines`.",
+            field="disease",
+        )
+    return version
+
+
+def register_version(
+    session: Session,
+    store: ArtifactStore,
+    model: DiseaseModel,
+    *,
+    metrics: dict[str, Any],
+    card: dict[str, Any],
+    provenance: dict[str, Any],
+    contributing_hospitals: int,
+    activate: bool,
+    actor: str,
+    major: int = 1,
+) -> ModelVersion:
+    """Store the artifact first, then the row: a crash leaves at most an unreferenced file."""
+    blob = model.to_bytes()
+    key = store.put(blob)
+    latest = session.scalar(
+        select(func.max(ModelVersion.minor)).where(
+            ModelVersion.disease == model.disease, ModelVersion.major == major
+        )
+    )
+    minor = 0 if latest is None else latest + 1
+    if activate:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.disease == model.disease)
+            .values(is_active=False)
+        )
+    version = ModelVersion(
+        disease=model.disease,
+        major=major,
+        minor=minor,
+        status="deployed",
+        is_active=activate,
+        schema_hash=model.schema_hash,
+        architecture=model.architecture.describe(),
+        artifact_key=key,
+        artifact_size=len(blob),
+        metrics=metrics,
+        card={**card, "version": f"v{major}.{minor}"},
+        provenance=provenance,
+        contributing_hospitals=contributing_hospitals,
+    )
+    session.add(version)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.MODEL_VERSION_CREATED,
+        object=f"model:{model.disease}:{version.version}",
+        details={"active": activate, "source": provenance.get("source"), "artifact": key},
+    )
+    return version
+
+
+class ModelCache:
+    """Loaded models by artifact key; artifacts are immutable, so entries never go stale."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self._models: dict[str, DiseaseModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, version: ModelVersion) -> DiseaseModel:
+        model = self._models.get(version.artifact_key)
+        if model is None:
+            model = DiseaseModel.from_bytes(self.store.get(version.artifact_key))
+            with self._lock:
+                self._models[version.artifact_key] = model
+        return model
