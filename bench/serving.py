@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import ROOT, free_port, header, medfed, median, percentile, save, update_readme
+from harness import ROOT, header, medfed, median, percentile, running_server, save, update_readme
 
 PATIENTS = {
     "diabetes": {"pregnancies": 3, "glucose": 150, "blood_pressure": 72, "bmi": 31, "age": 45},
@@ -26,10 +26,8 @@ PATIENTS = {
 PASSWORD = "latency-probe-passphrase-1"
 
 
-def start_server(home: Path, datasets: Path) -> tuple[str, object, dict[str, str]]:
-    import subprocess
-    import sys
-
+def server_env(home: Path, datasets: Path) -> dict[str, str]:
+    """A fresh home with one doctor account; the server trains the baselines when it starts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDFED_")}
     env.update(MEDFED_HOME=str(home), MEDFED_DATASETS_DIR=str(datasets), MEDFED_LOG_LEVEL="WARNING")
     medfed(
@@ -42,23 +40,7 @@ def start_server(home: Path, datasets: Path) -> tuple[str, object, dict[str, str
         env=env,
         stdin=PASSWORD + "\n",
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "medfed", "server", "start", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return url, process, env
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the server did not start")
+    return env
 
 
 def measure(client: httpx.Client, disease: str, explain: bool, requests: int) -> list[float]:
@@ -84,32 +66,28 @@ def main() -> None:
     args = parser.parse_args()
     repetitions, requests = (2, 20) if args.quick else (5, 300)
     results = []
-    with tempfile.TemporaryDirectory() as home:
-        url, process, _ = start_server(Path(home), args.datasets)
-        try:
-            token = httpx.post(
-                f"{url}/api/v1/auth/token", json={"username": "bench-doctor", "password": PASSWORD}
-            ).json()["access_token"]
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as client:
-                for disease in PATIENTS:
-                    for explain in (False, True):
-                        runs = [
-                            measure(client, disease, explain, requests) for _ in range(repetitions)
-                        ]
-                        results.append(
-                            {
-                                "disease": disease,
-                                "mode": "predict+explain" if explain else "predict",
-                                "p50_ms": round(median([percentile(r, 50) for r in runs]), 2),
-                                "p99_ms": round(median([percentile(r, 99) for r in runs]), 2),
-                                "requests_per_run": requests,
-                            }
-                        )
-        finally:
-            process.terminate()  # type: ignore[attr-defined]
-            process.wait()  # type: ignore[attr-defined]
+    with (
+        tempfile.TemporaryDirectory() as home,
+        running_server(server_env(Path(home), args.datasets)) as url,
+    ):
+        token = httpx.post(
+            f"{url}/api/v1/auth/token", json={"username": "bench-doctor", "password": PASSWORD}
+        ).json()["access_token"]
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            for disease in PATIENTS:
+                for explain in (False, True):
+                    runs = [measure(client, disease, explain, requests) for _ in range(repetitions)]
+                    results.append(
+                        {
+                            "disease": disease,
+                            "mode": "predict+explain" if explain else "predict",
+                            "p50_ms": round(median([percentile(r, 50) for r in runs]), 2),
+                            "p99_ms": round(median([percentile(r, 99) for r in runs]), 2),
+                            "requests_per_run": requests,
+                        }
+                    )
     command = "python bench/serving.py" + (" --quick" if args.quick else "")
     record = save(
         "serving" + ("-quick" if args.quick else ""), command, repetitions, {"results": results}

@@ -1,18 +1,53 @@
-"""`medfed node`: the hospital agent (enrollment and status; training arrives with the node issue)."""
+"""`medfed node`: the hospital agent, the only MedFed software that touches patient rows."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from medfed.cli.context import console, settings_from
+from medfed.core.catalog import get_disease
+from medfed.core.errors import ConfigurationError
 from medfed.node import enroll as node_enroll
+from medfed.node.client import ServerClient
+from medfed.node.contribute import contribute as send_contribution
+from medfed.node.contribute import report_ledger
+from medfed.node.credential import NodeCredential, load_credential
+from medfed.node.intake import IntakeRefused, check_file
+from medfed.node.policy import LocalPolicy, load_policy, save_policy
+from medfed.node.state import NodeState
+from medfed.node.training import TrainRequest, run_training
 
 app = typer.Typer(
     help="Run the hospital node: the only MedFed software that touches patient rows.",
     no_args_is_help=True,
 )
+policy_app = typer.Typer(
+    help="This hospital's own policy (it always wins over the server's).", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+
+DropColumn = Annotated[
+    list[str] | None, typer.Option("--drop-column", help="Leave this column out (repeatable).")
+]
+SkipInvalid = Annotated[
+    bool, typer.Option(help="Leave out rows with problems instead of refusing the file.")
+]
+
+
+def _credential(node_home: Path) -> NodeCredential:
+    credential = load_credential(node_home)
+    if credential is None:
+        raise ConfigurationError(
+            "This node is not enrolled. Run `medfed node enroll --server URL --token TOKEN`."
+        )
+    return credential
 
 
 @app.command()
@@ -36,7 +71,7 @@ def enroll(
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show this node's enrollment and whether the server accepts its credential."""
+    """Enrollment, server reachability, local policy and privacy budget spent."""
     settings = settings_from(ctx)
     result = node_enroll.status(settings.node_home)
     if not result.enrolled or result.credential is None:
@@ -46,7 +81,288 @@ def status(ctx: typer.Context) -> None:
     console.print(
         f"Node {credential.node_id} of {credential.hospital_name} at {credential.server_url}"
     )
+    policy = load_policy(settings.node_home)
+    console.print(
+        f"Local policy: diseases {policy.diseases or 'all'}, epsilon cap {policy.epsilon_cap or 'network default'}, "
+        f"approval per round {'required' if policy.require_approval else 'not required'}"
+    )
+    state = NodeState(settings.node_home)
+    for disease in sorted({entry.disease for entry in state.ledger()}):
+        spent = state.spent(disease)
+        console.print(
+            f"Privacy spent on {disease}: epsilon {spent.epsilon:.3f}, delta {spent.delta:.1e}"
+        )
     if result.server_error:
         console.print(f"[red]Server check failed:[/red] {result.server_error}")
         raise typer.Exit(1)
     console.print("[green]Server accepts this node's credential.[/green]")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file of patients.")],
+    disease: Annotated[str, typer.Option(help="Which disease model the file is for.")],
+    drop_column: DropColumn = None,
+    skip_invalid_rows: SkipInvalid = False,
+    min_rows: Annotated[int, typer.Option(help="Fewest rows needed (the network's policy).")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate a CSV without sending anything anywhere: columns, ranges, identifiers, statistics."""
+    spec = get_disease(disease)
+    try:
+        report = check_file(
+            spec,
+            file,
+            drop_columns=set(drop_column or ()),
+            min_rows=min_rows,
+            skip_invalid_rows=skip_invalid_rows,
+        )
+    except IntakeRefused as refused:
+        console.print(f"[red]Refused:[/red] {refused}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        table = Table("feature", "column", "present", "missing", "summary")
+        for stats in report.columns.values():
+            summary = stats.as_dict()
+            text = (
+                ", ".join(f"{k} {v}" for k, v in summary.get("counts", {}).items())
+                if stats.kind == "category"
+                else f"{summary.get('min', '')} to {summary.get('max', '')}, mean {summary.get('mean', '')}"
+            )
+            table.add_row(
+                stats.label,
+                report.matched.get(stats.feature, "-"),
+                str(stats.present),
+                str(stats.missing),
+                text,
+            )
+        console.print(table)
+        balance = (
+            f"{report.positives / report.valid_rows:.1%} positive"
+            if report.valid_rows
+            else "no rows"
+        )
+        console.print(
+            f"{report.valid_rows} usable rows of {report.rows}; {balance}; encoding {report.encoding}, "
+            f"delimiter {report.delimiter!r}"
+        )
+        if report.ignored_columns:
+            console.print(f"Ignored columns (not used): {', '.join(report.ignored_columns)}")
+        for problem in report.problems:
+            console.print(f"  [yellow]{problem.describe()}[/yellow]")
+    if not report.ok:
+        console.print("[red]This file cannot be used:[/red]")
+        for reason in report.blocking:
+            console.print(f"  - {reason}")
+        raise typer.Exit(1)
+    console.print("[green]The file can be used for training.[/green]")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file of patients.")],
+    disease: Annotated[str, typer.Option(help="Which disease model to train.")],
+    drop_column: DropColumn = None,
+    skip_invalid_rows: SkipInvalid = False,
+    epochs: Annotated[int, typer.Option(min=1, max=1000)] = 5,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    learning_rate: Annotated[float, typer.Option(min=1e-6, max=10)] = 0.05,
+    mu: Annotated[float, typer.Option(min=0, help="FedProx proximal term; 0 is FedAvg.")] = 0.0,
+    epsilon: Annotated[
+        float | None, typer.Option(min=0.01, help="DP target epsilon; default: the network's.")
+    ] = None,
+    no_dp: Annotated[
+        bool,
+        typer.Option(
+            "--no-dp", help="Train without differential privacy (the ledger then refuses any cap)."
+        ),
+    ] = False,
+) -> None:
+    """Pull the global model, train on the file with DP-SGD, and keep the update for `contribute`."""
+    settings = settings_from(ctx)
+    credential = _credential(settings.node_home)
+    request = TrainRequest(
+        disease=disease,
+        path=file,
+        drop_columns=frozenset(drop_column or ()),
+        skip_invalid_rows=skip_invalid_rows,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        proximal_mu=mu,
+        target_epsilon=epsilon,
+        no_dp=no_dp,
+    )
+    with (
+        ServerClient(credential.server_url, credential.credential) as client,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress,
+    ):
+        reading = progress.add_task("Reading the file", total=None, loss="-")
+        training = progress.add_task("Training", total=1, loss="-", visible=False)
+
+        def on_progress(phase: str, done: int, total: int, loss: float) -> None:
+            if phase == "reading":
+                progress.update(
+                    reading, completed=done, description=f"Reading the file ({done} rows)"
+                )
+            else:
+                progress.update(reading, visible=False)
+                progress.update(
+                    training,
+                    visible=True,
+                    total=total,
+                    completed=done,
+                    loss="-" if math.isnan(loss) else f"{loss:.4f}",
+                )
+
+        result = run_training(settings.node_home, client, request, on_progress=on_progress)
+    table = Table(
+        "metric (local validation)", f"global {result.base_version}", "after local training"
+    )
+    for metric in ("accuracy", "roc_auc", "f1", "brier"):
+        table.add_row(
+            metric,
+            str(result.metrics["global"].get(metric)),
+            str(result.metrics["local"].get(metric)),
+        )
+    console.print(table)
+    spent = (
+        "no DP"
+        if result.epsilon is None
+        else f"epsilon {result.epsilon:.3f}, delta {result.delta:.1e}"
+    )
+    console.print(
+        f"Job {result.job_id}: {result.rows_train} training rows, {result.rows_validation} validation rows, {spent}."
+    )
+    console.print("Send the update with `medfed node contribute`.")
+
+
+@app.command()
+def contribute(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None, typer.Option(help="Job id; default: the latest trained job.")
+    ] = None,
+) -> None:
+    """Send a trained job's update (and the privacy ledger's numbers) to the server."""
+    settings = settings_from(ctx)
+    credential = _credential(settings.node_home)
+    with ServerClient(credential.server_url, credential.credential) as client:
+        answer = send_contribution(settings.node_home, client, job)
+    console.print(
+        f"Contribution {answer['id']} accepted for {answer['disease']} ({answer['rows']} rows)."
+    )
+
+
+@app.command()
+def jobs(ctx: typer.Context) -> None:
+    """This node's training jobs."""
+    settings = settings_from(ctx)
+    table = Table("job", "disease", "status", "created", "epsilon", "rows")
+    for job in NodeState(settings.node_home).jobs():
+        result = job.result or {}
+        table.add_row(
+            job.id,
+            job.disease,
+            job.status,
+            job.created_at[:19],
+            str(result.get("epsilon", "")),
+            str(result.get("rows_train", "")),
+        )
+    console.print(table)
+
+
+@app.command()
+def ledger(
+    ctx: typer.Context,
+    sync: Annotated[bool, typer.Option(help="Report unreported entries to the server.")] = False,
+) -> None:
+    """The privacy ledger: every contribution's epsilon and delta."""
+    settings = settings_from(ctx)
+    state = NodeState(settings.node_home)
+    if sync:
+        credential = _credential(settings.node_home)
+        with ServerClient(credential.server_url, credential.credential) as client:
+            console.print(f"Reported {report_ledger(state, client)} entries.")
+    table = Table("disease", "epsilon", "delta", "rows", "job", "recorded", "reported")
+    for entry in state.ledger():
+        table.add_row(
+            entry.disease,
+            f"{entry.epsilon:.4f}",
+            f"{entry.delta:.1e}",
+            str(entry.rows),
+            entry.job_id,
+            entry.recorded_at[:19],
+            (entry.reported_at or "")[:19],
+        )
+    console.print(table)
+
+
+@policy_app.command("show")
+def policy_show(ctx: typer.Context) -> None:
+    """The local policy in force."""
+    console.print(load_policy(settings_from(ctx).node_home).model_dump())
+
+
+@policy_app.command("set")
+def policy_set(
+    ctx: typer.Context,
+    diseases: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated diseases this hospital trains; 'all' for all."),
+    ] = None,
+    epsilon_cap: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="This hospital's own total epsilon cap per disease."),
+    ] = None,
+    require_approval: Annotated[
+        bool | None, typer.Option(help="Each round needs a person's approval here.")
+    ] = None,
+) -> None:
+    """Change the local policy; unspecified parts stay as they are."""
+    node_home = settings_from(ctx).node_home
+    current = load_policy(node_home)
+    updated = LocalPolicy(
+        diseases=current.diseases
+        if diseases is None
+        else (None if diseases == "all" else [d.strip() for d in diseases.split(",") if d.strip()]),
+        epsilon_cap=current.epsilon_cap if epsilon_cap is None else epsilon_cap,
+        require_approval=current.require_approval if require_approval is None else require_approval,
+    )
+    path = save_policy(node_home, updated)
+    console.print(f"Saved {path}: {updated.model_dump()}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8700,
+    host: Annotated[
+        str, typer.Option(help="Must be a loopback address: the node opens no port to the network.")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the node's local API on this machine only."""
+    import uvicorn
+
+    from medfed.node.client import _is_loopback
+    from medfed.node.local_api import create_local_app
+
+    if not _is_loopback(host):
+        raise ConfigurationError(
+            "The node serves on loopback only (127.0.0.1 or ::1): hospitals open no inbound ports."
+        )
+    settings = settings_from(ctx)
+    console.print(f"Node API on http://{host}:{port} (this machine only)")
+    uvicorn.run(create_local_app(settings), host=host, port=port, log_level="warning")

@@ -18,6 +18,8 @@ class AuditAction(StrEnum):
     AUDIT_VERIFIED = "audit_verified"
     MODEL_VERSION_CREATED = "model_version_created"
     PREDICTION = "prediction"
+    CONTRIBUTION_RECEIVED = "contribution_received"
+    PRIVACY_SPEND_REPORTED = "privacy_spend_reported"
 
 
 class Outcome(StrEnum):

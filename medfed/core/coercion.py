@@ -143,3 +143,13 @@ def _coerce_category(feature: Feature, raw: object) -> str:
         }:
             return category.code
     raise ValueProblem(f"{str(raw)[:40]!r} is not {feature.describe_accepted()}")
+
+
+def parse_label(spec: DiseaseSpec, raw: str) -> int | None:
+    """1 for the spec's positive outcome, 0 for negative, None for anything else."""
+    key = normalise_name(raw)
+    if key in {normalise_name(v) for v in spec.dataset.target.positive}:
+        return 1
+    if key in {normalise_name(v) for v in spec.dataset.target.negative}:
+        return 0
+    return None

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     train_baselines: bool = Field(
         True, description="Train the v1.0 baseline of every disease that has no model at start-up."
     )
+    policy_min_rows: int = Field(
+        200,
+        ge=1,
+        description="Fewest training rows a hospital needs to contribute (network policy).",
+    )
+    policy_epsilon_cap: float = Field(
+        10.0, gt=0, description="Network cap on each hospital's total epsilon per disease."
+    )
+    policy_target_epsilon: float = Field(
+        1.0, gt=0, description="Default epsilon of one contribution (DP-SGD target)."
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
     auto_migrate: bool = Field(

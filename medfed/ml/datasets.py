@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medfed.core.catalog import DiseaseSpec
-from medfed.core.coercion import Value, ValueProblem, coerce_value, match_columns, normalise_name
+from medfed.core.coercion import Value, ValueProblem, coerce_value, match_columns, parse_label
 from medfed.core.errors import DatasetProblem
 
 
@@ -105,8 +105,6 @@ def load_dataset(spec: DiseaseSpec, datasets_dir: Path) -> LabelledData:
     data = LabelledData([], np.zeros(0, dtype=np.int64), [], [], report)
     labels: list[int] = []
     markers = frozenset(spec.dataset.missing_values)
-    positive = {normalise_name(v) for v in spec.dataset.target.positive}
-    negative = {normalise_name(v) for v in spec.dataset.target.negative}
     group_pattern = re.compile(spec.dataset.group.pattern) if spec.dataset.group else None
     for entry, path in zip(spec.dataset.files, paths, strict=True):
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -120,12 +118,8 @@ def load_dataset(spec: DiseaseSpec, datasets_dir: Path) -> LabelledData:
                 if not cells:
                     continue
                 report.rows_read += 1
-                label_text = normalise_name(cells[match.target_column])
-                if label_text in positive:
-                    label = 1
-                elif label_text in negative:
-                    label = 0
-                else:
+                label = parse_label(spec, cells[match.target_column])
+                if label is None:
                     report.rows_without_label += 1
                     continue
                 row: dict[str, Value] = {}

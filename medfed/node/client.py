@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +78,10 @@ class ServerClient:
             ) from None
         if response.is_success:
             return response.json() if response.content else None
+        self._raise(response)
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
         try:
             detail = response.json()["error"]
             message, field = str(detail["message"]), detail.get("field")
@@ -96,4 +101,35 @@ class ServerClient:
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/nodes/me")
+        return result
+
+    def policy(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/nodes/policy")
+        return result
+
+    def download_model(self, disease: str) -> tuple[bytes, str]:
+        """The active model's artifact and its version label, checked against the sent hash."""
+        try:
+            response = self._http.get(f"{API}/nodes/models/{disease}")
+        except httpx.HTTPError as exc:
+            raise errors.ServiceUnavailable(
+                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__})."
+            ) from None
+        if not response.is_success:
+            self._raise(response)
+        blob = response.content
+        if hashlib.sha256(blob).hexdigest() != response.headers.get("x-medfed-artifact-sha256"):
+            raise errors.ServiceUnavailable(
+                "The model download was corrupted in transit; try again."
+            )
+        return blob, response.headers["x-medfed-model-version"]
+
+    def contribute(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", "/nodes/contributions", json=body)
+        return result
+
+    def report_spend(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/nodes/privacy-spend", json={"entries": entries}
+        )
         return result

@@ -12,7 +12,7 @@ from medfed.server.api.schemas import (
     NodePublic,
 )
 from medfed.server.deps import AdminUser, DbSession, OwnedHospital, SettingsDep, StaffOrAdmin
-from medfed.server.services import accounts, audit, enrollment
+from medfed.server.services import accounts, audit, contributions, enrollment
 from medfed.server.services.enrollment import IssuedEnrollmentToken
 
 router = APIRouter(prefix="/hospitals", tags=["hospitals"])
@@ -71,3 +71,9 @@ def create_enrollment_token(
         actor=audit.user_actor(admin.username),
     )
     return _token_public(issued)
+
+
+@router.get("/{hospital_id}/privacy")
+def privacy_spend(hospital: OwnedHospital, db: DbSession) -> dict[str, dict[str, float]]:
+    """Epsilon and delta this hospital's nodes reported, per disease (basic composition)."""
+    return contributions.spend_by_disease(db, hospital.id)

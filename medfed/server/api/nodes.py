@@ -1,12 +1,26 @@
-"""The node-facing API: enrollment and identity (nodes always call out; nothing calls in)."""
+"""The node-facing API: enrollment, policy, model download, contributions, privacy spend.
+
+Nodes always call out; nothing here ever calls a node.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from medfed.server.api.schemas import EnrollIn, NodeCredentialPublic, NodePublic
-from medfed.server.deps import ClientAddress, CurrentNode, DbSession
-from medfed.server.services import enrollment
+from medfed.core.catalog import get_disease
+from medfed.fl.privacy import MAX_DELTA
+from medfed.server.api.schemas import (
+    ContributionIn,
+    ContributionPublic,
+    EnrollIn,
+    NetworkPolicyPublic,
+    NodeCredentialPublic,
+    NodePublic,
+    SpendReportIn,
+    SpendReportPublic,
+)
+from medfed.server.deps import ClientAddress, CurrentNode, DbSession, SettingsDep
+from medfed.server.services import contributions, enrollment, registry
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -31,3 +45,55 @@ def enroll(body: EnrollIn, db: DbSession, client: ClientAddress) -> NodeCredenti
 @router.get("/me", response_model=NodePublic)
 def me(node: CurrentNode) -> NodePublic:
     return NodePublic.model_validate(node)
+
+
+@router.get("/policy", response_model=NetworkPolicyPublic)
+def policy(_: CurrentNode, settings: SettingsDep) -> NetworkPolicyPublic:
+    return NetworkPolicyPublic(
+        min_rows=settings.policy_min_rows,
+        epsilon_cap=settings.policy_epsilon_cap,
+        target_epsilon=settings.policy_target_epsilon,
+        delta_max=MAX_DELTA,
+    )
+
+
+@router.get(
+    "/models/{disease}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_model(disease: str, _: CurrentNode, db: DbSession, request: Request) -> Response:
+    """The active version's artifact: preprocessing statistics and weights, no patient data."""
+    spec = get_disease(disease)
+    version = registry.active_version(db, spec.id)
+    blob = request.app.state.artifact_store.get(version.artifact_key)
+    return Response(
+        blob,
+        media_type="application/octet-stream",
+        headers={
+            "X-MedFed-Model-Version": version.version,
+            "X-MedFed-Artifact-SHA256": version.artifact_key,
+        },
+    )
+
+
+@router.post("/contributions", response_model=ContributionPublic, status_code=201)
+def contribute(
+    body: ContributionIn, node: CurrentNode, db: DbSession, settings: SettingsDep, request: Request
+) -> ContributionPublic:
+    received = contributions.receive(
+        db,
+        request.app.state.model_cache,
+        node,
+        contributions.ContributionIn(**body.model_dump()),
+        min_rows=settings.policy_min_rows,
+    )
+    return ContributionPublic(
+        id=received.id, disease=received.disease, rows=received.rows, status=received.status
+    )
+
+
+@router.post("/privacy-spend", response_model=SpendReportPublic)
+def report_spend(body: SpendReportIn, node: CurrentNode, db: DbSession) -> SpendReportPublic:
+    entries = [contributions.SpendIn(**entry.model_dump()) for entry in body.entries]
+    return SpendReportPublic(added=contributions.record_spend(db, node, entries))

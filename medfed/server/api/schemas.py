@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class StrictIn(BaseModel):
     """Unknown fields are an error, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+    model_config = ConfigDict(extra="forbid")
 
 
 class PublicOut(BaseModel):
@@ -116,3 +116,43 @@ class AuditVerdictPublic(BaseModel):
     problem: str | None
     head_hash: str
     summary: str
+
+
+class NetworkPolicyPublic(BaseModel):
+    min_rows: int
+    epsilon_cap: float
+    target_epsilon: float
+    delta_max: float
+
+
+class ContributionIn(StrictIn):
+    disease: str = Field(max_length=40)
+    base_version: str = Field(max_length=20)
+    job_ref: str = Field(min_length=1, max_length=64)
+    rows: int = Field(ge=1)
+    epsilon: float | None = Field(default=None, ge=0)
+    delta: float | None = Field(default=None, ge=0, le=1)
+    metrics: dict[str, dict[str, float | int | None]] = Field(default_factory=dict)
+    update: str = Field(description="Parameter delta, little-endian float32, base64.")
+
+
+class ContributionPublic(BaseModel):
+    id: int
+    disease: str
+    rows: int
+    status: str
+
+
+class SpendEntryIn(StrictIn):
+    entry_ref: str = Field(min_length=1, max_length=64)
+    disease: str = Field(max_length=40)
+    epsilon: float = Field(ge=0)
+    delta: float = Field(ge=0, le=1)
+
+
+class SpendReportIn(StrictIn):
+    entries: list[SpendEntryIn] = Field(max_length=10_000)
+
+
+class SpendReportPublic(BaseModel):
+    added: int

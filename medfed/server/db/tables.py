@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     text,
@@ -194,3 +195,47 @@ class Prediction(Base):
     risk_band: Mapped[str] = mapped_column(String(16))
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Contribution(Base):
+    """A node's model update: the parameter delta from its base version, and numbers about it."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (UniqueConstraint("node_id", "job_ref", name="uq_contributions_node_job"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(
+        ForeignKey("hospitals.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    disease: Mapped[str] = mapped_column(String(40), index=True)
+    base_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    job_ref: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    epsilon: Mapped[float | None] = mapped_column(Float)
+    delta: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    update_blob: Mapped[bytes] = mapped_column(LargeBinary)
+    update_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PrivacySpend(Base):
+    """One ledger entry a node reported: numbers only."""
+
+    __tablename__ = "privacy_spend"
+    __table_args__ = (UniqueConstraint("node_id", "entry_ref", name="uq_privacy_spend_node_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(
+        ForeignKey("hospitals.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    disease: Mapped[str] = mapped_column(String(40))
+    entry_ref: Mapped[str] = mapped_column(String(64))
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,425 @@
+"""Read a hospital's CSV for one disease in a single streaming pass: what is wrong and where,
+which columns are identifiers, and statistics for display. Memory does not grow with the file."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medfed.core.catalog import DiseaseSpec
+from medfed.core.coercion import (
+    Value,
+    ValueProblem,
+    coerce_value,
+    match_columns,
+    normalise_name,
+    parse_label,
+)
+from medfed.node.identifiers import IdentifierFinding, ValueScanner, by_column_name
+
+IDENTIFIER_SAMPLE_ROWS = 2000
+MAX_LISTED_PROBLEMS = 20
+FORMULA_PREFIXES = ("=", "@", "+", "-", "\t=", "\r=")
+NON_FINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
+class IntakeRefused(ValueError):
+    """The file cannot be read at all; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int | None  # 1-based line number in the file; None for the whole file
+    column: str | None
+    message: str
+
+    def describe(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return (", ".join(where) + ": " if where else "") + self.message
+
+
+@dataclass
+class ColumnStats:
+    feature: str
+    label: str
+    kind: str
+    present: int = 0
+    missing: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    total: float = 0.0
+    total_squares: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, value: Value) -> None:
+        if value is None:
+            self.missing += 1
+            return
+        self.present += 1
+        if self.kind == "category":
+            self.counts[str(value)] += 1
+            return
+        number = float(value)
+        self.minimum, self.maximum = min(self.minimum, number), max(self.maximum, number)
+        self.total += number
+        self.total_squares += number * number
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "feature": self.feature,
+            "label": self.label,
+            "type": self.kind,
+            "present": self.present,
+            "missing": self.missing,
+        }
+        if self.kind == "category":
+            result["counts"] = dict(self.counts)
+        elif self.present:
+            mean = self.total / self.present
+            variance = max(0.0, self.total_squares / self.present - mean * mean)
+            result.update(
+                min=self.minimum,
+                max=self.maximum,
+                mean=round(mean, 4),
+                std=round(math.sqrt(variance), 4),
+            )
+        return result
+
+
+@dataclass
+class IntakeReport:
+    disease: str
+    path: str
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    rows: int = 0
+    valid_rows: int = 0
+    positives: int = 0
+    matched: dict[str, str] = field(default_factory=dict)  # feature -> column header
+    ignored_columns: list[str] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
+    identifiers: list[IdentifierFinding] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    columns: dict[str, ColumnStats] = field(default_factory=dict)
+    min_rows: int = 0
+    skip_invalid_rows: bool = False
+    whole_file_problems: list[str] = field(default_factory=list)
+
+    def add_problem(self, problem: Problem) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(problem)
+
+    @property
+    def blocking(self) -> list[str]:
+        """Why the file cannot be trained on, in the order a person should fix things."""
+        reasons = [
+            f"{finding.describe()}; remove it or re-run with --drop-column {finding.column!r}"
+            for finding in self.identifiers
+        ]
+        reasons.extend(self.whole_file_problems)
+        if self.problem_count and not self.skip_invalid_rows:
+            reasons.append(
+                f"{self.problem_count} row(s) with problems (first: {self.problems[0].describe()}); "
+                "fix them, or re-run with --skip-invalid-rows to leave those rows out"
+            )
+        if self.valid_rows < self.min_rows:
+            reasons.append(
+                f"{self.valid_rows} usable rows; the network's policy needs at least {self.min_rows}"
+            )
+        if self.valid_rows and self.positives in (0, self.valid_rows):
+            only = "positive" if self.positives else "negative"
+            reasons.append(f"every row is {only}: training needs both classes")
+        return reasons
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "disease": self.disease,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "rows": self.rows,
+            "valid_rows": self.valid_rows,
+            "positives": self.positives,
+            "class_balance": round(self.positives / self.valid_rows, 4)
+            if self.valid_rows
+            else None,
+            "matched_columns": self.matched,
+            "ignored_columns": self.ignored_columns,
+            "dropped_columns": self.dropped_columns,
+            "identifiers": [f.describe() for f in self.identifiers],
+            "problems": [p.describe() for p in self.problems],
+            "problem_count": self.problem_count,
+            "skipped_rows": self.problem_count if self.skip_invalid_rows else 0,
+            "whole_file_problems": self.whole_file_problems,
+            "columns": [c.as_dict() for c in self.columns.values()],
+            "min_rows": self.min_rows,
+            "ok": self.ok,
+            "blocking": self.blocking,
+        }
+
+
+def open_text(path: Path) -> tuple[io.TextIOBase, str]:
+    """The file as text, refusing binary data and encodings other than UTF-8 and Latin-1."""
+    if not path.is_file():
+        raise IntakeRefused(f"{path} does not exist or is not a file.")
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if not head.strip():
+        raise IntakeRefused(f"{path.name} is empty: it needs a header row and one row per patient.")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:200:2].count(0) > 20:
+        raise IntakeRefused(f"{path.name} is UTF-16 text; save it as CSV in UTF-8.")
+    if b"\x00" in head or head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")):
+        raise IntakeRefused(
+            f"{path.name} is binary data, not a CSV file (a spreadsheet? export it as CSV first)."
+        )
+    encoding = "utf-8-sig"
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as text:
+            for _ in iter(lambda: text.read(1 << 20), ""):
+                pass
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    return path.open("r", encoding=encoding, newline=""), encoding
+
+
+def sniff_delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+@dataclass(frozen=True)
+class Layout:
+    header: list[str]
+    feature_columns: dict[str, int]
+    target_column: int
+    dropped: set[int]
+
+
+def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: IntakeReport) -> Layout:
+    if len(header) < 2 or all(not cell.strip() for cell in header):
+        raise IntakeRefused(f"{report.path}: the first row is not a header of column names.")
+    wanted_drops = {normalise_name(d) for d in drop}
+    dropped = {i for i, name in enumerate(header) if normalise_name(name) in wanted_drops}
+    unknown_drops = wanted_drops - {normalise_name(header[i]) for i in dropped}
+    if unknown_drops:
+        raise IntakeRefused(
+            f"--drop-column names no column of the file: {', '.join(sorted(unknown_drops))}."
+        )
+    report.dropped_columns = [header[i] for i in sorted(dropped)]
+    kept = [name if i not in dropped else "" for i, name in enumerate(header)]
+    match = match_columns(spec, kept)
+    if match.ambiguous:
+        feature, columns = next(iter(match.ambiguous.items()))
+        raise IntakeRefused(
+            f"Columns {', '.join(repr(c) for c in columns)} all look like {spec.feature(feature).label}; "
+            "keep one or drop the others with --drop-column."
+        )
+    if match.target_column is None:
+        raise IntakeRefused(
+            f"No outcome column: add a column named {spec.dataset.target.column!r} "
+            f"({' or '.join(spec.dataset.target.positive)} = {spec.positive_label.lower()})."
+        )
+    if match.missing_required:
+        labels = ", ".join(spec.feature(n).label for n in match.missing_required)
+        raise IntakeRefused(
+            f"Required columns are missing: {labels}. Column names and aliases are in the disease spec."
+        )
+    for index, name in enumerate(header):
+        if (
+            index in dropped
+            or index == match.target_column
+            or index in match.feature_columns.values()
+        ):
+            continue
+        kind = by_column_name(name)
+        if kind:
+            report.identifiers.append(IdentifierFinding(name, kind, "column name"))
+        elif name.strip():
+            report.ignored_columns.append(name)
+    report.matched = {feature: header[index] for feature, index in match.feature_columns.items()}
+    return Layout(header, match.feature_columns, match.target_column, dropped)
+
+
+def read_rows(
+    spec: DiseaseSpec,
+    path: Path,
+    *,
+    drop_columns: set[str] | None = None,
+    min_rows: int = 0,
+    skip_invalid_rows: bool = False,
+    report: IntakeReport | None = None,
+) -> Iterator[tuple[dict[str, Value], int]]:
+    """Yield (typed row, label) for every valid row, filling `report` as the file streams by.
+
+    A row with a problem is reported (row and column) and left out of what is yielded; callers
+    that must not train on a partly bad file check `report.ok` after the pass.
+    """
+    report = report if report is not None else IntakeReport(spec.id, str(path))
+    report.min_rows = min_rows
+    report.skip_invalid_rows = skip_invalid_rows
+    handle, report.encoding = open_text(path)
+    with handle:
+        first_line = handle.readline()
+        report.delimiter = sniff_delimiter(first_line)
+        header = next(csv.reader([first_line], delimiter=report.delimiter))
+        layout = _layout(spec, header, drop_columns or set(), report)
+        report.columns = {f.name: ColumnStats(f.name, f.label, f.type) for f in spec.features}
+        category_columns = {
+            layout.feature_columns[f.name]
+            for f in spec.features
+            if f.type == "category" and f.name in layout.feature_columns
+        }
+        scanner = ValueScanner(header, free_text_allowed=category_columns | layout.dropped)
+        reader = csv.reader(handle, delimiter=report.delimiter)
+        rows_seen = 0
+        for line_number, cells in enumerate(reader, start=2):
+            if not cells or not any(cell.strip() for cell in cells):
+                continue
+            report.rows += 1
+            rows_seen += 1
+            if len(cells) != len(header):
+                report.add_problem(
+                    Problem(
+                        line_number,
+                        None,
+                        f"has {len(cells)} cells but the header has {len(header)} (a stray delimiter or quote?)",
+                    )
+                )
+                continue
+            if rows_seen <= IDENTIFIER_SAMPLE_ROWS:
+                scanner.observe(
+                    [cell if i not in layout.dropped else "" for i, cell in enumerate(cells)]
+                )
+                if rows_seen == IDENTIFIER_SAMPLE_ROWS:
+                    report.identifiers.extend(_new_findings(scanner, report))
+            row, label, problem = _parse_row(spec, layout, cells, line_number)
+            if problem is not None:
+                report.add_problem(problem)
+                continue
+            for name, value in row.items():
+                report.columns[name].add(value)
+            report.valid_rows += 1
+            report.positives += label
+            yield row, label
+        if rows_seen < IDENTIFIER_SAMPLE_ROWS:
+            report.identifiers.extend(_new_findings(scanner, report))
+    if report.rows == 0:
+        raise IntakeRefused(f"{path.name} has only a header row: add one row per patient.")
+    for feature in spec.features:
+        stats = report.columns[feature.name]
+        if feature.required and report.valid_rows and stats.present == 0:
+            column = report.matched.get(feature.name, feature.name)
+            report.whole_file_problems.append(
+                f"column {column!r}: every value of the required {feature.label} is missing"
+            )
+
+
+def _new_findings(scanner: ValueScanner, report: IntakeReport) -> list[IdentifierFinding]:
+    known = {f.column for f in report.identifiers}
+    return [f for f in scanner.findings() if f.column not in known]
+
+
+def _parse_row(
+    spec: DiseaseSpec,
+    layout: Layout,
+    cells: list[str],
+    line_number: int,
+) -> tuple[dict[str, Value], int, Problem | None]:
+    for index, cell in enumerate(cells):
+        text = cell.strip()
+        if index in layout.dropped or not text:
+            continue
+        if text.startswith(FORMULA_PREFIXES) and not _is_number(text):
+            return (
+                {},
+                0,
+                Problem(
+                    line_number,
+                    layout.header[index],
+                    "holds a spreadsheet formula; MedFed never evaluates formulas: replace it with its value",
+                ),
+            )
+        if text.lower() in NON_FINITE:
+            return (
+                {},
+                0,
+                Problem(
+                    line_number,
+                    layout.header[index],
+                    f"{text!r} is not a finite number; write a missing value as an empty cell",
+                ),
+            )
+    label = parse_label(spec, cells[layout.target_column])
+    if label is None:
+        accepted = ", ".join([*spec.dataset.target.positive, *spec.dataset.target.negative])
+        return (
+            {},
+            0,
+            Problem(
+                line_number,
+                layout.header[layout.target_column],
+                f"the outcome must be one of {accepted}",
+            ),
+        )
+    row: dict[str, Value] = {}
+    for feature in spec.features:
+        position = layout.feature_columns.get(feature.name)
+        try:
+            row[feature.name] = coerce_value(
+                feature, cells[position] if position is not None else None
+            )
+        except ValueProblem as problem:
+            return (
+                {},
+                0,
+                Problem(
+                    line_number,
+                    layout.header[position] if position is not None else feature.name,
+                    f"{problem}; expected {feature.describe_accepted()}",
+                ),
+            )
+    return row, label, None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def check_file(
+    spec: DiseaseSpec,
+    path: Path,
+    *,
+    drop_columns: set[str] | None = None,
+    min_rows: int = 0,
+    skip_invalid_rows: bool = False,
+) -> IntakeReport:
+    """Validate without keeping any row."""
+    report = IntakeReport(spec.id, str(path))
+    for _ in read_rows(
+        spec,
+        path,
+        drop_columns=drop_columns,
+        min_rows=min_rows,
+        skip_invalid_rows=skip_invalid_rows,
+        report=report,
+    ):
+        pass
+    return report

@@ -1,0 +1,171 @@
+"""The node's own small database: the privacy ledger and the job history (SQLite in the node home).
+
+Crash-safe by construction: a job's result and its ledger entry are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medfed.core.clock import isoformat, utcnow
+from medfed.fl.privacy import Spend, compose
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY,
+    disease TEXT NOT NULL,
+    epsilon REAL NOT NULL,
+    delta REAL NOT NULL,
+    rows INTEGER NOT NULL,
+    job_id TEXT NOT NULL UNIQUE,
+    recorded_at TEXT NOT NULL,
+    reported_at TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    disease TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    result TEXT,
+    error TEXT,
+    contributed_at TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    disease: str
+    epsilon: float
+    delta: float
+    rows: int
+    job_id: str
+    recorded_at: str
+    reported_at: str | None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    disease: str
+    status: str
+    created_at: str
+    finished_at: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    contributed_at: str | None
+
+
+class NodeState:
+    def __init__(self, node_home: Path) -> None:
+        node_home.mkdir(parents=True, exist_ok=True)
+        self.path = node_home / "node.db"
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # executescript runs its own transaction; CREATE ... IF NOT EXISTS is idempotent.
+                connection.executescript(
+                    f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    # Ledger -----------------------------------------------------------------------------------
+
+    def spent(self, disease: str) -> Spend:
+        return compose(Spend(e.epsilon, e.delta) for e in self.ledger(disease))
+
+    def ledger(self, disease: str | None = None) -> list[LedgerEntry]:
+        query = (
+            "SELECT id, disease, epsilon, delta, rows, job_id, recorded_at, reported_at FROM ledger"
+        )
+        arguments: tuple[str, ...] = ()
+        if disease:
+            query += " WHERE disease = ?"
+            arguments = (disease,)
+        with self._connect() as connection:
+            return [
+                LedgerEntry(*row) for row in connection.execute(query + " ORDER BY id", arguments)
+            ]
+
+    def mark_reported(self, entry_ids: list[int]) -> None:
+        with self._connect() as connection:
+            connection.executemany(
+                "UPDATE ledger SET reported_at = ? WHERE id = ?",
+                [(isoformat(utcnow()), i) for i in entry_ids],
+            )
+
+    # Jobs -------------------------------------------------------------------------------------
+
+    def start_job(self, job_id: str, disease: str) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO jobs (id, disease, status, created_at) VALUES (?, ?, 'running', ?)",
+                (job_id, disease, isoformat(utcnow())),
+            )
+
+    def finish_job(
+        self, job_id: str, result: dict[str, Any], spend: Spend | None, rows: int
+    ) -> None:
+        """The result and its privacy spend land together or not at all."""
+        now = isoformat(utcnow())
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'trained', finished_at = ?, result = ? WHERE id = ?",
+                (now, json.dumps(result), job_id),
+            )
+            if spend is not None:
+                connection.execute(
+                    "INSERT INTO ledger (disease, epsilon, delta, rows, job_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (result["disease"], spend.epsilon, spend.delta, rows, job_id, now),
+                )
+
+    def fail_job(self, job_id: str, error: str) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+                (isoformat(utcnow()), error, job_id),
+            )
+
+    def mark_contributed(self, job_id: str) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'contributed', contributed_at = ? WHERE id = ?",
+                (isoformat(utcnow()), job_id),
+            )
+
+    def jobs(self) -> list[Job]:
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT id, disease, status, created_at, finished_at, result, error, contributed_at FROM jobs ORDER BY created_at"
+            ).fetchall()
+        return [
+            Job(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6], r[7])
+            for r in rows
+        ]
+
+    def job(self, job_id: str) -> Job | None:
+        return next((job for job in self.jobs() if job.id == job_id), None)

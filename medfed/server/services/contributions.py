@@ -1,0 +1,170 @@
+"""Receiving model updates and privacy-spend reports from hospitals' nodes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.catalog import get_disease
+from medfed.core.errors import Conflict, InvalidInput, NotFound
+from medfed.server.db.tables import Contribution, ModelVersion, Node, PrivacySpend
+from medfed.server.services import audit
+from medfed.server.services.registry import ModelCache
+
+
+def parse_version(label: str) -> tuple[int, int]:
+    """'v1.2' -> (1, 2)."""
+    try:
+        major, minor = label.strip().removeprefix("v").split(".")
+        return int(major), int(minor)
+    except ValueError:
+        raise InvalidInput(f"{label!r} is not a version like v1.2.", field="base_version") from None
+
+
+def decode_update(encoded: str, expected_length: int) -> np.ndarray:
+    """Little-endian float32 vector, base64; its length and finiteness are checked."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise InvalidInput("The update is not valid base64.", field="update") from None
+    if len(raw) != expected_length * 4:
+        raise InvalidInput(
+            f"The update has {len(raw) // 4} values; the base model has {expected_length} parameters.",
+            field="update",
+        )
+    vector = np.frombuffer(raw, dtype="<f4").astype(np.float64)
+    if not np.all(np.isfinite(vector)):
+        raise InvalidInput("The update contains NaN or infinite values.", field="update")
+    return vector
+
+
+@dataclass(frozen=True)
+class ContributionIn:
+    disease: str
+    base_version: str
+    job_ref: str
+    rows: int
+    epsilon: float | None
+    delta: float | None
+    metrics: dict[str, Any]
+    update: str
+
+
+def receive(
+    session: Session, cache: ModelCache, node: Node, body: ContributionIn, *, min_rows: int
+) -> Contribution:
+    spec = get_disease(body.disease)
+    major, minor = parse_version(body.base_version)
+    base = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.disease == spec.id,
+            ModelVersion.major == major,
+            ModelVersion.minor == minor,
+        )
+    )
+    if base is None:
+        raise NotFound(f"{spec.title} has no version {body.base_version}.", field="base_version")
+    if body.rows < min_rows:
+        raise InvalidInput(
+            f"{body.rows} rows is below the network's minimum of {min_rows}.", field="rows"
+        )
+    duplicate = session.scalar(
+        select(Contribution.id).where(
+            Contribution.node_id == node.id, Contribution.job_ref == body.job_ref
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(
+            f"Job {body.job_ref} was already contributed (contribution {duplicate}).",
+            field="job_ref",
+        )
+    vector = decode_update(body.update, cache.get(base).parameters.shape[0])
+    blob = vector.astype("<f4").tobytes()
+    contribution = Contribution(
+        hospital_id=node.hospital_id,
+        node_id=node.id,
+        disease=spec.id,
+        base_version_id=base.id,
+        job_ref=body.job_ref,
+        rows=body.rows,
+        epsilon=body.epsilon,
+        delta=body.delta,
+        metrics=body.metrics,
+        update_blob=blob,
+        update_sha256=hashlib.sha256(blob).hexdigest(),
+    )
+    session.add(contribution)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.CONTRIBUTION_RECEIVED,
+        object=f"model:{spec.id}:{body.base_version}",
+        details={"contribution_id": contribution.id, "rows": body.rows, "epsilon": body.epsilon},
+    )
+    return contribution
+
+
+@dataclass(frozen=True)
+class SpendIn:
+    entry_ref: str
+    disease: str
+    epsilon: float
+    delta: float
+
+
+def record_spend(session: Session, node: Node, entries: list[SpendIn]) -> int:
+    """Idempotent: an entry already reported by this node is not counted again."""
+    known = set(
+        session.scalars(select(PrivacySpend.entry_ref).where(PrivacySpend.node_id == node.id))
+    )
+    added = 0
+    for entry in entries:
+        get_disease(entry.disease)
+        if entry.entry_ref in known:
+            continue
+        session.add(
+            PrivacySpend(
+                hospital_id=node.hospital_id,
+                node_id=node.id,
+                disease=entry.disease,
+                entry_ref=entry.entry_ref,
+                epsilon=entry.epsilon,
+                delta=entry.delta,
+            )
+        )
+        known.add(entry.entry_ref)
+        added += 1
+    if added:
+        audit.record(
+            session,
+            actor=audit.node_actor(node.id),
+            action=AuditAction.PRIVACY_SPEND_REPORTED,
+            object=f"hospital:{node.hospital_id}",
+            details={"entries": added},
+        )
+    return added
+
+
+def spend_by_disease(session: Session, hospital_id: int) -> dict[str, dict[str, float]]:
+    rows = session.execute(
+        select(
+            PrivacySpend.disease,
+            func.sum(PrivacySpend.epsilon),
+            func.sum(PrivacySpend.delta),
+            func.count(),
+        )
+        .where(PrivacySpend.hospital_id == hospital_id)
+        .group_by(PrivacySpend.disease)
+    ).all()
+    return {
+        disease: {"epsilon": float(e), "delta": float(d), "contributions": int(n)}
+        for disease, e, d, n in rows
+    }

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from opacus.accountants import RDPAccountant
+
+from medfed.ml.model import Architecture
+from medfed.ml.private_train import LocalTrainingConfig, train_locally
+
+
+def data(rows: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(size=(rows, 4))
+    labels = (inputs[:, 0] - inputs[:, 1] + rng.normal(size=rows) * 0.5 > 0).astype(np.uint8)
+    return inputs, labels
+
+
+@pytest.mark.parametrize("target", [0.5, 1.0, 3.0])
+def test_reported_epsilon_matches_opacus_accountant_for_the_same_steps(target: float) -> None:
+    inputs, labels = data()
+    config = LocalTrainingConfig(epochs=3, batch_size=40, target_epsilon=target, delta=1e-5, seed=1)
+    result = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
+    accountant = RDPAccountant()
+    accountant.history = [(result.noise_multiplier, result.sample_rate, result.steps)]
+    assert abs(accountant.get_epsilon(delta=1e-5) - result.epsilon) < 1e-9
+    assert result.epsilon <= target + 0.05 and result.noise_multiplier > 0
+
+
+def test_without_dp_epsilon_is_infinite_and_the_model_learns() -> None:
+    inputs, labels = data()
+    result = train_locally(
+        Architecture("logistic"),
+        inputs,
+        labels,
+        np.zeros(5),
+        LocalTrainingConfig(epochs=10, target_epsilon=None, seed=0),
+    )
+    assert math.isinf(result.epsilon) and result.delta == 0.0
+    assert result.parameters[0] > 0.5 and result.parameters[1] < -0.5
+
+
+def test_fedprox_keeps_the_update_closer_to_the_global_model() -> None:
+    inputs, labels = data()
+    start = np.zeros(5)
+    free = train_locally(
+        Architecture("logistic"),
+        inputs,
+        labels,
+        start,
+        LocalTrainingConfig(epochs=10, target_epsilon=None, seed=0),
+    )
+    held = train_locally(
+        Architecture("logistic"),
+        inputs,
+        labels,
+        start,
+        LocalTrainingConfig(epochs=10, target_epsilon=None, proximal_mu=5.0, seed=0),
+    )
+    assert np.linalg.norm(held.parameters - start) < 0.7 * np.linalg.norm(free.parameters - start)
+
+
+def test_unseeded_runs_draw_different_noise() -> None:
+    inputs, labels = data()
+    config = LocalTrainingConfig(epochs=1, target_epsilon=1.0, delta=1e-5)
+    first = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
+    second = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
+    assert not np.allclose(first.parameters, second.parameters)

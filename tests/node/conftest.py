@@ -1,0 +1,57 @@
+"""A real server process holding the five baselines, and an enrolled hospital, for node tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from medfed.core.config import Settings
+from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
+
+HEART_COLUMNS = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,num"
+
+
+@dataclass
+class LiveNetwork:
+    server: ServerProcess
+    env: dict[str, str]
+    node_home: Path
+
+    def new_enrollment_token(self, hospital: str) -> str:
+        result = run_medfed(["admin", "create-hospital", hospital], self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def live_network(trained_settings: Settings, tmp_path: Path) -> Iterator[LiveNetwork]:
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        tmp_path / "node",
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+    )
+    with running_server(env, tmp_path / "server.log") as server:
+        yield LiveNetwork(server, env, tmp_path / "node")
+
+
+def site_csv(
+    datasets_dir: Path, site: str, destination: Path, extra: dict[str, list[str]] | None = None
+) -> Path:
+    """One heart site's rows as a hospital would export them (header, empty cells for missing)."""
+    lines = [
+        line
+        for line in (datasets_dir / "heart" / f"processed.{site}.data").read_text().splitlines()
+        if line
+    ]
+    rows = [line.replace("?", "").replace("NaN", "") for line in lines]
+    extra = extra or {}
+    header = ",".join([*extra, HEART_COLUMNS])
+    body = [
+        ",".join([*(values[i] for values in extra.values()), row]) for i, row in enumerate(rows)
+    ]
+    destination.write_text("\n".join([header, *body]) + "\n")
+    return destination

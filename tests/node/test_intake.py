@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medfed.core.catalog import get_disease
+from medfed.node.intake import IntakeRefused, check_file
+
+HEADER = "glucose,bmi,age,blood_pressure,outcome"
+
+
+def good_rows(count: int = 220) -> list[str]:
+    return [
+        f"{100 + i % 80},{25 + i % 10}.5,{30 + i % 40},{70 + i % 15},{i % 3 == 0:d}"
+        for i in range(count)
+    ]
+
+
+def write(
+    tmp_path: Path, lines: list[str], name: str = "data.csv", encoding: str = "utf-8"
+) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
+
+
+def check(path: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+    return check_file(get_disease("diabetes"), path, min_rows=200, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_clean_file_passes_with_statistics(tmp_path: Path) -> None:
+    report = check(write(tmp_path, [HEADER, *good_rows()]))
+    assert report.ok, report.blocking
+    assert report.valid_rows == 220 and report.positives == 74
+    glucose = report.columns["glucose"].as_dict()
+    assert glucose["min"] == 100 and glucose["max"] == 179 and glucose["missing"] == 0
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "bom"),
+    [("utf-8", ",", False), ("utf-8", ";", True), ("latin-1", ";", False)],
+)
+def test_encodings_delimiters_and_bom(
+    tmp_path: Path, encoding: str, delimiter: str, bom: bool
+) -> None:
+    lines = [("\ufeff" if bom else "") + "Glucose;BMI;Âge;BloodP;Outcome".replace(";", delimiter)]
+    lines += [row.replace(",", delimiter) for row in good_rows()]
+    report = check(write(tmp_path, lines, encoding=encoding))
+    assert report.ok and report.delimiter == delimiter
+    assert report.matched["age"] == "Âge" and report.encoding == (
+        "latin-1" if encoding == "latin-1" else "utf-8-sig"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        (b"", "is empty"),
+        (b"glucose,bmi,age,outcome\n", "only a header"),
+        (b"PK\x03\x04\x14\x00\x00\x00binary", "binary data"),
+        ("glucose,bmi,age,outcome\n120,30,40,1\n".encode("utf-16"), "UTF-16"),
+        (b"glucose,bmi,age\n120,30,40\n", "No outcome column"),
+        (b"bmi,age,outcome\n30,40,1\n", "Required columns are missing: Plasma glucose"),
+    ],
+)
+def test_unreadable_files_are_refused_clearly(tmp_path: Path, content: bytes, phrase: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(IntakeRefused, match=phrase):
+        check(path)
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "where", "phrase"),
+    [
+        ("120,30", "row 5", "has 2 cells"),
+        ("=cmd|' /C calc'!A0,30,40,70,1", "row 5, column 'glucose'", "spreadsheet formula"),
+        ("120,NaN,40,70,1", "row 5, column 'bmi'", "not a finite number"),
+        ("120,inf,40,70,1", "row 5, column 'bmi'", "not a finite number"),
+        ("999,30,40,70,1", "row 5, column 'glucose'", "outside the accepted range"),
+        ("120,thirty,40,70,1", "row 5, column 'bmi'", "not a number"),
+        ("120,30,40,70,maybe", "row 5, column 'outcome'", "outcome must be one of"),
+    ],
+)
+def test_bad_rows_are_located_by_row_and_column(
+    tmp_path: Path, bad_row: str, where: str, phrase: str
+) -> None:
+    rows = good_rows()
+    rows.insert(3, bad_row)
+    report = check(write(tmp_path, [HEADER, *rows]))
+    assert not report.ok
+    assert (
+        report.problems[0].describe().startswith(where) and phrase in report.problems[0].describe()
+    )
+    skipped = check(write(tmp_path, [HEADER, *rows]), skip_invalid_rows=True)
+    assert skipped.ok and skipped.valid_rows == 220
+
+
+def test_negative_numbers_are_not_formulas(tmp_path: Path) -> None:
+    spec = get_disease("heart")
+    lines = ["age,sex,cp,trestbps,thalach,exang,oldpeak,num"]
+    lines += [f"{40 + i % 30},1,4,130,150,0,-{i % 3}.5,{i % 2}" for i in range(210)]
+    report = check_file(spec, write(tmp_path, lines), min_rows=200)
+    assert report.ok, report.blocking
+
+
+def test_required_column_all_missing_single_class_and_too_few_rows(tmp_path: Path) -> None:
+    empty_glucose = [f",{25 + i % 10},{30 + i % 40},70,{i % 2}" for i in range(220)]
+    report = check(write(tmp_path, [HEADER, *empty_glucose]))
+    assert any(
+        "every value of the required Plasma glucose is missing" in r for r in report.blocking
+    )
+    one_class = [row[:-1] + "0" for row in good_rows()]
+    assert any(
+        "every row is negative" in r for r in check(write(tmp_path, [HEADER, *one_class])).blocking
+    )
+    assert any(
+        "needs at least 200" in r for r in check(write(tmp_path, [HEADER, *good_rows(50)])).blocking
+    )
+
+
+def test_identifier_columns_are_refused_by_name_and_by_value_and_can_be_dropped(
+    tmp_path: Path,
+) -> None:
+    rows = [f"Jane Doe{i % 3},{i:03d}-12-{i:04d},{row}" for i, row in enumerate(good_rows())]
+    path = write(tmp_path, ["patient_name,notes," + HEADER, *rows])
+    report = check(path)
+    descriptions = [f.describe() for f in report.identifiers]
+    assert "column 'patient_name': its name suggests a person's name" in descriptions
+    assert "column 'notes': its values look like a social security number" in descriptions
+    assert all("Jane" not in reason and "-12-" not in reason for reason in report.blocking), (
+        "values are never echoed"
+    )
+    cleaned = check(path, drop_columns={"patient_name", "notes"})
+    assert cleaned.ok and cleaned.dropped_columns == ["patient_name", "notes"]
+    with pytest.raises(IntakeRefused, match="names no column"):
+        check(path, drop_columns={"nonexistent"})
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        ("contact", "someone{}@hospital.org", "e-mail"),
+        ("when", "2024-03-{:02d}", "date"),
+        ("link", "https://x.org/p/{}", "web address"),
+        ("host", "10.0.0.{}", "IP address"),
+        ("tel", "+1 555 123 {:04d}", "telephone"),
+        ("ref", "MRN{:06d}", "medical record"),
+    ],
+)
+def test_identifier_values_in_innocent_columns(
+    tmp_path: Path, column: str, value: str, kind: str
+) -> None:
+    rows = [f"{value.format(i % 28 + 1)},{row}" for i, row in enumerate(good_rows())]
+    report = check(write(tmp_path, [f"{column}," + HEADER, *rows]))
+    assert [f.column for f in report.identifiers] == [column]
+    assert kind in report.identifiers[0].kind
+
+
+def test_category_labels_are_not_mistaken_for_names(tmp_path: Path) -> None:
+    lines = ["age,sex,chest pain,trestbps,thalach,exang,oldpeak,num"]
+    lines += [f"{40 + i % 30},Male,Typical Angina,130,150,no,1.0,{i % 2}" for i in range(210)]
+    report = check_file(get_disease("heart"), write(tmp_path, lines), min_rows=200)
+    assert report.ok and not report.identifiers
+
+
+def test_large_file_is_streamed(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write(HEADER + "\n")
+        for i in range(200_000):
+            handle.write(
+                f"{100 + i % 80},{25 + i % 10}.5,{30 + i % 40},{70 + i % 15},{i % 3 == 0:d}\n"
+            )
+    report = check(path)
+    assert report.ok and report.valid_rows == 200_000
