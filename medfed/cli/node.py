@@ -13,7 +13,7 @@ from rich.table import Table
 
 from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
-from medfed.core.errors import ConfigurationError
+from medfed.core.errors import ConfigurationError, MedFedError
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute as send_contribution
@@ -33,6 +33,7 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 
+DEFAULT_MIN_ROWS = 200
 DropColumn = Annotated[
     list[str] | None, typer.Option("--drop-column", help="Leave this column out (repeatable).")
 ]
@@ -105,11 +106,15 @@ def check(
     disease: Annotated[str, typer.Option(help="Which disease model the file is for.")],
     drop_column: DropColumn = None,
     skip_invalid_rows: SkipInvalid = False,
-    min_rows: Annotated[int, typer.Option(help="Fewest rows needed (the network's policy).")] = 200,
+    min_rows: Annotated[
+        int | None, typer.Option(help="Fewest rows needed; default: the network's policy.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate a CSV without sending anything anywhere: columns, ranges, identifiers, statistics."""
     spec = get_disease(disease)
+    if min_rows is None:
+        min_rows = _network_min_rows(settings_from(ctx).node_home)
     try:
         report = check_file(
             spec,
@@ -159,6 +164,21 @@ def check(
             console.print(f"  - {reason}")
         raise typer.Exit(1)
     console.print("[green]The file can be used for training.[/green]")
+
+
+def _network_min_rows(node_home: Path) -> int:
+    """The server's row minimum when this node is enrolled and the server answers; else 200."""
+    credential = load_credential(node_home)
+    if credential is not None:
+        try:
+            with ServerClient(credential.server_url, credential.credential) as client:
+                return int(client.policy()["min_rows"])
+        except MedFedError:
+            pass
+    console.print(
+        "(Server policy not available: checking against the default minimum of 200 rows.)"
+    )
+    return DEFAULT_MIN_ROWS
 
 
 @app.command()

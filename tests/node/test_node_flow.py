@@ -217,3 +217,25 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         "update",
     }
     assert set(bodies[0]["metrics"]) == {"global", "local"}
+
+
+def test_check_uses_the_networks_row_minimum(
+    trained_settings: Settings, datasets_dir: Path, tmp_path: Path
+) -> None:
+    from tests.utils.processes import medfed_env, running_server
+
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        tmp_path / "node",
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+        MEDFED_POLICY_MIN_ROWS="400",
+    )
+    csv_path = site_csv(datasets_dir, "cleveland", tmp_path / "cleveland.csv")
+    offline = run_medfed(["node", "check", str(csv_path), "--disease", "heart"], env)
+    assert offline.returncode == 0 and "default minimum of 200" in offline.stdout
+    with running_server(env, tmp_path / "server.log") as server:
+        network = LiveNetwork(server, env, tmp_path / "node")
+        enroll(network)
+        checked = run_medfed(["node", "check", str(csv_path), "--disease", "heart"], env)
+    assert checked.returncode == 1 and "needs at least 400" in checked.stdout
