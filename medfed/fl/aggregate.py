@@ -1,0 +1,46 @@
+"""Reductions over hospitals' updates (pure: arrays in, arrays out).
+
+`updates` is a (hospitals x parameters) array of parameter deltas from the round's base model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(updates: np.ndarray) -> np.ndarray:
+    array = np.asarray(updates, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError("updates must be a non-empty (hospitals x parameters) array")
+    return array
+
+
+def weighted_mean(updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """FedAvg's reduction (McMahan et al. 2017): the mean weighted by each hospital's rows."""
+    array = _check(updates)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (array.shape[0],) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be one non-negative number per update, not all zero")
+    return np.asarray((w / w.sum()) @ array)
+
+
+def mean_from_sum(weighted_sum: np.ndarray, total_weight: float) -> np.ndarray:
+    """What secure aggregation yields: sum(n_k * x_k) and sum(n_k), never the individual x_k."""
+    if total_weight <= 0:
+        raise ValueError("total weight must be positive")
+    return np.asarray(weighted_sum, dtype=np.float64) / total_weight
+
+
+def coordinate_median(updates: np.ndarray) -> np.ndarray:
+    """Coordinate-wise median (Yin et al. 2018): robust to fewer than half of the hospitals."""
+    return np.asarray(np.median(_check(updates), axis=0))
+
+
+def trimmed_mean(updates: np.ndarray, trim_fraction: float) -> np.ndarray:
+    """Coordinate-wise mean after dropping the `trim_fraction` largest and smallest values."""
+    array = _check(updates)
+    if not 0 <= trim_fraction < 0.5:
+        raise ValueError("trim_fraction must be in [0, 0.5)")
+    cut = int(np.floor(trim_fraction * array.shape[0]))
+    ordered = np.sort(array, axis=0)
+    return np.asarray(ordered[cut : array.shape[0] - cut].mean(axis=0))
