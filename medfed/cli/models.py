@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medfed.cli.context import console, database_session, settings_from
+from medfed.cli.context import cli_actor, console, database_session, settings_from
 from medfed.core.catalog import load_catalog
 from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
@@ -75,3 +75,17 @@ def baselines(
         console.print(f"{name:<14} {outcome}")
     if any(outcome.startswith("skipped") for outcome in outcomes.values()):
         raise typer.Exit(1)
+
+
+@app.command()
+def activate(
+    ctx: typer.Context,
+    disease: Annotated[str, typer.Argument(help="Disease id, e.g. heart.")],
+    version: Annotated[str, typer.Argument(help="Version to make active, e.g. v1.0.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")],
+) -> None:
+    """Roll back (or forward) to any deployed version."""
+    with database_session(settings_from(ctx)) as session:
+        activated = registry.activate(session, disease, version, reason=reason, actor=cli_actor())
+        label = activated.version
+    console.print(f"{disease} {label} is now active.")

@@ -17,6 +17,7 @@ class AuditAction(StrEnum):
     NODE_ENROLLED = "node_enrolled"
     AUDIT_VERIFIED = "audit_verified"
     MODEL_VERSION_CREATED = "model_version_created"
+    MODEL_ACTIVATED = "model_activated"
     PREDICTION = "prediction"
     CONTRIBUTION_RECEIVED = "contribution_received"
     PRIVACY_SPEND_REPORTED = "privacy_spend_reported"

@@ -102,3 +102,8 @@ class PredictionPublic(BaseModel):
 class BatchPredictionPublic(BaseModel):
     count: int
     predictions: list[PredictionPublic]
+
+
+class ActivateIn(StrictIn):
+    version: str = Field(max_length=20, description="For example v1.0.")
+    reason: str = Field(max_length=500, description="Why; recorded in the audit trail.")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from medfed.core.catalog import DiseaseSpec, get_disease, load_catalog
 from medfed.core.errors import InvalidInput, NotFound
 from medfed.server.api.model_schemas import (
+    ActivateIn,
     BatchPredictionPublic,
     CategoryPublic,
     ExplanationPublic,
@@ -21,8 +22,8 @@ from medfed.server.api.model_schemas import (
     VersionPublic,
 )
 from medfed.server.db.tables import ModelVersion, User
-from medfed.server.deps import CurrentUser, DbSession, require_role
-from medfed.server.services import predictions, registry
+from medfed.server.deps import AdminUser, CurrentUser, DbSession, require_role
+from medfed.server.services import audit, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -133,6 +134,26 @@ def _public(result: PredictionResult) -> PredictionPublic:
         )
         if result.method
         else None,
+    )
+
+
+@router.post("/{disease}/active", response_model=VersionPublic)
+def set_active_version(
+    disease: str, body: ActivateIn, admin: AdminUser, db: DbSession
+) -> VersionPublic:
+    """Roll back (or forward) to any deployed version; the reason is audited."""
+    version = registry.activate(
+        db, disease, body.version, reason=body.reason, actor=audit.user_actor(admin.username)
+    )
+    return VersionPublic(
+        version=version.version,
+        is_active=version.is_active,
+        status=version.status,
+        architecture=version.architecture,
+        metrics=version.metrics,
+        provenance=version.provenance,
+        contributing_hospitals=version.contributing_hospitals,
+        created_at=version.created_at,
     )
 
 

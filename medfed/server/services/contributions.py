@@ -16,16 +16,7 @@ from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.server.db.tables import Contribution, ModelVersion, Node, PrivacySpend
 from medfed.server.services import audit
-from medfed.server.services.registry import ModelCache
-
-
-def parse_version(label: str) -> tuple[int, int]:
-    """'v1.2' -> (1, 2)."""
-    try:
-        major, minor = label.strip().removeprefix("v").split(".")
-        return int(major), int(minor)
-    except ValueError:
-        raise InvalidInput(f"{label!r} is not a version like v1.2.", field="base_version") from None
+from medfed.server.services.registry import ModelCache, parse_version
 
 
 def decode_update(encoded: str, expected_length: int) -> np.ndarray:

@@ -10,11 +10,20 @@ from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
-from medfed.core.errors import NotFound
+from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.ml.model import DiseaseModel
 from medfed.server.db.tables import ModelVersion
 from medfed.server.services import audit
 from medfed.server.storage import ArtifactStore
+
+
+def parse_version(label: str) -> tuple[int, int]:
+    """'v1.2' -> (1, 2)."""
+    try:
+        major, minor = label.strip().removeprefix("v").split(".")
+        return int(major), int(minor)
+    except ValueError:
+        raise InvalidInput(f"{label!r} is not a version like v1.2.", field="base_version") from None
 
 
 def versions(session: Session, disease: str) -> list[ModelVersion]:
@@ -113,3 +122,52 @@ class ModelCache:
             with self._lock:
                 self._models[version.artifact_key] = model
         return model
+
+
+def activate(
+    session: Session, disease: str, version_label: str, *, reason: str, actor: str
+) -> ModelVersion:
+    """Make any deployed version the active one (a rollback or a roll-forward); reason required."""
+    spec = get_disease(disease)
+    if len(reason.strip()) < 5:
+        raise InvalidInput(
+            "Give a reason (at least 5 characters); it goes to the audit trail.", field="reason"
+        )
+    major, minor = parse_version(version_label)
+    target = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.disease == spec.id,
+            ModelVersion.major == major,
+            ModelVersion.minor == minor,
+        )
+    )
+    if target is None:
+        raise NotFound(f"{spec.title} has no version {version_label}.", field="version")
+    if target.status != "deployed":
+        raise Conflict(
+            f"{target.version} was {target.status} and cannot be made active.", field="version"
+        )
+    previous = session.scalar(
+        select(ModelVersion).where(ModelVersion.disease == spec.id, ModelVersion.is_active)
+    )
+    if previous is not None and previous.id == target.id:
+        raise Conflict(
+            f"{target.version} is already the active {spec.title} model.", field="version"
+        )
+    session.execute(
+        update(ModelVersion).where(ModelVersion.disease == spec.id).values(is_active=False)
+    )
+    session.flush()
+    target.is_active = True
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.MODEL_ACTIVATED,
+        object=f"model:{spec.id}:{target.version}",
+        details={
+            "previous": previous.version if previous else None,
+            "reason": reason.strip()[:500],
+        },
+    )
+    return target

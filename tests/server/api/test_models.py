@@ -235,3 +235,76 @@ def test_batch_csv_with_aliases_semicolons_and_errors_by_row(
         )
         == 3
     )
+
+
+def test_admin_rolls_back_with_a_reason_and_predictions_follow(
+    trained_client: TestClient, trained_db: Session, trained_settings
+) -> None:  # type: ignore[no-untyped-def]
+    from medfed.server.services import registry
+    from medfed.server.storage import LocalArtifactStore
+
+    store = LocalArtifactStore(trained_settings.resolved_artifacts_dir)
+    base = registry.active_version(trained_db, "diabetes")
+    model = registry.ModelCache(store).get(base)
+    registry.register_version(
+        trained_db,
+        store,
+        model.with_parameters(model.parameters * 0.9),
+        metrics={},
+        card={},
+        provenance={"source": "test"},
+        contributing_hospitals=1,
+        activate=True,
+        actor="test",
+    )
+    trained_db.commit()
+    admin = make_logged_in(trained_client, trained_db, "admin")
+    doctor = make_logged_in(trained_client, trained_db, "doctor")
+    patient = {"patient": TYPICAL["diabetes"]}
+    assert (
+        trained_client.post(
+            "/api/v1/models/diabetes/predict", json=patient, headers=doctor.headers
+        ).json()["model_version"]
+        == "v1.1"
+    )
+    no_reason = trained_client.post(
+        "/api/v1/models/diabetes/active",
+        json={"version": "v1.0", "reason": ""},
+        headers=admin.headers,
+    )
+    assert no_reason.status_code == 422 and no_reason.json()["error"]["field"] == "reason"
+    denied = trained_client.post(
+        "/api/v1/models/diabetes/active",
+        json={"version": "v1.0", "reason": "calibration drift"},
+        headers=doctor.headers,
+    )
+    assert denied.status_code == 403
+    missing = trained_client.post(
+        "/api/v1/models/diabetes/active",
+        json={"version": "v7.0", "reason": "calibration drift"},
+        headers=admin.headers,
+    )
+    assert missing.status_code == 404
+    rolled = trained_client.post(
+        "/api/v1/models/diabetes/active",
+        json={"version": "v1.0", "reason": "calibration drift"},
+        headers=admin.headers,
+    )
+    assert rolled.status_code == 200 and rolled.json()["is_active"]
+    assert (
+        trained_client.post(
+            "/api/v1/models/diabetes/predict", json=patient, headers=doctor.headers
+        ).json()["model_version"]
+        == "v1.0"
+    )
+    event = trained_db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "model_activated")
+    ).one()
+    assert event.details == {"previous": "v1.1", "reason": "calibration drift"}
+    trained_db.rollback()  # end this read: on SQLite every transaction holds the write lock
+    again = trained_client.post(
+        "/api/v1/models/diabetes/active",
+        json={"version": "v1.0", "reason": "calibration drift"},
+        headers=admin.headers,
+    )
+    assert again.status_code == 409
