@@ -45,6 +45,19 @@ def _summary(spec: DiseaseSpec, active: ModelVersion | None) -> dict[str, object
     }
 
 
+def _version_public(version: ModelVersion) -> VersionPublic:
+    return VersionPublic(
+        version=version.version,
+        is_active=version.is_active,
+        status=version.status,
+        architecture=version.architecture,
+        metrics=version.metrics,
+        provenance=version.provenance,
+        contributing_hospitals=version.contributing_hospitals,
+        created_at=version.created_at,
+    )
+
+
 def _active_or_none(db: DbSession, disease: str) -> ModelVersion | None:
     try:
         return registry.active_version(db, disease)
@@ -77,19 +90,7 @@ def model_detail(disease: str, _: CurrentUser, db: DbSession) -> ModelDetailPubl
         )
         for f in spec.features
     ]
-    versions = [
-        VersionPublic(
-            version=v.version,
-            is_active=v.is_active,
-            status=v.status,
-            architecture=v.architecture,
-            metrics=v.metrics,
-            provenance=v.provenance,
-            contributing_hospitals=v.contributing_hospitals,
-            created_at=v.created_at,
-        )
-        for v in registry.versions(db, disease)
-    ]
+    versions = [_version_public(v) for v in registry.versions(db, disease)]
     return ModelDetailPublic.model_validate(
         {
             **_summary(spec, active),
@@ -145,16 +146,7 @@ def set_active_version(
     version = registry.activate(
         db, disease, body.version, reason=body.reason, actor=audit.user_actor(admin.username)
     )
-    return VersionPublic(
-        version=version.version,
-        is_active=version.is_active,
-        status=version.status,
-        architecture=version.architecture,
-        metrics=version.metrics,
-        provenance=version.provenance,
-        contributing_hospitals=version.contributing_hospitals,
-        created_at=version.created_at,
-    )
+    return _version_public(version)
 
 
 @router.post("/{disease}/predict", response_model=PredictionPublic)
