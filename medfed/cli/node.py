@@ -18,7 +18,7 @@ from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute as send_contribution
 from medfed.node.contribute import report_ledger
-from medfed.node.credential import NodeCredential, load_credential
+from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.policy import LocalPolicy, load_policy, save_policy
 from medfed.node.state import NodeState
@@ -40,15 +40,6 @@ DropColumn = Annotated[
 SkipInvalid = Annotated[
     bool, typer.Option(help="Leave out rows with problems instead of refusing the file.")
 ]
-
-
-def _credential(node_home: Path) -> NodeCredential:
-    credential = load_credential(node_home)
-    if credential is None:
-        raise ConfigurationError(
-            "This node is not enrolled. Run `medfed node enroll --server URL --token TOKEN`."
-        )
-    return credential
 
 
 @app.command()
@@ -204,7 +195,7 @@ def train(
 ) -> None:
     """Pull the global model, train on the file with DP-SGD, and keep the update for `contribute`."""
     settings = settings_from(ctx)
-    credential = _credential(settings.node_home)
+    credential = require_credential(settings.node_home)
     request = TrainRequest(
         disease=disease,
         path=file,
@@ -278,7 +269,7 @@ def contribute(
 ) -> None:
     """Send a trained job's update (and the privacy ledger's numbers) to the server."""
     settings = settings_from(ctx)
-    credential = _credential(settings.node_home)
+    credential = require_credential(settings.node_home)
     with ServerClient(credential.server_url, credential.credential) as client:
         answer = send_contribution(settings.node_home, client, job)
     console.print(
@@ -313,7 +304,7 @@ def ledger(
     settings = settings_from(ctx)
     state = NodeState(settings.node_home)
     if sync:
-        credential = _credential(settings.node_home)
+        credential = require_credential(settings.node_home)
         with ServerClient(credential.server_url, credential.credential) as client:
             console.print(f"Reported {report_ledger(state, client)} entries.")
     table = Table("disease", "epsilon", "delta", "rows", "job", "recorded", "reported")

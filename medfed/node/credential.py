@@ -49,3 +49,13 @@ def load_credential(node_home: Path) -> NodeCredential | None:
             f"The node credential at {path} is damaged ({type(exc).__name__}). "
             "Enroll again with `medfed node enroll --force`."
         ) from exc
+
+
+def require_credential(node_home: Path) -> NodeCredential:
+    """The node's credential, or a clear error saying how to enroll."""
+    credential = load_credential(node_home)
+    if credential is None:
+        raise ConfigurationError(
+            "This node is not enrolled. Run `medfed node enroll --server URL --token TOKEN`."
+        )
+    return credential

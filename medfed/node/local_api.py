@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 from medfed import __version__
 from medfed.core.catalog import get_disease
 from medfed.core.config import Settings
-from medfed.core.errors import ConfigurationError, InvalidInput, MedFedError, NotFound
+from medfed.core.errors import InvalidInput, MedFedError, NotFound
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute
-from medfed.node.credential import load_credential
+from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.policy import load_policy
 from medfed.node.state import NodeState
@@ -109,11 +109,7 @@ def create_local_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": body}, status_code=status_for(exc))
 
     def client() -> ServerClient:
-        credential = load_credential(node_home)
-        if credential is None:
-            raise ConfigurationError(
-                "This node is not enrolled. Run `medfed node enroll --server URL --token TOKEN`."
-            )
+        credential = require_credential(node_home)
         return ServerClient(credential.server_url, credential.credential)
 
     def upload_path(upload_id: str) -> Path:
