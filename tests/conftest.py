@@ -191,6 +191,7 @@ def trained_settings(
         artifacts_dir=_trained_template.artifacts_dir,
         datasets_dir=datasets_dir,
         train_baselines=False,
+        round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
     )
     if _postgres is not None:
         _postgres.drop(url)
@@ -225,6 +226,7 @@ def settings(tmp_path: Path, database_url: str, datasets_dir: Path) -> Settings:
         secret_key=TEST_SECRET,
         datasets_dir=datasets_dir,
         train_baselines=False,
+        round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
     )
 
 

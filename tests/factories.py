@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from medfed.server.db.tables import Hospital, User
-from medfed.server.services import accounts
+from medfed.server.db.tables import Hospital, Node, User
+from medfed.server.services import accounts, enrollment
 
 DEFAULT_PASSWORD = "a-long-test-passphrase"
 _counter = itertools.count(1)
@@ -63,3 +63,14 @@ def api_login(client: TestClient, user: User, password: str = DEFAULT_PASSWORD) 
 
 def make_logged_in(client: TestClient, db: Session, role: str, **kwargs: object) -> LoggedIn:
     return api_login(client, make_user(db, role, **kwargs))  # type: ignore[arg-type]
+
+
+def make_node(db: Session, hospital: Hospital | None = None, name: str = "node") -> tuple[Node, str]:
+    """An enrolled node of `hospital` (a new one if None) and its credential."""
+    hospital = hospital or make_hospital(db)
+    issued = enrollment.create_enrollment_token(db, hospital, ttl_hours=1, actor="test")
+    enrolled = enrollment.enroll_node(
+        db, issued.token, node_name=name, software_version="test", client="127.0.0.1"
+    )
+    db.commit()
+    return enrolled.node, enrolled.credential

@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
-from medfed.cli import admin, config, datasets, demo, models, node, server
+from medfed.cli import admin, config, datasets, demo, models, node, server, simulate
 from medfed.cli.context import err_console
 from medfed.core.errors import ConfigurationError, MedFedError
 
@@ -26,6 +26,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(demo.app, name="demo")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(simulate.app, name="simulate")
 
 
 def _version(value: bool) -> None:

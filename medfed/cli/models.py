@@ -55,6 +55,13 @@ def list_models(ctx: typer.Context) -> None:
 def baselines(
     ctx: typer.Context,
     disease: Annotated[list[str] | None, typer.Option(help="Only these diseases.")] = None,
+    untrained: Annotated[
+        bool,
+        typer.Option(
+            help="Register v1.0 with fresh weights (baseline preprocessing, nothing learned): "
+            "the honest start for a federated simulation on the public data."
+        ),
+    ] = False,
 ) -> None:
     """Train and register v1.0 for each disease that has no version yet (the server does this at start)."""
     settings = settings_from(ctx)
@@ -68,6 +75,7 @@ def baselines(
             LocalArtifactStore(settings.resolved_artifacts_dir),
             settings.datasets_dir,
             only=disease,
+            untrained=untrained,
         )
     finally:
         engine.dispose()

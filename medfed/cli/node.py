@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from medfed.cli import node_rounds
 from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
 from medfed.core.errors import ConfigurationError, MedFedError
@@ -32,6 +33,8 @@ policy_app = typer.Typer(
     help="This hospital's own policy (it always wins over the server's).", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(node_rounds.app, name="rounds")
+app.command()(node_rounds.participate)
 
 DEFAULT_MIN_ROWS = 200
 DropColumn = Annotated[

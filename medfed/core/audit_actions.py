@@ -21,6 +21,20 @@ class AuditAction(StrEnum):
     PREDICTION = "prediction"
     CONTRIBUTION_RECEIVED = "contribution_received"
     PRIVACY_SPEND_REPORTED = "privacy_spend_reported"
+    ROUND_OPENED = "round_opened"
+    ROUND_JOINED = "round_joined"
+    ROUND_COHORT_FIXED = "round_cohort_fixed"
+    ROUND_UPDATE_ACCEPTED = "round_update_accepted"
+    ROUND_UPDATE_REJECTED = "round_update_rejected"
+    ROUND_AGGREGATED = "round_aggregated"
+    ROUND_EVALUATION_REPORTED = "round_evaluation_reported"
+    ROUND_DEPLOYED = "round_deployed"
+    ROUND_REJECTED = "round_rejected"
+    ROUND_FAILED = "round_failed"
+    CHALLENGER_SET = "challenger_set"
+    CHALLENGER_ENDED = "challenger_ended"
+    OUTCOME_RECORDED = "outcome_recorded"
+    LEADERBOARD_CHOICE = "leaderboard_choice"
 
 
 class Outcome(StrEnum):

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     node_home: Path = Field(
         Path(".medfed-node"), description="Hospital node home: credential, ledger, job history."
     )
+    round_tick_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often the server moves federated rounds along; 0 turns the ticker off.",
+    )
+    fault_point: str | None = Field(
+        None,
+        description="Testing only: the server kills itself (SIGKILL) at this named point.",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -13,6 +13,7 @@ from medfed.core.catalog import DiseaseSpec
 from medfed.ml import metrics
 from medfed.ml.datasets import LabelledData
 from medfed.ml.model import Architecture, DiseaseModel, forward_logits, sigmoid
+from medfed.ml.network import build_network, get_parameters
 from medfed.ml.preprocess import fit_preprocessor
 from medfed.ml.splits import group_split, stratified_folds, stratified_split
 from medfed.ml.train import TrainingConfig, train_parameters
@@ -164,3 +165,23 @@ def _describe_split(spec: DiseaseSpec, data: LabelledData, test_index: np.ndarra
     if spec.dataset.split.stratify == "target_within_site":
         return f"{fraction}, stratified by diagnosis within each of {len(set(data.sites))} sites"
     return f"{fraction}, stratified by diagnosis"
+
+
+def untrained(
+    result: BaselineResult, data: LabelledData, seed: int = BASELINE_SEED
+) -> BaselineResult:
+    """The same preprocessing and architecture with freshly initialised weights (PyTorch's
+    default initialisation, seeded): a starting point that has learned nothing from patients,
+    for federated simulations that must not start from a model trained on the sites' data."""
+    torch.manual_seed(seed)
+    network = build_network(result.model.architecture, result.model.preprocessor.width)
+    model = result.model.with_parameters(get_parameters(network))
+    test_summary, _ = evaluate(model, data.subset(result.test_index))
+    card = {
+        **result.card,
+        "metrics": test_summary,
+        "train_metrics": None,
+        "note": "Untrained starting point: preprocessing statistics from the public training "
+        "split, weights freshly initialised; it has learned nothing yet.",
+    }
+    return BaselineResult(model, card, result.train_index, result.test_index)

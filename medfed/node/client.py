@@ -109,8 +109,11 @@ class ServerClient:
 
     def download_model(self, disease: str) -> tuple[bytes, str]:
         """The active model's artifact and its version label, checked against the sent hash."""
+        return self._artifact(f"/nodes/models/{disease}")
+
+    def _artifact(self, path: str) -> tuple[bytes, str]:
         try:
-            response = self._http.get(f"{API}/nodes/models/{disease}")
+            response = self._http.get(API + path)
         except httpx.HTTPError as exc:
             raise errors.ServiceUnavailable(
                 f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__})."
@@ -131,5 +134,39 @@ class ServerClient:
     def report_spend(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = self._request(
             "POST", "/nodes/privacy-spend", json={"entries": entries}
+        )
+        return result
+
+    # Rounds -----------------------------------------------------------------------------------
+
+    def rounds(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/nodes/rounds")
+        return result
+
+    def round(self, round_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}")
+        return result
+
+    def join_round(self, round_id: int, rows: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/rounds/{round_id}/join", json={"rows": rows}
+        )
+        return result
+
+    def round_base(self, round_id: int) -> tuple[bytes, str]:
+        return self._artifact(f"/nodes/rounds/{round_id}/base")
+
+    def round_candidate(self, round_id: int) -> bytes:
+        return self._artifact(f"/nodes/rounds/{round_id}/candidate")[0]
+
+    def submit_update(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/rounds/{round_id}/update", json=body
+        )
+        return result
+
+    def report_evaluation(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/rounds/{round_id}/evaluation", json=body
         )
         return result

@@ -52,3 +52,9 @@ def save_policy(node_home: Path, policy: LocalPolicy) -> Path:
     path = node_home / POLICY_FILE
     write_private_file(path, yaml.safe_dump(policy.model_dump(), sort_keys=False))
     return path
+
+
+def network_cap(network: dict[str, object]) -> float | None:
+    """The network's epsilon cap from its policy answer; null means the network sets none."""
+    cap = network.get("epsilon_cap")
+    return None if cap is None else float(cap)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ Crash-safe by construction: a job's result and its ledger entry are written in o
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 from medfed.core.clock import isoformat, utcnow
 from medfed.fl.privacy import Spend, compose
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
@@ -37,6 +38,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT,
     error TEXT,
     contributed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    round_id INTEGER PRIMARY KEY,
+    disease TEXT NOT NULL,
+    status TEXT NOT NULL,
+    job_id TEXT,
+    note TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -63,6 +76,16 @@ class Job:
     result: dict[str, Any] | None
     error: str | None
     contributed_at: str | None
+
+
+@dataclass(frozen=True)
+class RoundEntry:
+    round_id: int
+    disease: str
+    status: str
+    job_id: str | None
+    note: str | None
+    updated_at: str
 
 
 class NodeState:
@@ -169,3 +192,52 @@ class NodeState:
 
     def job(self, job_id: str) -> Job | None:
         return next((job for job in self.jobs() if job.id == job_id), None)
+
+    # Rounds -----------------------------------------------------------------------------------
+
+    def round_entry(self, round_id: int) -> RoundEntry | None:
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT round_id, disease, status, job_id, note, updated_at FROM rounds WHERE round_id = ?",
+                (round_id,),
+            ).fetchone()
+        return RoundEntry(*row) if row else None
+
+    def set_round(
+        self,
+        round_id: int,
+        disease: str,
+        status: str,
+        *,
+        job_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO rounds (round_id, disease, status, job_id, note, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (round_id) DO UPDATE SET "
+                "status = excluded.status, job_id = COALESCE(excluded.job_id, rounds.job_id), "
+                "note = COALESCE(excluded.note, rounds.note), updated_at = excluded.updated_at",
+                (round_id, disease, status, job_id, note, isoformat(utcnow())),
+            )
+
+    def round_entries(self) -> list[RoundEntry]:
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT round_id, disease, status, job_id, note, updated_at FROM rounds ORDER BY round_id"
+            ).fetchall()
+        return [RoundEntry(*row) for row in rows]
+
+    def split_seed(self) -> int:
+        """This node's fixed seed for choosing local validation rows (random, made once)."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT value FROM settings WHERE key = 'split_seed'"
+            ).fetchone()
+            if row:
+                return int(row[0])
+            seed = int.from_bytes(os.urandom(8), "little") >> 1
+            connection.execute(
+                "INSERT INTO settings (key, value) VALUES ('split_seed', ?)", (str(seed),)
+            )
+            return seed

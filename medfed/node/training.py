@@ -27,7 +27,7 @@ from medfed.ml.model import DiseaseModel, forward_logits, sigmoid
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
 from medfed.node.client import ServerClient
 from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
-from medfed.node.policy import load_policy
+from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import NodeState
 
 CHUNK_ROWS = 8192
@@ -59,6 +59,7 @@ class TrainRequest:
     target_epsilon: float | None = None  # None: the network's default
     no_dp: bool = False
     seed: int | None = None
+    split_seed: int | None = None  # fixes which rows are local validation (rounds reuse it)
 
 
 @dataclass
@@ -104,7 +105,9 @@ def prepare(
 ) -> PreparedData:
     """Stream the CSV once: validate, split train/validation, transform in chunks to disk."""
     report = IntakeReport(spec.id, str(request.path))
-    rng = np.random.default_rng(request.seed)
+    rng = np.random.default_rng(
+        request.split_seed if request.split_seed is not None else request.seed
+    )
     train_writer, valid_writer = _ArrayWriter(workdir, "train"), _ArrayWriter(workdir, "valid")
     width = model.preprocessor.width
     rows: list[dict[str, Value]] = []
@@ -194,13 +197,15 @@ def run_training(
     *,
     on_progress: Progress | None = None,
     job_id: str | None = None,
+    base: tuple[bytes, str] | None = None,
 ) -> JobResult:
+    """Train from `base` (artifact, version label), or from the active model if None."""
     spec = get_disease(request.disease)
     local_policy = load_policy(node_home)
     local_policy.check_disease(spec.id)
     network = client.policy()
     target = None if request.no_dp else (request.target_epsilon or float(network["target_epsilon"]))
-    cap = effective_cap(float(network["epsilon_cap"]), local_policy.epsilon_cap)
+    cap = effective_cap(network_cap(network), local_policy.epsilon_cap)
     state = NodeState(node_home)
     spent = state.spent(spec.id)
     planned = math.inf if target is None else target
@@ -211,7 +216,7 @@ def run_training(
             f"{cap:g} is spent and {decision.remaining:g} is left. The hospital's data is protected: "
             "no more contributions for this disease."
         )
-    blob, base_version = client.download_model(spec.id)
+    blob, base_version = base or client.download_model(spec.id)
     model = DiseaseModel.from_bytes(blob)
     if model.schema_hash != spec.schema_hash:
         raise ConfigurationError(
@@ -302,6 +307,28 @@ def run_training(
             leftover.unlink()
         for leftover in workdir.glob("*_labels.u8"):
             leftover.unlink()
+
+
+def evaluate_locally(
+    node_home: Path,
+    request: TrainRequest,
+    models: list[DiseaseModel],
+    *,
+    min_rows: int,
+) -> tuple[int, list[dict[str, object]]]:
+    """Metrics of each model on the hospital's local validation split (same rows as training's)."""
+    spec = get_disease(request.disease)
+    workdir = node_home / "jobs" / f"evaluate-{uuid.uuid4().hex[:12]}"
+    workdir.mkdir(parents=True)
+    try:
+        data = prepare(spec, models[0], request, workdir, min_rows=min_rows)
+        results = [
+            evaluate(model, model.parameters, data.valid_inputs, data.valid_labels)
+            for model in models
+        ]
+        return len(data.valid_labels), results
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def discard_job_files(node_home: Path, job_id: str) -> None:

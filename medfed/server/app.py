@@ -26,8 +26,11 @@ from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
 from medfed.server.ratelimit import SlidingWindowLimiter
 from medfed.server.services.baselines import ensure_baselines
+from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
+from medfed.server.services.round_driver import RoundServices
 from medfed.server.storage import LocalArtifactStore
+from medfed.server.ticker import RoundTicker
 from medfed.server.web.pages import router as pages_router
 
 logger = logging.getLogger("medfed.server")
@@ -55,7 +58,13 @@ def create_app(settings: Settings) -> FastAPI:
             else:
                 if settings.train_baselines:
                     ensure_baselines(app.state.session_factory, store, settings.datasets_dir)
+        ticker = None
+        if settings.round_tick_seconds > 0:
+            ticker = RoundTicker(app.state.round_services, settings.round_tick_seconds)
+            ticker.start()
         yield
+        if ticker is not None:
+            ticker.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -75,6 +84,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics_registry = CollectorRegistry()
     app.state.artifact_store = store
     app.state.model_cache = ModelCache(store)
+    app.state.round_services = RoundServices(
+        app.state.session_factory,
+        store,
+        app.state.model_cache,
+        HoldoutData(settings.datasets_dir),
+        settings,
+    )
 
     install_error_handlers(app)
     app.include_router(health_router)

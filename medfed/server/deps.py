@@ -115,6 +115,7 @@ def require_role(*roles: str) -> Callable[..., User]:
 
 AdminUser = Annotated[User, Depends(require_role("admin"))]
 StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
+Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
 
 
 def owned_hospital(

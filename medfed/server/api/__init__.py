@@ -4,13 +4,35 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medfed.server.api import audit, auth, hospitals, models, nodes, users
+from medfed.server.api import (
+    audit,
+    auth,
+    deployments,
+    hospitals,
+    models,
+    node_rounds,
+    nodes,
+    predictions,
+    rounds,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 
 
 def build_api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, hospitals, nodes, audit, models):
+    for module in (
+        auth,
+        users,
+        hospitals,
+        nodes,
+        node_rounds,
+        rounds,
+        audit,
+        models,
+        deployments,
+        predictions,
+    ):
         router.include_router(module.router)
     return router

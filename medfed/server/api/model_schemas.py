@@ -88,6 +88,7 @@ class PredictionPublic(BaseModel):
     prediction_id: int | None
     disease: str
     model_version: str
+    arm: str = Field(description="'active', or 'challenger' when an A/B test served this doctor.")
     probability: float
     risk_band: str
     risk_wording: str
@@ -107,3 +108,48 @@ class BatchPredictionPublic(BaseModel):
 class ActivateIn(StrictIn):
     version: str = Field(max_length=20, description="For example v1.0.")
     reason: str = Field(max_length=500, description="Why; recorded in the audit trail.")
+
+
+class ChallengerIn(StrictIn):
+    version: str = Field(max_length=20, description="The deployed version to try, e.g. v1.1.")
+    share: float = Field(gt=0, lt=1, description="Share of doctors it serves, e.g. 0.2.")
+    reason: str = Field(max_length=500, description="Why; recorded in the audit trail.")
+
+
+class ChallengerPublic(BaseModel):
+    disease: str
+    version: str
+    share: float
+    started_at: datetime
+    started_by: str
+
+
+class ArmUsagePublic(BaseModel):
+    version: str
+    arm: str
+    predictions: int
+    outcomes: int
+    outcome_accuracy: float | None
+
+
+class ArmsPublic(BaseModel):
+    disease: str
+    active_version: str
+    challenger: ChallengerPublic | None
+    usage: list[ArmUsagePublic]
+
+
+class OutcomeIn(StrictIn):
+    outcome: int = Field(ge=0, le=1, description="1: disease confirmed; 0: ruled out.")
+
+
+class PredictionRecordPublic(BaseModel):
+    id: int
+    disease: str
+    model_version: str
+    arm: str
+    probability: float
+    risk_band: str
+    created_at: datetime
+    inputs: dict[str, Any] | None
+    outcome: int | None

@@ -21,13 +21,12 @@ from medfed.server.api.model_schemas import (
     PredictionPublic,
     VersionPublic,
 )
-from medfed.server.db.tables import ModelVersion, User
-from medfed.server.deps import AdminUser, CurrentUser, DbSession, require_role
+from medfed.server.db.tables import ModelVersion
+from medfed.server.deps import AdminUser, Clinician, CurrentUser, DbSession
 from medfed.server.services import audit, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
 router = APIRouter(prefix="/models", tags=["models"])
-Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
 MAX_CSV_BYTES = 1024 * 1024
 
 
@@ -118,6 +117,7 @@ def _public(result: PredictionResult) -> PredictionPublic:
         prediction_id=result.prediction_id,
         disease=result.disease,
         model_version=result.model_version,
+        arm=result.arm,
         probability=result.probability,
         risk_band=result.risk_band,
         risk_wording=result.risk_wording,

@@ -5,6 +5,8 @@ Nodes always call out; nothing here ever calls a node.
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request, Response
 
 from medfed.core.catalog import get_disease
@@ -51,7 +53,9 @@ def me(node: CurrentNode) -> NodePublic:
 def policy(_: CurrentNode, settings: SettingsDep) -> NetworkPolicyPublic:
     return NetworkPolicyPublic(
         min_rows=settings.policy_min_rows,
-        epsilon_cap=settings.policy_epsilon_cap,
+        epsilon_cap=settings.policy_epsilon_cap
+        if math.isfinite(settings.policy_epsilon_cap)
+        else None,
         target_epsilon=settings.policy_target_epsilon,
         delta_max=MAX_DELTA,
     )

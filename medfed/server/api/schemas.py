@@ -120,7 +120,7 @@ class AuditVerdictPublic(BaseModel):
 
 class NetworkPolicyPublic(BaseModel):
     min_rows: int
-    epsilon_cap: float
+    epsilon_cap: float | None = Field(description="null: the network sets no cap.")
     target_epsilon: float
     delta_max: float
 

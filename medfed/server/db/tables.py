@@ -195,6 +195,11 @@ class Prediction(Base):
     risk_band: Mapped[str] = mapped_column(String(16))
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    arm: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    outcome: Mapped[int | None] = mapped_column(Integer)
+    outcome_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    model_version: Mapped[ModelVersion] = relationship()
 
 
 class Contribution(Base):
@@ -239,3 +244,99 @@ class PrivacySpend(Base):
     epsilon: Mapped[float] = mapped_column(Float)
     delta: Mapped[float] = mapped_column(Float)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Challenger(Base):
+    """A/B deployment: a version served to a stable share of doctors beside the active one."""
+
+    __tablename__ = "challengers"
+    __table_args__ = (CheckConstraint("share > 0 AND share < 1", name="share_between"),)
+
+    disease: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
+    share: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(80))
+
+    version: Mapped[ModelVersion] = relationship()
+
+
+LIVE_ROUND = "status IN ('open', 'training', 'evaluating')"
+
+
+class Round(Base):
+    """One federated round of one disease; all of its state lives here and in its members."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (
+        UniqueConstraint("disease", "number", name="uq_rounds_disease_number"),
+        Index(
+            "ix_rounds_one_live",
+            "disease",
+            unique=True,
+            sqlite_where=text(LIVE_ROUND),
+            postgresql_where=text(LIVE_ROUND),
+        ),
+        CheckConstraint(
+            "status IN ('open', 'training', 'evaluating', 'deployed', 'rejected', 'failed')",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    disease: Mapped[str] = mapped_column(String(40), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    base_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_by: Mapped[str] = mapped_column(String(80))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cohort_fixed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    candidate_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    candidate_key: Mapped[str | None] = mapped_column(String(64))
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    strategy_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+
+    base_version: Mapped[ModelVersion] = relationship(foreign_keys=[base_version_id])
+    result_version: Mapped[ModelVersion | None] = relationship(foreign_keys=[result_version_id])
+    members: Mapped[list[RoundMember]] = relationship(
+        back_populates="round", order_by="RoundMember.id"
+    )
+
+
+class RoundMember(Base):
+    """A hospital in a round's cohort: joined, then submitted (its update), then evaluated."""
+
+    __tablename__ = "round_members"
+    __table_args__ = (
+        UniqueConstraint("round_id", "hospital_id", name="uq_round_members_round_hospital"),
+        CheckConstraint(
+            "status IN ('joined', 'submitted', 'evaluated', 'dropped')", name="status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    hospital_id: Mapped[int] = mapped_column(
+        ForeignKey("hospitals.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="joined")
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contribution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contributions.id", ondelete="RESTRICT"), unique=True
+    )
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    round: Mapped[Round] = relationship(back_populates="members")
+    hospital: Mapped[Hospital] = relationship()
+    contribution: Mapped[Contribution | None] = relationship()

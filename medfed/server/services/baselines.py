@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from medfed.core.catalog import DiseaseSpec, load_catalog
 from medfed.core.errors import DatasetProblem
 from medfed.ml.baseline import BASELINE_SEED, train_baseline
+from medfed.ml.baseline import untrained as untrained_start
 from medfed.ml.datasets import load_dataset
 from medfed.server.db.engine import transaction
 from medfed.server.services import audit, registry
@@ -24,6 +25,8 @@ def ensure_baselines(
     store: ArtifactStore,
     datasets_dir: Path,
     only: list[str] | None = None,
+    *,
+    untrained: bool = False,
 ) -> dict[str, str]:
     """Outcome per disease: 'exists', 'trained vX', or why it was skipped. Never half-registers."""
     outcomes: dict[str, str] = {}
@@ -35,7 +38,7 @@ def ensure_baselines(
                 outcomes[disease] = "exists"
                 continue
         try:
-            outcomes[disease] = _train_and_register(factory, store, spec, datasets_dir)
+            outcomes[disease] = _train_and_register(factory, store, spec, datasets_dir, untrained)
         except DatasetProblem as exc:
             logger.warning("baseline for %s skipped: %s", disease, exc.message)
             outcomes[disease] = f"skipped: {exc.message}"
@@ -45,12 +48,19 @@ def ensure_baselines(
 
 
 def _train_and_register(
-    factory: sessionmaker[Session], store: ArtifactStore, spec: DiseaseSpec, datasets_dir: Path
+    factory: sessionmaker[Session],
+    store: ArtifactStore,
+    spec: DiseaseSpec,
+    datasets_dir: Path,
+    untrained: bool,
 ) -> str:
     logger.info("training the %s baseline", spec.id)
     data = load_dataset(spec, datasets_dir)
     result = train_baseline(spec, data)
-    provenance = {"source": "baseline", "seed": BASELINE_SEED, "data": spec.dataset.source}
+    source = "baseline"
+    if untrained:
+        result, source = untrained_start(result, data), "untrained baseline"
+    provenance = {"source": source, "seed": BASELINE_SEED, "data": spec.dataset.source}
     with transaction(factory) as session:
         if registry.has_versions(session, spec.id):
             return "exists"

@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import DiseaseSpec, get_disease
+from medfed.core.clock import utcnow
 from medfed.core.coercion import Value, ValueProblem, coerce_value, match_columns, normalise_name
-from medfed.core.errors import InvalidInput
+from medfed.core.errors import InvalidInput, NotFound
 from medfed.ml.explain import Explanation, explain
 from medfed.ml.model import DiseaseModel, sigmoid
 from medfed.ml.narrate import factor_sentence
 from medfed.server.db.tables import ModelVersion, Prediction, User
-from medfed.server.services import audit, registry
+from medfed.server.services import ab, audit
 from medfed.server.services.registry import ModelCache
 
 TOP_FACTORS = 5
@@ -52,6 +54,7 @@ class PredictionResult:
     top_factors: list[Factor]
     imputed: list[str]
     prediction_id: int | None = None
+    arm: str = "active"
     warnings: list[str] = field(default_factory=list)
 
 
@@ -162,18 +165,19 @@ def predict(
 ) -> PredictionResult:
     spec = get_disease(disease)
     row = validate_patient(spec, patient)
-    version = registry.active_version(session, disease)
+    version, arm = ab.serving_version(session, spec.id, user.id)
     result = explain_row(
         spec, cache.get(version), version.version, row, with_explanation=with_explanation
     )
-    prediction_id = _record(session, user, version, result, row if store_inputs else None)
-    return _with_id(result, prediction_id)
+    prediction_id = _record(session, user, version, arm, result, row if store_inputs else None)
+    return _with_id(result, prediction_id, arm)
 
 
 def _record(
     session: Session,
     user: User,
     version: ModelVersion,
+    arm: str,
     result: PredictionResult,
     inputs: dict[str, Value] | None,
 ) -> int:
@@ -184,6 +188,7 @@ def _record(
         probability=result.probability,
         risk_band=result.risk_band,
         inputs=inputs,
+        arm=arm,
     )
     session.add(prediction)
     session.flush()
@@ -196,13 +201,14 @@ def _record(
             "prediction_id": prediction.id,
             "risk_band": result.risk_band,
             "inputs_stored": inputs is not None,
+            "arm": arm,
         },
     )
     return prediction.id
 
 
-def _with_id(result: PredictionResult, prediction_id: int) -> PredictionResult:
-    return PredictionResult(**{**result.__dict__, "prediction_id": prediction_id})
+def _with_id(result: PredictionResult, prediction_id: int, arm: str) -> PredictionResult:
+    return PredictionResult(**{**result.__dict__, "prediction_id": prediction_id, "arm": arm})
 
 
 def predict_batch(
@@ -211,15 +217,40 @@ def predict_batch(
     """One prediction per CSV row; any bad cell rejects the batch, naming row and column."""
     spec = get_disease(disease)
     rows = parse_patient_csv(spec, text)
-    version = registry.active_version(session, disease)
+    version, arm = ab.serving_version(session, spec.id, user.id)
     model = cache.get(version)
     results = []
     for row in rows:
         result = explain_row(spec, model, version.version, row)
-        results.append(
-            _with_id(result, _record(session, user, version, result, row if store_inputs else None))
-        )
+        stored = row if store_inputs else None
+        results.append(_with_id(result, _record(session, user, version, arm, result, stored), arm))
     return results
+
+
+def record_outcome(session: Session, user: User, prediction_id: int, outcome: int) -> Prediction:
+    """The confirmed diagnosis for an earlier prediction, entered by the doctor who made it."""
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None or (prediction.user_id != user.id and user.role != "admin"):
+        raise NotFound(f"You have no prediction {prediction_id}.", field="prediction_id")
+    if outcome not in (0, 1):
+        raise InvalidInput(
+            "The outcome is 1 (disease confirmed) or 0 (ruled out).", field="outcome"
+        )
+    prediction.outcome = outcome
+    prediction.outcome_recorded_at = utcnow()
+    audit.record(
+        session,
+        actor=audit.user_actor(user.username),
+        action=AuditAction.OUTCOME_RECORDED,
+        object=f"prediction:{prediction.id}",
+        details={"disease": prediction.disease},
+    )
+    return prediction
+
+
+def history(session: Session, user: User, limit: int = 200) -> list[Prediction]:
+    query = select(Prediction).where(Prediction.user_id == user.id)
+    return list(session.scalars(query.order_by(Prediction.id.desc()).limit(limit)))
 
 
 def parse_patient_csv(spec: DiseaseSpec, text: str) -> list[dict[str, Value]]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.ml.model import DiseaseModel
-from medfed.server.db.tables import ModelVersion
+from medfed.server.db.tables import Challenger, ModelVersion
 from medfed.server.services import audit
 from medfed.server.storage import ArtifactStore
 
@@ -36,6 +36,21 @@ def has_versions(session: Session, disease: str) -> bool:
         select(func.count()).select_from(ModelVersion).where(ModelVersion.disease == disease)
     )
     return bool(count)
+
+
+def find_version(session: Session, disease: str, version_label: str) -> ModelVersion:
+    spec = get_disease(disease)
+    major, minor = parse_version(version_label)
+    found = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.disease == spec.id,
+            ModelVersion.major == major,
+            ModelVersion.minor == minor,
+        )
+    )
+    if found is None:
+        raise NotFound(f"{spec.title} has no version {version_label}.", field="version")
+    return found
 
 
 def active_version(session: Session, disease: str) -> ModelVersion:
@@ -133,16 +148,7 @@ def activate(
         raise InvalidInput(
             "Give a reason (at least 5 characters); it goes to the audit trail.", field="reason"
         )
-    major, minor = parse_version(version_label)
-    target = session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.disease == spec.id,
-            ModelVersion.major == major,
-            ModelVersion.minor == minor,
-        )
-    )
-    if target is None:
-        raise NotFound(f"{spec.title} has no version {version_label}.", field="version")
+    target = find_version(session, spec.id, version_label)
     if target.status != "deployed":
         raise Conflict(
             f"{target.version} was {target.status} and cannot be made active.", field="version"
@@ -156,6 +162,10 @@ def activate(
         )
     session.execute(
         update(ModelVersion).where(ModelVersion.disease == spec.id).values(is_active=False)
+    )
+    # A challenger that becomes the active version has won (or been rolled back to): its A/B ends.
+    session.execute(
+        delete(Challenger).where(Challenger.disease == spec.id, Challenger.version_id == target.id)
     )
     session.flush()
     target.is_active = True

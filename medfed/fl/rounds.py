@@ -1,0 +1,225 @@
+"""The federated round as a state machine, and the rules that move it (pure: no I/O, no clock).
+
+    open ──(cohort fixed)──> training ──(updates in)──> evaluating ──> deployed
+      │                         │                            └───────> rejected
+      └──(too few joined)──> failed <──(too few submitted)──┘   (any live state → failed on cancel)
+
+`next_step` looks at a snapshot of a round (counts and times, passed in) and says which
+transition is due, if any; the caller persists it. `check_transition` refuses anything the
+diagram does not allow, so a transition is checked before it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+OPEN = "open"
+TRAINING = "training"
+EVALUATING = "evaluating"
+DEPLOYED = "deployed"
+REJECTED = "rejected"
+FAILED = "failed"
+DECIDE = "decide"  # not a state: "run the validation gate", which ends in deployed or rejected
+
+LIVE = (OPEN, TRAINING, EVALUATING)
+FINISHED = (DEPLOYED, REJECTED, FAILED)
+ALLOWED: dict[str, frozenset[str]] = {
+    OPEN: frozenset({TRAINING, FAILED}),
+    TRAINING: frozenset({EVALUATING, FAILED}),
+    EVALUATING: frozenset({DEPLOYED, REJECTED, FAILED}),
+    DEPLOYED: frozenset(),
+    REJECTED: frozenset(),
+    FAILED: frozenset(),
+}
+
+
+class TransitionRefused(ValueError):
+    """A transition the state machine does not allow."""
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in ALLOWED.get(current, frozenset()):
+        raise TransitionRefused(f"a round cannot go from {current} to {target}")
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """What the administrator chose when opening a round; persisted with it as a dict."""
+
+    strategy: str = "fedavg"
+    strategy_options: dict[str, float] = field(default_factory=dict)
+    min_hospitals: int = 3
+    max_hospitals: int = 50
+    min_rows: int = 200
+    local_epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 0.05
+    proximal_mu: float = 0.0
+    target_epsilon: float | None = 1.0  # per round and hospital; None: no DP (admin's choice)
+    norm_bound: float = 10.0  # L2 bound on one hospital's update
+    join_seconds: float = 600.0
+    grace_seconds: float = 10.0
+    submit_seconds: float = 1800.0
+    evaluate_seconds: float = 300.0
+    metric: str = "accuracy"
+    tolerance: float = 0.01  # how much of the metric a candidate may lose and still deploy
+    secure: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.min_hospitals < 1:
+            found.append("min_hospitals must be at least 1")
+        if self.max_hospitals < self.min_hospitals:
+            found.append("max_hospitals must be at least min_hospitals")
+        for name in ("join_seconds", "submit_seconds", "evaluate_seconds", "norm_bound"):
+            if getattr(self, name) <= 0:
+                found.append(f"{name} must be positive")
+        if self.grace_seconds < 0 or self.tolerance < 0:
+            found.append("grace_seconds and tolerance cannot be negative")
+        if self.target_epsilon is not None and self.target_epsilon <= 0:
+            found.append("target_epsilon must be positive, or null for no differential privacy")
+        return found
+
+
+@dataclass(frozen=True)
+class RoundSnapshot:
+    status: str
+    config: RoundConfig
+    opened_at: datetime
+    join_times: tuple[datetime, ...]  # of the members, in order
+    submitted: int = 0
+    evaluated: int = 0
+    cohort_fixed_at: datetime | None = None
+    candidate_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    target: str
+    reason: str
+
+
+def next_step(snapshot: RoundSnapshot, now: datetime) -> Step | None:
+    """The transition that is due now, or None. Pure: the same snapshot and time, the same answer."""
+    config = snapshot.config
+    joined = len(snapshot.join_times)
+    if snapshot.status == OPEN:
+        if joined >= config.max_hospitals:
+            return Step(TRAINING, f"the cohort is full ({joined} hospitals)")
+        if joined >= config.min_hospitals:
+            reached = sorted(snapshot.join_times)[config.min_hospitals - 1]
+            if now >= reached + timedelta(seconds=config.grace_seconds):
+                return Step(TRAINING, f"{joined} hospitals joined")
+        if now >= snapshot.opened_at + timedelta(seconds=config.join_seconds):
+            if joined >= config.min_hospitals:
+                return Step(TRAINING, f"{joined} hospitals joined by the deadline")
+            return Step(
+                FAILED,
+                f"only {joined} of the {config.min_hospitals} hospitals needed joined "
+                "before the deadline",
+            )
+        return None
+    if snapshot.status == TRAINING:
+        if snapshot.submitted >= joined:
+            return Step(EVALUATING, f"all {joined} hospitals submitted")
+        assert snapshot.cohort_fixed_at is not None
+        if now >= snapshot.cohort_fixed_at + timedelta(seconds=config.submit_seconds):
+            if snapshot.submitted >= config.min_hospitals:
+                return Step(
+                    EVALUATING, f"{snapshot.submitted} of {joined} submitted by the deadline"
+                )
+            return Step(
+                FAILED,
+                f"only {snapshot.submitted} of the {config.min_hospitals} updates needed arrived "
+                "before the submission deadline",
+            )
+        return None
+    if snapshot.status == EVALUATING:
+        assert snapshot.candidate_at is not None
+        if snapshot.evaluated >= snapshot.submitted:
+            return Step(DECIDE, "every contributor evaluated the candidate")
+        if now >= snapshot.candidate_at + timedelta(seconds=config.evaluate_seconds):
+            return Step(DECIDE, "the evaluation deadline passed")
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    deploy: bool
+    reason: str
+    evidence: dict[str, Any]
+
+
+def weighted_metric(reports: list[tuple[int, dict[str, Any]]], metric: str) -> float | None:
+    """Row-weighted mean of one metric over hospitals' reports; None if nobody reported it."""
+    usable = [(rows, float(r[metric])) for rows, r in reports if r.get(metric) is not None]
+    total = sum(rows for rows, _ in usable)
+    if not usable or total <= 0:
+        return None
+    return sum(rows * value for rows, value in usable) / total
+
+
+def gate(
+    metric: str,
+    tolerance: float,
+    server: tuple[float, float] | None,
+    federated: tuple[float, float] | None,
+) -> GateDecision:
+    """Deploy only if no available measure of `metric` drops by more than `tolerance`.
+
+    `server` and `federated` are (base, candidate) pairs: the server's held-out data, and the
+    cohort's local validation data weighted by rows. With neither, there is no evidence: reject.
+    """
+    evidence: dict[str, Any] = {"metric": metric, "tolerance": tolerance}
+    checks = {"server validation": server, "federated evaluation": federated}
+    drops = []
+    for name, pair in checks.items():
+        if pair is None:
+            continue
+        base, candidate = pair
+        evidence[name] = {"base": base, "candidate": candidate, "change": candidate - base}
+        if candidate < base - tolerance:
+            drops.append(f"{metric} on {name} fell from {base:.3f} to {candidate:.3f}")
+    if len(evidence) == 2:
+        return GateDecision(
+            False, "no validation data was available to check the candidate", evidence
+        )
+    if drops:
+        return GateDecision(
+            False, "; ".join(drops) + f" (more than the tolerance {tolerance:g})", evidence
+        )
+    return GateDecision(True, f"{metric} held within the tolerance {tolerance:g}", evidence)
+
+
+class UpdateRefused(ValueError):
+    """An update that fails a check; the message says which."""
+
+
+def check_update(vector: np.ndarray, expected_length: int, norm_bound: float) -> float:
+    """Shape, finiteness and the L2 norm bound of one update; returns the norm."""
+    if vector.ndim != 1 or vector.shape[0] != expected_length:
+        raise UpdateRefused(
+            f"the update has {vector.size} values; the round's base model has {expected_length}"
+        )
+    if not np.all(np.isfinite(vector)):
+        raise UpdateRefused("the update contains NaN or infinite values")
+    norm = float(np.linalg.norm(vector))
+    if norm > norm_bound:
+        raise UpdateRefused(
+            f"the update's L2 norm {norm:.3g} exceeds the round's bound {norm_bound:g}; "
+            "train with a smaller learning rate or fewer epochs"
+        )
+    return norm

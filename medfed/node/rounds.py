@@ -1,0 +1,256 @@
+"""Taking part in federated rounds: the node polls out, joins, trains, submits, evaluates.
+
+The hospital's local policy decides first: a disease it does not train, a round that would
+exceed its privacy cap, or (with `require_approval`) a round nobody at the hospital approved
+is never joined. Every step is recorded in the node's own database before the next, so a node
+restarted at any point carries on: a trained update is sent, not trained again (which would
+spend privacy twice), and a step the server already has is not repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medfed.core.catalog import get_disease
+from medfed.core.errors import Conflict, InvalidInput, MedFedError, PermissionDenied
+from medfed.fl.privacy import check_budget, effective_cap
+from medfed.ml.model import DiseaseModel
+from medfed.node.client import ServerClient
+from medfed.node.contribute import report_ledger
+from medfed.node.intake import check_file
+from medfed.node.policy import load_policy, network_cap
+from medfed.node.state import NodeState
+from medfed.node.training import VALIDATION_FRACTION, TrainRequest, evaluate_locally, run_training
+
+logger = logging.getLogger("medfed.node.rounds")
+Say = Callable[[str], None]
+FINISHED = ("deployed", "rejected", "failed")
+
+
+@dataclass(frozen=True)
+class Participation:
+    """What this node offers to rounds: one disease and the file it trains on."""
+
+    disease: str
+    path: Path
+    drop_columns: frozenset[str] = frozenset()
+    skip_invalid_rows: bool = False
+
+
+class RoundAgent:
+    def __init__(
+        self, node_home: Path, client: ServerClient, offer: Participation, say: Say = print
+    ) -> None:
+        self.node_home = node_home
+        self.client = client
+        self.offer = offer
+        self.say = say
+        self.state = NodeState(node_home)
+        self.spec = get_disease(offer.disease)
+
+    def step(self) -> None:
+        """One look at the server: act on every round of this disease that needs this node."""
+        for round_ in sorted(self.client.rounds(), key=lambda r: r["id"]):
+            if round_["disease"] == self.spec.id:
+                self._act(round_)
+
+    def run(self, *, poll_seconds: float = 2.0, rounds: int | None = None) -> None:
+        """Poll until `rounds` rounds this node joined have finished (forever if None)."""
+        while True:
+            try:
+                self.step()
+            except MedFedError as error:
+                self.say(f"! {error.message}")
+            except Exception as error:  # keep serving the hospital; the next poll retries
+                logger.exception("round step failed")
+                self.say(f"! unexpected {type(error).__name__}: {error}")
+            done = [
+                e
+                for e in self.state.round_entries()
+                if e.status == "finished" and e.disease == self.spec.id
+            ]
+            if rounds is not None and len(done) >= rounds:
+                return
+            time.sleep(poll_seconds)
+
+    # One round ----------------------------------------------------------------------------
+
+    def _act(self, round_: dict[str, Any]) -> None:
+        round_id, status, mine = round_["id"], round_["status"], round_["my_status"]
+        entry = self.state.round_entry(round_id)
+        local = entry.status if entry else None
+        if local in ("finished", "declined"):
+            return
+        if status in FINISHED:
+            if mine is not None:
+                self._finish(round_)
+            return
+        if status == "open" and mine is None:
+            self._consider(round_, local)
+        elif status == "training" and mine == "joined":
+            self._train_and_submit(round_)
+        elif status == "evaluating" and mine == "submitted":
+            self._evaluate(round_)
+
+    def _record(self, round_id: int, status: str, **kwargs: str | None) -> None:
+        self.state.set_round(round_id, self.spec.id, status, **kwargs)
+
+    def _consider(self, round_: dict[str, Any], local: str | None) -> None:
+        round_id = round_["id"]
+        policy = load_policy(self.node_home)
+        try:
+            policy.check_disease(self.spec.id)
+            self._check_budget(round_)
+        except PermissionDenied as refused:
+            self._record(round_id, "declined", note=refused.message)
+            self.say(f"Round {round_id} ({self.spec.id}) declined: {refused.message}")
+            return
+        if policy.require_approval and local != "approved":
+            if local != "awaiting_approval":
+                self._record(round_id, "awaiting_approval")
+                self.say(
+                    f"Round {round_id} ({self.spec.id}) awaits your approval: "
+                    f"medfed node rounds approve {round_id}"
+                )
+            return
+        report = check_file(
+            self.spec,
+            self.offer.path,
+            drop_columns=set(self.offer.drop_columns),
+            min_rows=round_["min_rows"],
+            skip_invalid_rows=self.offer.skip_invalid_rows,
+        )
+        if not report.ok:
+            note = "; ".join(report.blocking)
+            self._record(round_id, "declined", note=note)
+            self.say(f"Round {round_id} declined: the file cannot be used: {note}")
+            return
+        rows = int(report.valid_rows * (1 - VALIDATION_FRACTION))
+        try:
+            self.client.join_round(round_id, rows)
+        except (Conflict, InvalidInput) as refused:
+            self._record(round_id, "declined", note=refused.message)
+            self.say(f"Round {round_id} not joined: {refused.message}")
+            return
+        self._record(round_id, "joined")
+        self.say(f"Joined round {round_id} ({self.spec.id}) with about {rows} training rows")
+
+    def _check_budget(self, round_: dict[str, Any]) -> None:
+        target = round_["training"]["target_epsilon"]
+        planned = math.inf if target is None else float(target)
+        network = self.client.policy()
+        cap = effective_cap(network_cap(network), load_policy(self.node_home).epsilon_cap)
+        decision = check_budget(self.state.spent(self.spec.id), planned, cap)
+        if not decision.allowed:
+            raise PermissionDenied(
+                f"it would spend epsilon {planned:g}; {decision.spent:g} of the cap {cap:g} is "
+                "already spent"
+            )
+
+    def _request(self, round_: dict[str, Any]) -> TrainRequest:
+        training = round_["training"]
+        target = training["target_epsilon"]
+        return TrainRequest(
+            disease=self.spec.id,
+            path=self.offer.path,
+            drop_columns=self.offer.drop_columns,
+            skip_invalid_rows=self.offer.skip_invalid_rows,
+            epochs=int(training["local_epochs"]),
+            batch_size=int(training["batch_size"]),
+            learning_rate=float(training["learning_rate"]),
+            proximal_mu=float(training["proximal_mu"] or 0.0),
+            target_epsilon=None if target is None else float(target),
+            no_dp=target is None,
+            split_seed=self.state.split_seed(),
+        )
+
+    def _train_and_submit(self, round_: dict[str, Any]) -> None:
+        round_id = round_["id"]
+        entry = self.state.round_entry(round_id)
+        job = self.state.job(entry.job_id) if entry and entry.job_id else None
+        if job is None or job.status != "trained":
+            job_id = f"r{round_id}-{uuid.uuid4().hex[:10]}"
+            self._record(round_id, "training", job_id=job_id)
+            self.say(f"Training for round {round_id} from {round_['base_version']}")
+            run_training(
+                self.node_home,
+                self.client,
+                self._request(round_),
+                job_id=job_id,
+                base=self.client.round_base(round_id),
+            )
+            job = self.state.job(job_id)
+        assert job is not None and job.result is not None
+        result = job.result
+        update = np.load(self.node_home / "jobs" / job.id / "update.npy").astype("<f4")
+        update = _clip(update, float(round_["training"]["norm_bound"]))
+        body = {
+            "job_ref": job.id,
+            "base_version": result["base_version"],
+            "rows": result["rows_train"],
+            "epsilon": result["epsilon"],
+            "delta": result["delta"],
+            "metrics": result["metrics"],
+            "update": base64.b64encode(update.tobytes()).decode("ascii"),
+        }
+        try:
+            self.client.submit_update(round_id, body)
+        except Conflict:
+            if self.client.round(round_id)["my_status"] == "joined":
+                raise
+        self.state.mark_contributed(job.id)
+        report_ledger(self.state, self.client)
+        self._record(round_id, "submitted")
+        self.say(f"Sent the update for round {round_id} ({result['rows_train']} rows)")
+
+    def _evaluate(self, round_: dict[str, Any]) -> None:
+        round_id = round_["id"]
+        base = DiseaseModel.from_bytes(self.client.round_base(round_id)[0])
+        candidate = DiseaseModel.from_bytes(self.client.round_candidate(round_id))
+        request = replace(self._request(round_), no_dp=True)
+        rows, (before, after) = evaluate_locally(
+            self.node_home, request, [base, candidate], min_rows=1
+        )
+        self.client.report_evaluation(
+            round_id, {"rows": max(rows, 1), "base": before, "candidate": after}
+        )
+        self._record(round_id, "evaluated")
+        self.say(
+            f"Round {round_id} candidate on local validation: accuracy "
+            f"{before.get('accuracy')} -> {after.get('accuracy')} ({rows} rows)"
+        )
+
+    def _finish(self, round_: dict[str, Any]) -> None:
+        outcome = round_["status"]
+        if outcome == "deployed":
+            note = f"deployed {round_['result_version']}"
+        else:
+            note = f"{outcome}: {round_['reason']}"
+        self._record(round_["id"], "finished", note=note)
+        self.say(f"Round {round_['id']} {note}")
+
+
+def _clip(update: np.ndarray, bound: float) -> np.ndarray:
+    """Scale the update into the round's L2 bound (the server refuses a larger one)."""
+    norm = float(np.linalg.norm(update))
+    if norm <= bound:
+        return update
+    return (update * (bound / norm) * (1 - 1e-6)).astype("<f4")
+
+
+def approve(node_home: Path, round_id: int) -> None:
+    state = NodeState(node_home)
+    entry = state.round_entry(round_id)
+    if entry is None or entry.status != "awaiting_approval":
+        raise Conflict(f"Round {round_id} is not waiting for approval at this node.")
+    state.set_round(round_id, entry.disease, "approved")

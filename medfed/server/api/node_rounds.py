@@ -1,0 +1,140 @@
+"""The node's side of a round: find, join, fetch the base, submit, evaluate the candidate.
+
+A refused update is audited in its own transaction (so the record survives the error) and the
+error goes back to the node unchanged.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from medfed.core.errors import Conflict, MedFedError, PermissionDenied
+from medfed.server.api.round_schemas import (
+    EvaluationIn,
+    JoinIn,
+    MemberStatusPublic,
+    NodeRoundPublic,
+    UpdateIn,
+)
+from medfed.server.db.tables import Node, Round
+from medfed.server.deps import CurrentNode, DbSession, SettingsDep
+from medfed.server.faults import crash_point
+from medfed.server.services import rounds
+from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn
+
+router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
+
+TRAINING_KEYS = (
+    "strategy",
+    "local_epochs",
+    "batch_size",
+    "learning_rate",
+    "proximal_mu",
+    "target_epsilon",
+    "norm_bound",
+    "secure",
+)
+
+
+def _public(round_: Round, node: Node) -> NodeRoundPublic:
+    member = rounds.member_of(round_, node)
+    config = round_.config
+    training = {key: config.get(key) for key in TRAINING_KEYS}
+    if config.get("strategy") != "fedprox":
+        training["proximal_mu"] = 0.0
+    return NodeRoundPublic(
+        id=round_.id,
+        disease=round_.disease,
+        number=round_.number,
+        status=round_.status,
+        base_version=round_.base_version.version,
+        result_version=round_.result_version.version if round_.result_version else None,
+        reason=round_.reason,
+        training=training,
+        min_rows=int(config["min_rows"]),
+        my_status=member.status if member else None,
+        members=len(round_.members),
+    )
+
+
+def _artifact(request: Request, key: str, version: str) -> Response:
+    return Response(
+        request.app.state.artifact_store.get(key),
+        media_type="application/octet-stream",
+        headers={"X-MedFed-Model-Version": version, "X-MedFed-Artifact-SHA256": key},
+    )
+
+
+@router.get("", response_model=list[NodeRoundPublic])
+def my_rounds(node: CurrentNode, db: DbSession) -> list[NodeRoundPublic]:
+    """Open rounds this node may join, and recent rounds its hospital is in."""
+    return [_public(r, node) for r in rounds.rounds_for_node(db, node)]
+
+
+@router.get("/{round_id}", response_model=NodeRoundPublic)
+def one_round(round_id: int, node: CurrentNode, db: DbSession) -> NodeRoundPublic:
+    return _public(rounds.get_round(db, round_id), node)
+
+
+@router.post("/{round_id}/join", response_model=MemberStatusPublic, status_code=201)
+def join(round_id: int, body: JoinIn, node: CurrentNode, db: DbSession) -> MemberStatusPublic:
+    member = rounds.join(db, node, round_id, body.rows)
+    return MemberStatusPublic(round_id=round_id, status=member.status)
+
+
+@router.get(
+    "/{round_id}/base",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def base_model(round_id: int, _: CurrentNode, db: DbSession, request: Request) -> Response:
+    """The model this round trains from (not necessarily the active one by the time you ask)."""
+    base = rounds.get_round(db, round_id).base_version
+    return _artifact(request, base.artifact_key, base.version)
+
+
+@router.post("/{round_id}/update", response_model=MemberStatusPublic, status_code=201)
+def submit(
+    round_id: int,
+    body: UpdateIn,
+    node: CurrentNode,
+    db: DbSession,
+    settings: SettingsDep,
+    request: Request,
+) -> MemberStatusPublic:
+    try:
+        member = rounds.submit(
+            db, request.app.state.model_cache, node, round_id, ServiceUpdateIn(**body.model_dump())
+        )
+    except MedFedError as refused:
+        db.rollback()
+        rounds.record_refusal(db, node, round_id, refused.message)
+        db.commit()
+        raise
+    crash_point(settings, "submit:before_commit")
+    return MemberStatusPublic(round_id=round_id, status=member.status)
+
+
+@router.get(
+    "/{round_id}/candidate",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def candidate_model(round_id: int, node: CurrentNode, db: DbSession, request: Request) -> Response:
+    """The aggregated candidate, for the cohort's federated evaluation."""
+    round_ = rounds.get_round(db, round_id)
+    if rounds.member_of(round_, node) is None:
+        raise PermissionDenied(f"This node is not in the cohort of round {round_id}.")
+    if round_.candidate_key is None:
+        raise Conflict(f"Round {round_id} has no candidate yet ({round_.status}).")
+    return _artifact(request, round_.candidate_key, f"round {round_id} candidate")
+
+
+@router.post("/{round_id}/evaluation", response_model=MemberStatusPublic)
+def evaluation(
+    round_id: int, body: EvaluationIn, node: CurrentNode, db: DbSession
+) -> MemberStatusPublic:
+    member = rounds.report_evaluation(
+        db, node, round_id, rows=body.rows, base=body.base, candidate=body.candidate
+    )
+    return MemberStatusPublic(round_id=round_id, status=member.status)

@@ -1,0 +1,142 @@
+"""Shapes of the federated-round endpoints (administrators, nodes and hospital staff)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from medfed.server.api.schemas import StrictIn
+
+Metrics = dict[str, float | int | None]
+
+
+class RoundConfigIn(StrictIn):
+    strategy: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "median", "trimmed_mean"] = (
+        "fedavg"
+    )
+    strategy_options: dict[str, float] = Field(
+        default_factory=dict,
+        description="e.g. server_learning_rate for fedadam/fedyogi, trim_fraction for trimmed_mean.",
+    )
+    min_hospitals: int = Field(3, ge=1, le=1000)
+    max_hospitals: int = Field(50, ge=1, le=1000)
+    min_rows: int = Field(200, ge=1)
+    local_epochs: int = Field(5, ge=1, le=100)
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(0.05, gt=0, le=10)
+    proximal_mu: float = Field(0.0, ge=0, le=100, description="FedProx mu (fedprox only).")
+    target_epsilon: float | None = Field(
+        1.0, gt=0, description="DP-SGD epsilon per hospital and round; null: no DP."
+    )
+    norm_bound: float = Field(10.0, gt=0, description="L2 bound on one hospital's update.")
+    join_seconds: float = Field(600, gt=0, description="Joining closes this long after opening.")
+    grace_seconds: float = Field(10, ge=0, description="Wait after the minimum has joined.")
+    submit_seconds: float = Field(1800, gt=0, description="Submission deadline after the cohort.")
+    evaluate_seconds: float = Field(300, gt=0, description="Federated evaluation deadline.")
+    metric: Literal["accuracy", "roc_auc", "f1"] = "accuracy"
+    tolerance: float = Field(0.01, ge=0, le=1, description="Largest drop that still deploys.")
+
+
+class RoundOpenIn(RoundConfigIn):
+    disease: str = Field(max_length=40)
+
+
+class CancelIn(StrictIn):
+    reason: str = Field(max_length=500)
+
+
+class MemberPublic(BaseModel):
+    hospital: str
+    status: str
+    rows: int
+    joined_at: datetime
+    submitted_at: datetime | None
+    evaluation: dict[str, Any] | None
+
+
+class RoundPublic(BaseModel):
+    id: int
+    disease: str
+    number: int
+    status: str
+    base_version: str
+    result_version: str | None
+    config: dict[str, Any]
+    opened_by: str
+    opened_at: datetime
+    cohort_fixed_at: datetime | None
+    candidate_at: datetime | None
+    closed_at: datetime | None
+    reason: str | None
+    evaluation: dict[str, Any]
+    members: list[MemberPublic]
+
+
+class NodeRoundPublic(BaseModel):
+    """What a node needs: the round, its training settings, and this hospital's place in it."""
+
+    id: int
+    disease: str
+    number: int
+    status: str
+    base_version: str
+    result_version: str | None
+    reason: str | None
+    training: dict[str, Any]
+    min_rows: int
+    my_status: str | None
+    members: int
+
+
+class JoinIn(StrictIn):
+    rows: int = Field(ge=1, description="Training rows this hospital will use.")
+
+
+class UpdateIn(StrictIn):
+    job_ref: str = Field(min_length=1, max_length=64)
+    base_version: str = Field(max_length=20)
+    rows: int = Field(ge=1)
+    epsilon: float | None = Field(default=None, ge=0)
+    delta: float | None = Field(default=None, ge=0, le=1)
+    metrics: dict[str, Metrics] = Field(default_factory=dict)
+    update: str = Field(description="Parameter delta, little-endian float32, base64.")
+
+
+class EvaluationIn(StrictIn):
+    rows: int = Field(ge=1, description="Rows of the hospital's local validation split.")
+    base: Metrics
+    candidate: Metrics
+
+
+class MemberStatusPublic(BaseModel):
+    round_id: int
+    status: str
+
+
+class HospitalRoundPublic(BaseModel):
+    """One round a hospital took part in, and what came of it."""
+
+    round_id: int
+    disease: str
+    number: int
+    round_status: str
+    my_status: str
+    rows: int
+    result_version: str | None
+    reason: str | None
+    global_change: dict[str, float | None]
+    local_impact: dict[str, float | None]
+    closed_at: datetime | None
+
+
+class LeaderboardEntryPublic(BaseModel):
+    hospital: str
+    rounds: int
+    deployed_rounds: int
+    rows: int
+
+
+class LeaderboardChoiceIn(StrictIn):
+    show: bool = Field(description="False: appear as 'A hospital that opted out of naming'.")

@@ -1,0 +1,19 @@
+"""Named crash points for the crash-safety tests.
+
+`fault_point` is a testing setting: when it names a point, the server kills itself there with
+SIGKILL (no clean-up, no rollback handlers), exactly like a power cut. Unset, this is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from medfed.core.config import Settings
+
+POINTS = ("aggregate:after_artifact", "deploy:before_commit", "submit:before_commit")
+
+
+def crash_point(settings: Settings, name: str) -> None:
+    if settings.fault_point == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,135 @@
+"""A/B deployment: a challenger version served to a stable share of doctors.
+
+A doctor's arm depends only on their user id and the disease (a hash), so the same doctor
+always sees the same version while the share is unchanged, and raising the share only moves
+doctors from the active arm to the challenger, never back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import Integer, func, select
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.catalog import get_disease
+from medfed.core.errors import Conflict, InvalidInput, NotFound
+from medfed.server.db.tables import Challenger, ModelVersion, Prediction
+from medfed.server.services import audit, registry
+
+ACTIVE = "active"
+CHALLENGER = "challenger"
+
+
+def bucket(user_id: int, disease: str) -> float:
+    """A number in [0, 1) fixed for this doctor and disease."""
+    digest = hashlib.sha256(f"medfed-ab:{disease}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_arm(user_id: int, disease: str, share: float) -> str:
+    return CHALLENGER if bucket(user_id, disease) < share else ACTIVE
+
+
+def get_challenger(session: Session, disease: str) -> Challenger | None:
+    return session.get(Challenger, disease)
+
+
+def serving_version(session: Session, disease: str, user_id: int) -> tuple[ModelVersion, str]:
+    """The version that serves this doctor, and the arm it belongs to."""
+    challenger = get_challenger(session, disease)
+    if challenger is not None and assign_arm(user_id, disease, challenger.share) == CHALLENGER:
+        return challenger.version, CHALLENGER
+    return registry.active_version(session, disease), ACTIVE
+
+
+def set_challenger(
+    session: Session, disease: str, version_label: str, share: float, *, reason: str, actor: str
+) -> Challenger:
+    spec = get_disease(disease)
+    if not 0 < share < 1:
+        raise InvalidInput("The share must be between 0 and 1 (e.g. 0.2 for 20 %).", field="share")
+    if len(reason.strip()) < 5:
+        raise InvalidInput("Give a reason (at least 5 characters).", field="reason")
+    version = registry.find_version(session, spec.id, version_label)
+    if version.status != "deployed":
+        raise Conflict(f"{version.version} was {version.status}; it cannot serve.", field="version")
+    if version.is_active:
+        raise Conflict(
+            f"{version.version} is already the active version; choose another as challenger.",
+            field="version",
+        )
+    challenger = get_challenger(session, spec.id)
+    if challenger is None:
+        challenger = Challenger(
+            disease=spec.id, version_id=version.id, share=share, started_by=actor
+        )
+        session.add(challenger)
+    else:
+        challenger.version_id, challenger.share, challenger.started_by = version.id, share, actor
+    session.flush()
+    session.refresh(challenger)
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.CHALLENGER_SET,
+        object=f"model:{spec.id}:{version.version}",
+        details={"share": share, "reason": reason.strip()[:500]},
+    )
+    return challenger
+
+
+def end_challenger(session: Session, disease: str, *, actor: str, reason: str) -> None:
+    spec = get_disease(disease)
+    challenger = get_challenger(session, spec.id)
+    if challenger is None:
+        raise NotFound(f"{spec.title} has no challenger.")
+    label = challenger.version.version
+    session.delete(challenger)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.CHALLENGER_ENDED,
+        object=f"model:{spec.id}:{label}",
+        details={"reason": reason[:500]},
+    )
+
+
+def arm_usage(session: Session, disease: str) -> list[dict[str, Any]]:
+    """Per version and arm: predictions served, outcomes recorded, and accuracy on those outcomes."""
+    spec = get_disease(disease)
+    predicted_positive = Prediction.probability >= 0.5
+    correct = func.sum(
+        func.coalesce(
+            ((Prediction.outcome == 1) & predicted_positive).cast(Integer)
+            + ((Prediction.outcome == 0) & ~predicted_positive).cast(Integer),
+            0,
+        )
+    )
+    rows = session.execute(
+        select(
+            ModelVersion.major,
+            ModelVersion.minor,
+            Prediction.arm,
+            func.count(Prediction.id),
+            func.count(Prediction.outcome),
+            correct,
+        )
+        .join(ModelVersion, ModelVersion.id == Prediction.model_version_id)
+        .where(Prediction.disease == spec.id)
+        .group_by(ModelVersion.major, ModelVersion.minor, Prediction.arm)
+        .order_by(ModelVersion.major, ModelVersion.minor, Prediction.arm)
+    ).all()
+    return [
+        {
+            "version": f"v{major}.{minor}",
+            "arm": arm,
+            "predictions": int(count),
+            "outcomes": int(outcomes),
+            "outcome_accuracy": round(int(hits) / outcomes, 4) if outcomes else None,
+        }
+        for major, minor, arm, count, outcomes, hits in rows
+    ]

@@ -1,0 +1,272 @@
+"""Moving rounds along: fix the cohort, aggregate, run the validation gate, deploy or reject.
+
+Each transition is one database transaction that starts by locking the round's row and
+re-reading it, asks the pure state machine (`fl.rounds.next_step`) what is due, and persists
+the result together with its audit event. A crash anywhere rolls the transaction back and the
+next tick redoes it: the candidate's artifact is written to the content-addressed store before
+the commit (an orphan file at worst), so no half-written version can exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.clock import utcnow
+from medfed.core.config import Settings
+from medfed.fl import rounds as machine
+from medfed.fl.strategies import RoundUpdates, make_strategy
+from medfed.ml.model import DiseaseModel
+from medfed.server.db.engine import transaction
+from medfed.server.db.tables import Round, RoundMember
+from medfed.server.faults import crash_point
+from medfed.server.services import audit, registry
+from medfed.server.services.holdout import HoldoutData
+from medfed.server.services.registry import ModelCache
+from medfed.server.services.rounds import clean_metrics, config_of, finish, get_round
+from medfed.server.storage import ArtifactStore
+
+logger = logging.getLogger("medfed.rounds")
+ACTOR = audit.SYSTEM_ACTOR
+
+
+@dataclass
+class RoundServices:
+    factory: sessionmaker[Session]
+    store: ArtifactStore
+    cache: ModelCache
+    holdout: HoldoutData
+    settings: Settings
+
+
+def snapshot(round_: Round) -> machine.RoundSnapshot:
+    members = round_.members
+    return machine.RoundSnapshot(
+        status=round_.status,
+        config=config_of(round_),
+        opened_at=round_.opened_at,
+        join_times=tuple(m.joined_at for m in members),
+        submitted=sum(m.status in ("submitted", "evaluated") for m in members),
+        evaluated=sum(m.status == "evaluated" for m in members),
+        cohort_fixed_at=round_.cohort_fixed_at,
+        candidate_at=round_.candidate_at,
+    )
+
+
+def advance(services: RoundServices, round_id: int, now: datetime | None = None) -> str | None:
+    """Take the one transition that is due, if any; returns the new status."""
+    with transaction(services.factory) as session:
+        round_ = get_round(session, round_id, lock=True)
+        step = machine.next_step(snapshot(round_), now or utcnow())
+        if step is None:
+            return None
+        if step.target == machine.FAILED:
+            finish(session, round_, machine.FAILED, step.reason, actor=ACTOR)
+        elif step.target == machine.TRAINING:
+            _fix_cohort(session, round_, step.reason, now or utcnow())
+        elif step.target == machine.EVALUATING:
+            _aggregate(services, session, round_, now or utcnow())
+        else:
+            _decide(services, session, round_)
+        return round_.status
+
+
+def advance_all(services: RoundServices, now: datetime | None = None) -> dict[int, str]:
+    """Advance every live round as far as it can go now (the server's ticker calls this)."""
+    with services.factory() as session:
+        live = list(session.scalars(select(Round.id).where(Round.status.in_(machine.LIVE))))
+    moved: dict[int, str] = {}
+    for round_id in live:
+        for _ in range(4):
+            try:
+                status = advance(services, round_id, now)
+            except Exception:  # one broken round must not stop the others
+                logger.exception("round %s could not advance", round_id)
+                break
+            if status is None:
+                break
+            moved[round_id] = status
+    return moved
+
+
+def _fix_cohort(session: Session, round_: Round, reason: str, now: datetime) -> None:
+    machine.check_transition(round_.status, machine.TRAINING)
+    round_.status = machine.TRAINING
+    round_.cohort_fixed_at = now
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=AuditAction.ROUND_COHORT_FIXED,
+        object=f"round:{round_.id}",
+        details={"hospitals": len(round_.members), "reason": reason},
+    )
+
+
+def _carried_state(session: Session, round_: Round, strategy: str) -> dict[str, Any]:
+    """Server-optimiser state from the round that produced this round's base, if it matches."""
+    previous = session.scalar(
+        select(Round).where(
+            Round.disease == round_.disease, Round.result_version_id == round_.base_version_id
+        )
+    )
+    if previous is None or previous.config.get("strategy") != strategy:
+        return {}
+    return dict(previous.strategy_state)
+
+
+def _aggregate(services: RoundServices, session: Session, round_: Round, now: datetime) -> None:
+    machine.check_transition(round_.status, machine.EVALUATING)
+    config = config_of(round_)
+    contributors: list[RoundMember] = []
+    for member in round_.members:
+        if member.status == "joined":
+            member.status = "dropped"
+        else:
+            contributors.append(member)
+    updates = np.stack(
+        [
+            np.frombuffer(m.contribution.update_blob, dtype="<f4").astype(np.float64)
+            for m in contributors
+            if m.contribution is not None
+        ]
+    )
+    weights = np.asarray([m.rows for m in contributors], dtype=np.float64)
+    options = dict(config.strategy_options)
+    if config.strategy == "fedprox":
+        options["proximal_mu"] = config.proximal_mu
+    strategy = make_strategy(config.strategy, **options)
+    base_model = services.cache.get(round_.base_version)
+    combined = strategy.reduce(RoundUpdates.plain(updates, weights))
+    parameters, state = strategy.apply(
+        base_model.parameters, combined, _carried_state(session, round_, config.strategy)
+    )
+    candidate = base_model.with_parameters(parameters)
+    round_.candidate_key = services.store.put(candidate.to_bytes())
+    crash_point(services.settings, "aggregate:after_artifact")
+    server = _server_metrics(services, base_model, candidate)
+    round_.evaluation = {"server": server, "contributors": len(contributors)}
+    round_.strategy_state = state
+    round_.candidate_at = now
+    round_.status = machine.EVALUATING
+    for member in contributors:
+        if member.contribution is not None:
+            member.contribution.status = "aggregated"
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=AuditAction.ROUND_AGGREGATED,
+        object=f"round:{round_.id}",
+        details={
+            "contributors": len(contributors),
+            "rows": int(weights.sum()),
+            "strategy": config.strategy,
+            "candidate": round_.candidate_key,
+        },
+    )
+
+
+def _server_metrics(
+    services: RoundServices, base: DiseaseModel, candidate: DiseaseModel
+) -> dict[str, Any] | None:
+    base_metrics = services.holdout.evaluate(base)
+    if base_metrics is None:
+        return None
+    candidate_metrics = services.holdout.evaluate(candidate)
+    return clean_metrics({"base": base_metrics, "candidate": candidate_metrics})
+
+
+def _pair(values: dict[str, Any] | None, metric: str) -> tuple[float, float] | None:
+    if not values:
+        return None
+    base, candidate = values["base"].get(metric), values["candidate"].get(metric)
+    if base is None or candidate is None:
+        return None
+    return float(base), float(candidate)
+
+
+def _decide(services: RoundServices, session: Session, round_: Round) -> None:
+    config = config_of(round_)
+    reports = [m.evaluation for m in round_.members if m.evaluation]
+    federated = None
+    base_value = machine.weighted_metric([(r["rows"], r["base"]) for r in reports], config.metric)
+    candidate_value = machine.weighted_metric(
+        [(r["rows"], r["candidate"]) for r in reports], config.metric
+    )
+    if base_value is not None and candidate_value is not None:
+        federated = {
+            "base": {config.metric: base_value},
+            "candidate": {config.metric: candidate_value},
+            "hospitals": len(reports),
+            "rows": sum(int(r["rows"]) for r in reports),
+        }
+    server = round_.evaluation.get("server")
+    decision = machine.gate(
+        config.metric,
+        config.tolerance,
+        _pair(server, config.metric),
+        _pair(federated, config.metric),
+    )
+    round_.evaluation = {**round_.evaluation, "federated": federated, "gate": decision.evidence}
+    if not decision.deploy:
+        finish(session, round_, machine.REJECTED, decision.reason, actor=ACTOR)
+        return
+    assert round_.candidate_key is not None
+    candidate = DiseaseModel.from_bytes(services.store.get(round_.candidate_key))
+    base = round_.base_version
+    contributors = [m for m in round_.members if m.status in ("submitted", "evaluated")]
+    metrics = dict(server["candidate"]) if server else dict(base.metrics)
+    card = {
+        **base.card,
+        "metrics": metrics,
+        "federated_evaluation": federated,
+        "round": {"id": round_.id, "number": round_.number, "strategy": config.strategy},
+    }
+    version = registry.register_version(
+        session,
+        services.store,
+        candidate,
+        metrics=metrics,
+        card=card,
+        provenance={
+            "source": "federated round",
+            "round_id": round_.id,
+            "base": base.version,
+            "strategy": config.strategy,
+            "hospitals": len(contributors),
+            "rows": sum(m.rows for m in contributors),
+        },
+        contributing_hospitals=_hospitals_behind(session, round_, contributors),
+        activate=True,
+        actor=ACTOR,
+        major=base.major,
+    )
+    round_.result_version_id = version.id
+    finish(
+        session,
+        round_,
+        machine.DEPLOYED,
+        f"{decision.reason}; deployed {version.version}",
+        actor=ACTOR,
+    )
+    crash_point(services.settings, "deploy:before_commit")
+
+
+def _hospitals_behind(session: Session, round_: Round, contributors: list[RoundMember]) -> int:
+    """Distinct hospitals whose updates went into any deployed version of this disease so far."""
+    earlier = session.scalars(
+        select(RoundMember.hospital_id)
+        .join(Round, Round.id == RoundMember.round_id)
+        .where(
+            Round.disease == round_.disease,
+            Round.status == machine.DEPLOYED,
+            RoundMember.status.in_(("submitted", "evaluated")),
+        )
+    )
+    return len(set(earlier) | {m.hospital_id for m in contributors})

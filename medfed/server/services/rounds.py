@@ -1,0 +1,321 @@
+"""Federated rounds as seen by administrators and nodes: open, join, submit, report, cancel.
+
+Every call locks its round's row first (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
+BEGIN IMMEDIATE already serialises writers), so concurrent joins and submissions are counted
+exactly once. The transitions themselves are in `round_driver`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction, Outcome
+from medfed.core.catalog import get_disease
+from medfed.core.clock import utcnow
+from medfed.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from medfed.fl import rounds as machine
+from medfed.fl.strategies import STRATEGIES
+from medfed.server.db.tables import Contribution, Node, Round, RoundMember
+from medfed.server.services import audit, registry
+from medfed.server.services.contributions import decode_update
+from medfed.server.services.registry import ModelCache
+
+
+def clean_metrics(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe numbers: NaN and infinities become null (PostgreSQL's JSON refuses them)."""
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            cleaned[key] = clean_metrics(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            cleaned[key] = None
+        else:
+            cleaned[key] = value
+    return cleaned
+
+
+def config_of(round_: Round) -> machine.RoundConfig:
+    return machine.RoundConfig.from_dict(round_.config)
+
+
+def get_round(session: Session, round_id: int, *, lock: bool = False) -> Round:
+    query = select(Round).where(Round.id == round_id)
+    found = session.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        raise NotFound(f"There is no round {round_id}.", field="round_id")
+    return found
+
+
+def list_rounds(session: Session, disease: str | None = None, limit: int = 100) -> list[Round]:
+    query = select(Round).order_by(Round.id.desc()).limit(limit)
+    if disease:
+        query = query.where(Round.disease == get_disease(disease).id)
+    return list(session.scalars(query))
+
+
+def open_round(session: Session, disease: str, config: machine.RoundConfig, *, actor: str) -> Round:
+    spec = get_disease(disease)
+    problems = config.problems()
+    if config.strategy not in STRATEGIES:
+        problems.append(f"unknown strategy {config.strategy!r}; known: {', '.join(STRATEGIES)}")
+    elif STRATEGIES[config.strategy].needs_individual_updates and config.secure:
+        problems.append(
+            f"{config.strategy} needs each hospital's update, so it runs only with secure "
+            "aggregation off (plain mode)"
+        )
+    if problems:
+        raise InvalidInput("The round cannot be opened: " + "; ".join(problems) + ".")
+    live = session.scalar(
+        select(Round).where(Round.disease == spec.id, Round.status.in_(machine.LIVE))
+    )
+    if live is not None:
+        raise Conflict(
+            f"{spec.title} round {live.number} is still {live.status}; wait for it to finish "
+            "or cancel it.",
+            field="disease",
+        )
+    base = registry.active_version(session, spec.id)
+    last = session.scalar(select(func.max(Round.number)).where(Round.disease == spec.id))
+    round_ = Round(
+        disease=spec.id,
+        number=(last or 0) + 1,
+        status=machine.OPEN,
+        base_version_id=base.id,
+        config=config.as_dict(),
+        opened_by=actor,
+        opened_at=utcnow(),
+        evaluation={},
+        strategy_state={},
+    )
+    session.add(round_)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.ROUND_OPENED,
+        object=f"round:{round_.id}",
+        details={"disease": spec.id, "base": base.version, "strategy": config.strategy},
+    )
+    return round_
+
+
+def cancel(session: Session, round_id: int, *, reason: str, actor: str) -> Round:
+    round_ = get_round(session, round_id, lock=True)
+    if len(reason.strip()) < 5:
+        raise InvalidInput("Give a reason (at least 5 characters).", field="reason")
+    try:
+        machine.check_transition(round_.status, machine.FAILED)
+    except machine.TransitionRefused:
+        raise Conflict(f"Round {round_.id} is already {round_.status}.") from None
+    finish(session, round_, machine.FAILED, f"cancelled: {reason.strip()}", actor=actor)
+    return round_
+
+
+def finish(session: Session, round_: Round, status: str, reason: str, *, actor: str) -> None:
+    machine.check_transition(round_.status, status)
+    round_.status = status
+    round_.reason = reason[:500]
+    round_.closed_at = utcnow()
+    action = {
+        machine.DEPLOYED: AuditAction.ROUND_DEPLOYED,
+        machine.REJECTED: AuditAction.ROUND_REJECTED,
+    }.get(status, AuditAction.ROUND_FAILED)
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object=f"round:{round_.id}",
+        details={"disease": round_.disease, "reason": round_.reason},
+    )
+
+
+# The node's side ------------------------------------------------------------------------------
+
+
+def member_of(round_: Round, node: Node) -> RoundMember | None:
+    return next((m for m in round_.members if m.hospital_id == node.hospital_id), None)
+
+
+def rounds_for_node(session: Session, node: Node, limit: int = 20) -> list[Round]:
+    """Rounds the node may join, and the recent rounds its hospital is in."""
+    joined = select(RoundMember.round_id).where(RoundMember.hospital_id == node.hospital_id)
+    query = (
+        select(Round)
+        .where((Round.status == machine.OPEN) | Round.id.in_(joined))
+        .order_by(Round.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
+    round_ = get_round(session, round_id, lock=True)
+    config = config_of(round_)
+    if round_.status != machine.OPEN:
+        raise Conflict(f"Round {round_.id} is {round_.status}; only an open round can be joined.")
+    if member_of(round_, node) is not None:
+        raise Conflict(f"This hospital is already in round {round_.id}.")
+    if len(round_.members) >= config.max_hospitals:
+        raise Conflict(f"Round {round_.id} is full ({config.max_hospitals} hospitals).")
+    if rows < config.min_rows:
+        raise InvalidInput(
+            f"{rows} training rows is below this round's minimum of {config.min_rows}.",
+            field="rows",
+        )
+    member = RoundMember(
+        round_id=round_.id,
+        hospital_id=node.hospital_id,
+        node_id=node.id,
+        rows=rows,
+        status="joined",
+        joined_at=utcnow(),
+    )
+    session.add(member)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.ROUND_JOINED,
+        object=f"round:{round_.id}",
+        details={"rows": rows},
+    )
+    return member
+
+
+@dataclass(frozen=True)
+class UpdateIn:
+    job_ref: str
+    base_version: str
+    rows: int
+    epsilon: float | None
+    delta: float | None
+    metrics: dict[str, Any]
+    update: str
+
+
+def submit(
+    session: Session, cache: ModelCache, node: Node, round_id: int, body: UpdateIn
+) -> RoundMember:
+    """Accept one cohort member's update, once; anything else is refused with the reason."""
+    round_ = get_round(session, round_id, lock=True)
+    config = config_of(round_)
+    member = member_of(round_, node)
+    if member is None or member.node_id != node.id:
+        raise PermissionDenied(f"This node is not in the cohort of round {round_.id}.")
+    if member.status != "joined":
+        raise Conflict(
+            f"This hospital's update for round {round_.id} was already received; "
+            "an update counts once.",
+            field="job_ref",
+        )
+    if round_.status != machine.TRAINING:
+        raise Conflict(
+            f"Round {round_.id} is {round_.status}; updates are accepted only while it is training.",
+            field="round_id",
+        )
+    base = round_.base_version
+    if body.base_version != base.version:
+        raise Conflict(
+            f"The update was trained from {body.base_version}, but round {round_.id} trains "
+            f"from {base.version}: it is stale.",
+            field="base_version",
+        )
+    if body.rows < config.min_rows:
+        raise InvalidInput(
+            f"{body.rows} rows is below the round's minimum of {config.min_rows}.", field="rows"
+        )
+    replay = session.scalar(
+        select(Contribution.id).where(
+            Contribution.node_id == node.id, Contribution.job_ref == body.job_ref
+        )
+    )
+    if replay is not None:
+        raise Conflict(
+            f"Job {body.job_ref} was already sent (contribution {replay}); a replayed update "
+            "is refused.",
+            field="job_ref",
+        )
+    vector = decode_update(body.update, cache.get(base).parameters.shape[0])
+    try:
+        norm = machine.check_update(vector, cache.get(base).parameters.shape[0], config.norm_bound)
+    except machine.UpdateRefused as refused:
+        raise InvalidInput(f"The update is refused: {refused}.", field="update") from None
+    blob = vector.astype("<f4").tobytes()
+    contribution = Contribution(
+        hospital_id=node.hospital_id,
+        node_id=node.id,
+        disease=round_.disease,
+        base_version_id=base.id,
+        job_ref=body.job_ref,
+        rows=body.rows,
+        epsilon=body.epsilon,
+        delta=body.delta,
+        metrics=clean_metrics(body.metrics),
+        update_blob=blob,
+        update_sha256=hashlib.sha256(blob).hexdigest(),
+        status="accepted",
+    )
+    session.add(contribution)
+    session.flush()
+    member.status = "submitted"
+    member.submitted_at = utcnow()
+    member.contribution_id = contribution.id
+    member.rows = body.rows
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.ROUND_UPDATE_ACCEPTED,
+        object=f"round:{round_.id}",
+        details={"contribution_id": contribution.id, "rows": body.rows, "norm": round(norm, 6)},
+    )
+    return member
+
+
+def record_refusal(session: Session, node: Node, round_id: int, message: str) -> None:
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.ROUND_UPDATE_REJECTED,
+        object=f"round:{round_id}",
+        outcome=Outcome.FAILURE,
+        details={"reason": message[:300]},
+    )
+
+
+def report_evaluation(
+    session: Session,
+    node: Node,
+    round_id: int,
+    *,
+    rows: int,
+    base: dict[str, Any],
+    candidate: dict[str, Any],
+) -> RoundMember:
+    """A contributor's metrics of the base and the candidate on its local validation split."""
+    round_ = get_round(session, round_id, lock=True)
+    member = member_of(round_, node)
+    if member is None or member.node_id != node.id:
+        raise PermissionDenied(f"This node is not in the cohort of round {round_.id}.")
+    if round_.status != machine.EVALUATING:
+        raise Conflict(f"Round {round_.id} is {round_.status}; it is not collecting evaluations.")
+    if member.status != "submitted":
+        raise Conflict(
+            f"This hospital's state in round {round_.id} is {member.status}; only a hospital "
+            "whose update was aggregated reports an evaluation, once."
+        )
+    member.status = "evaluated"
+    member.evaluation = clean_metrics({"rows": rows, "base": base, "candidate": candidate})
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.ROUND_EVALUATION_REPORTED,
+        object=f"round:{round_.id}",
+        details={"rows": rows},
+    )
+    return member

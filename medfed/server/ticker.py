@@ -1,0 +1,39 @@
+"""A background thread that moves federated rounds along (deadlines, cohorts, aggregation).
+
+All round state is in the database, so the ticker holds nothing: after a crash or restart the
+next tick carries on from what was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from medfed.server.services.round_driver import RoundServices, advance_all
+
+logger = logging.getLogger("medfed.rounds")
+
+
+class RoundTicker:
+    def __init__(self, services: RoundServices, interval: float) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="medfed-rounds", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                moved = advance_all(self.services)
+            except Exception:  # the database may be away for a while; try again next tick
+                logger.exception("the round ticker could not run")
+                continue
+            for round_id, status in moved.items():
+                logger.info("round %s is now %s", round_id, status)

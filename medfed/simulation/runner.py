@@ -1,0 +1,348 @@
+"""A federated simulation: public data split into hospitals, each a real node process, one real
+server process, rounds opened through the REST API, and every round's deployed model scored on
+each hospital's held-out test rows (which no node ever trains on).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from medfed.core.catalog import DiseaseSpec, get_disease
+from medfed.core.coercion import Value
+from medfed.ml import metrics
+from medfed.ml.datasets import LabelledData, load_dataset
+from medfed.ml.model import DiseaseModel
+from medfed.simulation import partition
+from medfed.simulation.processes import (
+    Background,
+    free_port,
+    medfed,
+    new_password,
+    wait_ready,
+    write_config,
+)
+
+Say = Callable[[str], None]
+API = "/api/v1"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    disease: str
+    workdir: Path
+    datasets_dir: Path
+    hospitals: str = "natural"  # or a number
+    split: str = "dirichlet:0.5"
+    rounds: int = 15
+    strategy: str = "fedavg"
+    local_epochs: int = 5
+    learning_rate: float = 0.05
+    batch_size: int = 32
+    proximal_mu: float = 0.01
+    epsilon: float | None = None  # total per hospital over all rounds; None: no DP
+    test_fraction: float = 0.34
+    start: str = "untrained"  # or "baseline"
+    tolerance: float = 0.01
+    seed: int = 0
+    round_timeout: float = 600.0
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    status: str
+    version: str
+    per_site: dict[str, float]
+    mean_site_accuracy: float
+    combined_accuracy: float
+    combined_auc: float
+    seconds: float
+    reason: str | None = None
+
+
+@dataclass
+class SimulationResult:
+    config: dict[str, Any]
+    hospitals: dict[str, dict[str, int]]
+    start: RoundRecord
+    rounds: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def deployed(self) -> int:
+        return sum(r.status == "deployed" for r in self.rounds)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "hospitals": self.hospitals,
+            "start": asdict(self.start),
+            "rounds": [asdict(r) for r in self.rounds],
+            "deployed": self.deployed,
+        }
+
+
+@dataclass
+class Hospital:
+    name: str
+    train: LabelledData
+    test: LabelledData
+    csv_path: Path
+
+
+def _cell(value: Value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def write_csv(spec: DiseaseSpec, data: LabelledData, path: Path) -> Path:
+    """The hospital's rows as its staff would export them: a header, one patient per line."""
+    names = [f.name for f in spec.features]
+    target = spec.dataset.target
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*names, target.column])
+        for row, label in zip(data.rows, data.labels, strict=True):
+            outcome = target.positive[0] if label else target.negative[0]
+            writer.writerow([*(_cell(row.get(n)) for n in names), outcome])
+    return path
+
+
+def build_hospitals(config: SimulationConfig, spec: DiseaseSpec) -> list[Hospital]:
+    data = load_dataset(spec, config.datasets_dir)
+    rng = np.random.default_rng(config.seed)
+    if config.hospitals == "natural":
+        groups = partition.natural(data.sites)
+    else:
+        groups = partition.dirichlet(
+            data.labels, int(config.hospitals), partition.parse_split(config.split), rng
+        )
+    hospitals = []
+    for name, indices in groups.items():
+        train, test = partition.train_test(data.labels, indices, config.test_fraction, rng)
+        slug = name.lower().replace(" ", "-")
+        path = write_csv(spec, data.subset(train), config.workdir / f"{slug}.csv")
+        hospitals.append(Hospital(name, data.subset(train), data.subset(test), path))
+    return hospitals
+
+
+def score(
+    model: DiseaseModel, hospitals: list[Hospital]
+) -> tuple[dict[str, float], float, float, float]:
+    """Accuracy per hospital's test rows, their unweighted mean, and pooled accuracy and AUC."""
+    per_site = {}
+    labels, probabilities = [], []
+    for hospital in hospitals:
+        p = model.predict_proba(hospital.test.rows)
+        per_site[hospital.name] = round(metrics.accuracy(hospital.test.labels, p), 4)
+        labels.append(hospital.test.labels)
+        probabilities.append(p)
+    pooled_labels, pooled = np.concatenate(labels), np.concatenate(probabilities)
+    return (
+        per_site,
+        round(float(np.mean(list(per_site.values()))), 4),
+        round(metrics.accuracy(pooled_labels, pooled), 4),
+        round(metrics.roc_auc(pooled_labels, pooled), 4),
+    )
+
+
+class Simulation:
+    def __init__(self, config: SimulationConfig, say: Say = print) -> None:
+        self.config = config
+        self.say = say
+        self.spec = get_disease(config.disease)
+        self.background = Background()
+        self.url = ""
+        self.headers: dict[str, str] = {}
+
+    def run(self) -> SimulationResult:
+        config = self.config
+        config.workdir.mkdir(parents=True, exist_ok=True)
+        hospitals = build_hospitals(config, self.spec)
+        min_rows = max(1, min(len(h.train) for h in hospitals) // 2)
+        try:
+            self._start_server(min_rows)
+            self._start_nodes(hospitals)
+            start = self._record(0, "start", hospitals, time.monotonic(), None)
+            result = SimulationResult(
+                config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+                hospitals={h.name: {"train": len(h.train), "test": len(h.test)} for h in hospitals},
+                start=start,
+            )
+            self._say_row(start)
+            for number in range(1, config.rounds + 1):
+                record = self._one_round(number, hospitals, min_rows)
+                result.rounds.append(record)
+                self._say_row(record)
+            return result
+        finally:
+            self.background.stop()
+
+    # Set-up --------------------------------------------------------------------------------
+
+    def _start_server(self, min_rows: int) -> None:
+        config = self.config
+        port = free_port()
+        password = new_password()
+        settings: dict[str, Any] = {
+            "env": "development",
+            "home": str(config.workdir / "server"),
+            "datasets_dir": str(config.datasets_dir),
+            "secret_key": new_password() + new_password(),
+            "train_baselines": False,
+            "admin_password": password,
+            "policy_min_rows": min_rows,
+            "round_tick_seconds": 0.2,
+            "port": port,
+        }
+        if config.epsilon is None:
+            settings["policy_epsilon_cap"] = float("inf")
+        server_config = write_config(config.workdir / "server.yaml", settings)
+        baselines = ["models", "baselines", "--disease", self.spec.id]
+        medfed(server_config, *baselines, *(["--untrained"] if config.start == "untrained" else []))
+        medfed(server_config, "server", "init")
+        log = config.workdir / "server.log"
+        process = self.background.start(
+            server_config, ["server", "start", "--port", str(port)], log
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_ready(self.url, process, log)
+        token = httpx.post(
+            self.url + API + "/auth/token", json={"username": "admin", "password": password}
+        )
+        token.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        self.say(f"Server at {self.url} (logs in {config.workdir})")
+
+    def _start_nodes(self, hospitals: list[Hospital]) -> None:
+        for index, hospital in enumerate(hospitals):
+            created = httpx.post(
+                self.url + API + "/hospitals",
+                json={"name": f"{hospital.name} (simulated)"},
+                headers=self.headers,
+            )
+            created.raise_for_status()
+            token = created.json()["enrollment"]["enrollment_token"]
+            node_config = write_config(
+                self.config.workdir / f"node-{index}.yaml",
+                {"env": "development", "node_home": str(self.config.workdir / f"node-{index}")},
+            )
+            medfed(
+                node_config,
+                "node",
+                "enroll",
+                "--server",
+                self.url,
+                "--token",
+                token,
+                "--name",
+                f"node-{index}",
+            )
+            self.background.start(
+                node_config,
+                [
+                    "node",
+                    "participate",
+                    str(hospital.csv_path),
+                    "--disease",
+                    self.spec.id,
+                    "--poll",
+                    "0.3",
+                ],
+                self.config.workdir / f"node-{index}.log",
+            )
+            self.say(f"Node {index}: {hospital.name}, {len(hospital.train)} training rows")
+
+    # Rounds --------------------------------------------------------------------------------
+
+    def _round_body(self, hospitals: list[Hospital], min_rows: int) -> dict[str, Any]:
+        config = self.config
+        per_round = None if config.epsilon is None else config.epsilon / config.rounds
+        return {
+            "disease": self.spec.id,
+            "strategy": config.strategy,
+            "min_hospitals": len(hospitals),
+            "max_hospitals": len(hospitals),
+            "min_rows": max(1, int(min_rows * 0.5)),
+            "local_epochs": config.local_epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,
+            "target_epsilon": per_round,
+            "grace_seconds": 0,
+            "join_seconds": config.round_timeout,
+            "submit_seconds": config.round_timeout,
+            "evaluate_seconds": 60,
+            "tolerance": config.tolerance,
+            "norm_bound": 100.0,
+        }
+
+    def _one_round(self, number: int, hospitals: list[Hospital], min_rows: int) -> RoundRecord:
+        started = time.monotonic()
+        opened = httpx.post(
+            self.url + API + "/rounds",
+            json=self._round_body(hospitals, min_rows),
+            headers=self.headers,
+        )
+        if opened.status_code != 201:
+            raise RuntimeError(f"could not open round {number}: {opened.text}")
+        round_id = opened.json()["id"]
+        deadline = started + self.config.round_timeout
+        while time.monotonic() < deadline:
+            state = httpx.get(f"{self.url}{API}/rounds/{round_id}", headers=self.headers).json()
+            if state["status"] in ("deployed", "rejected", "failed"):
+                return self._record(number, state["status"], hospitals, started, state["reason"])
+            time.sleep(0.2)
+        raise RuntimeError(f"round {number} did not finish in {self.config.round_timeout:.0f} s")
+
+    def _active_model(self) -> tuple[DiseaseModel, str]:
+        detail = httpx.get(f"{self.url}{API}/models/{self.spec.id}", headers=self.headers).json()
+        version = detail["active_version"]
+        blob = httpx.get(
+            f"{self.url}{API}/models/{self.spec.id}/versions/{version}/artifact",
+            headers=self.headers,
+        ).content
+        return DiseaseModel.from_bytes(blob), version
+
+    def _record(
+        self,
+        number: int,
+        status: str,
+        hospitals: list[Hospital],
+        started: float,
+        reason: str | None,
+    ) -> RoundRecord:
+        model, version = self._active_model()
+        per_site, mean_site, combined, auc = score(model, hospitals)
+        return RoundRecord(
+            number,
+            status,
+            version,
+            per_site,
+            mean_site,
+            combined,
+            auc,
+            round(time.monotonic() - started, 2),
+            reason,
+        )
+
+    def _say_row(self, record: RoundRecord) -> None:
+        sites = "  ".join(f"{v:.3f}" for v in record.per_site.values())
+        self.say(
+            f"round {record.round:>2}  {record.status:<9} {record.version:<6} "
+            f"sites {sites}  mean {record.mean_site_accuracy:.3f}  "
+            f"combined {record.combined_accuracy:.3f}  auc {record.combined_auc:.3f}  "
+            f"{record.seconds:5.1f}s"
+        )

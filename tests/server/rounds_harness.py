@@ -1,0 +1,113 @@
+"""A server app with baselines, an admin and enrolled nodes, for driving rounds through the API."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from medfed.core.clock import utcnow
+from medfed.ml.model import DiseaseModel
+from medfed.server.services import registry
+from medfed.server.services.round_driver import advance_all
+from tests.factories import LoggedIn, make_logged_in, make_node
+
+FAST = {"grace_seconds": 0, "min_rows": 50, "target_epsilon": None}
+
+
+def encode(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+
+@dataclass
+class Rounds:
+    client: TestClient
+    db: Session
+    admin: LoggedIn
+    nodes: list[tuple[int, str]] = field(default_factory=list)  # (node id, credential)
+
+    def add_nodes(self, count: int) -> None:
+        for _ in range(count):
+            node, credential = make_node(self.db)
+            self.nodes.append((node.id, credential))
+        self.db.rollback()
+
+    def node_headers(self, index: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.nodes[index][1]}"}
+
+    def open(self, disease: str = "heart", **config: Any) -> dict[str, Any]:
+        body = {"disease": disease, **FAST, **config}
+        response = self.client.post("/api/v1/rounds", json=body, headers=self.admin.headers)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def round(self, round_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/rounds/{round_id}", headers=self.admin.headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def join(self, round_id: int, index: int, rows: int = 100) -> Any:
+        return self.client.post(
+            f"/api/v1/nodes/rounds/{round_id}/join",
+            json={"rows": rows},
+            headers=self.node_headers(index),
+        )
+
+    def base_model(self, round_id: int, index: int = 0) -> DiseaseModel:
+        response = self.client.get(
+            f"/api/v1/nodes/rounds/{round_id}/base", headers=self.node_headers(index)
+        )
+        assert response.status_code == 200, response.text
+        return DiseaseModel.from_bytes(response.content)
+
+    def submit(
+        self,
+        round_id: int,
+        index: int,
+        vector: np.ndarray,
+        *,
+        job_ref: str | None = None,
+        base_version: str = "v1.0",
+        rows: int = 100,
+    ) -> Any:
+        body = {
+            "job_ref": job_ref or f"job-{round_id}-{index}",
+            "base_version": base_version,
+            "rows": rows,
+            "epsilon": None,
+            "delta": None,
+            "metrics": {},
+            "update": encode(vector),
+        }
+        return self.client.post(
+            f"/api/v1/nodes/rounds/{round_id}/update", json=body, headers=self.node_headers(index)
+        )
+
+    def evaluate(self, round_id: int, index: int, base: float, candidate: float) -> Any:
+        body = {"rows": 60, "base": {"accuracy": base}, "candidate": {"accuracy": candidate}}
+        return self.client.post(
+            f"/api/v1/nodes/rounds/{round_id}/evaluation",
+            json=body,
+            headers=self.node_headers(index),
+        )
+
+    def tick(self, after_seconds: float = 0.0) -> dict[int, str]:
+        now: datetime = utcnow() + timedelta(seconds=after_seconds)
+        moved = advance_all(self.client.app.state.round_services, now)  # type: ignore[attr-defined]
+        return moved
+
+    def active(self, disease: str = "heart") -> str:
+        label = registry.active_version(self.db, disease).version
+        self.db.rollback()  # SQLite: end the read so the server can write
+        return label
+
+
+def make_rounds(client: TestClient, db: Session, nodes: int = 3) -> Rounds:
+    harness = Rounds(client, db, make_logged_in(client, db, "admin"))
+    harness.add_nodes(nodes)
+    return harness
