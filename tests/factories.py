@@ -65,7 +65,9 @@ def make_logged_in(client: TestClient, db: Session, role: str, **kwargs: object)
     return api_login(client, make_user(db, role, **kwargs))  # type: ignore[arg-type]
 
 
-def make_node(db: Session, hospital: Hospital | None = None, name: str = "node") -> tuple[Node, str]:
+def make_node(
+    db: Session, hospital: Hospital | None = None, name: str = "node"
+) -> tuple[Node, str]:
     """An enrolled node of `hospital` (a new one if None) and its credential."""
     hospital = hospital or make_hospital(db)
     issued = enrollment.create_enrollment_token(db, hospital, ttl_hours=1, actor="test")

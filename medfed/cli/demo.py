@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
 from medfed.cli.context import console, database_session, settings_from
-from medfed.cli.server import start
+from medfed.cli.server import serve
+from medfed.core.config import Settings
 from medfed.core.errors import Conflict, NotFound
 from medfed.core.files import write_private_file
 from medfed.core.security import password_problem, verify_password
 from medfed.server.db.tables import Hospital
 from medfed.server.services import accounts
+from medfed.simulation.demo_round import run_demo_round
 
 app = typer.Typer(help="Start a demo server with demo accounts.", invoke_without_command=True)
 
@@ -26,6 +30,7 @@ DEMO_ACCOUNTS = (
     ("doctor", "doctor", None),
 )
 ACTOR = "cli:demo"
+DEMO_MIN_ROWS = 100
 
 
 def _random_password(username: str) -> str:
@@ -48,6 +53,9 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Set up and print the logins only.")
+    ] = False,
+    no_round: Annotated[
+        bool, typer.Option("--no-round", help="Serve without running the demo federated round.")
     ] = False,
 ) -> None:
     """Create demo accounts with random passwords (kept in MEDFED_HOME, mode 0600) and serve."""
@@ -89,9 +97,46 @@ def demo(
                 actor=ACTOR,
             )
     url = f"http://{settings.host}:{port or settings.port}"
-    console.print(f"\n[bold]MedFed demo[/bold] at {url}   (API docs: {url}/docs)")
-    console.print(f"Demo logins (also in {logins_file}):")
-    for username, password in logins.items():
-        console.print(f"  {username:<8} {password}")
-    if not no_serve:
-        start(ctx, host=None, port=port)
+
+    def announce() -> None:
+        console.print(f"\n[bold]MedFed demo[/bold] at {url}   (API docs: {url}/docs)")
+        console.print(f"Demo logins (also in {logins_file}):")
+        for username, password in logins.items():
+            console.print(f"  {username:<8} {password}")
+
+    announce()
+    if no_serve:
+        return
+    # The demo hospitals are small sites: the demo network accepts 100 training rows.
+    demo_settings = settings.model_copy(
+        update={
+            "policy_min_rows": min(settings.policy_min_rows, DEMO_MIN_ROWS),
+            "log_level": "WARNING",
+        }
+    )
+    if not no_round:
+        threading.Thread(
+            target=_round_in_background,
+            args=(url, ("admin", logins["admin"]), settings, announce),
+            daemon=True,
+        ).start()
+    serve(demo_settings, None, port)
+
+
+def _round_in_background(
+    url: str, admin: tuple[str, str], settings: Settings, announce: Callable[[], None]
+) -> None:
+    console.print("Running one federated round: three heart-disease sites as hospitals...")
+    try:
+        state = run_demo_round(url, admin, settings.home, settings.datasets_dir, say=console.print)
+    except Exception as error:  # the demo server keeps running; say what went wrong
+        console.print(f"[red]The demo round did not complete:[/red] {error}")
+        return
+    if state["status"] == "deployed":
+        console.print(
+            f"[green]Round {state['number']} deployed heart {state['result_version']}[/green] "
+            f"({state['reason']})."
+        )
+    else:
+        console.print(f"Round {state['number']} {state['status']}: {state['reason']}")
+    announce()

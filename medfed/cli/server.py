@@ -9,6 +9,7 @@ import typer
 
 from medfed.cli.context import cli_actor, console, database_session, settings_from
 from medfed.core.audit_actions import AuditAction
+from medfed.core.config import Settings
 from medfed.core.errors import ConfigurationError, Conflict
 from medfed.server.services import accounts, audit
 
@@ -29,11 +30,14 @@ def start(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Apply migrations and serve the web app and the REST API."""
+    serve(settings_from(ctx), host, port)
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     from medfed.server.app import create_app
 
-    settings = settings_from(ctx)
     app_instance = create_app(settings)
     bind_host = host or settings.host
     bind_port = port or settings.port

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
 
     def require_secret_key(self) -> str:
         """The secret key, refusing weak ones outside development (generating one in development)."""
+        if self.env == "production" and self.fault_point:
+            raise ConfigurationError(
+                "MEDFED_FAULT_POINT makes the server kill itself for crash tests; unset it in "
+                "production."
+            )
         value = self.secret_key.get_secret_value() if self.secret_key else None
         if self.env == "development" and (value is None or value in KNOWN_WEAK_SECRETS):
             return _development_secret(self.home)

@@ -62,6 +62,14 @@ def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     assert settings.session_cookie_secure
 
 
+def test_production_refuses_crash_test_fault_points(tmp_path: Path) -> None:
+    settings = load_settings(
+        env="production", home=tmp_path, secret_key=STRONG, fault_point="deploy:before_commit"
+    )
+    with pytest.raises(ConfigurationError, match="MEDFED_FAULT_POINT"):
+        settings.require_secret_key()
+
+
 def test_development_generates_and_keeps_a_private_secret(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
     first = settings.require_secret_key()

@@ -80,7 +80,7 @@ def test_fedavg_candidate_is_the_weighted_mean_of_the_updates(rounds: Rounds) ->
 
 
 def test_a_candidate_that_worsens_validation_accuracy_is_not_deployed(rounds: Rounds) -> None:
-    round_id, size = _run_to_training(rounds)
+    round_id, _ = _run_to_training(rounds)
     base = rounds.base_model(round_id).parameters
     for index in range(3):
         # Every hospital pushes the weights to their negation: a much worse model.
@@ -190,7 +190,9 @@ def test_bad_updates_are_refused_with_reasons_and_audited(rounds: Rounds) -> Non
     rounds.join(second["id"], 1)
     rounds.join(second["id"], 2)
     rounds.tick()
-    replay = rounds.submit(second["id"], 0, _small_update(size, 0), job_ref="j1", base_version="v1.1")
+    replay = rounds.submit(
+        second["id"], 0, _small_update(size, 0), job_ref="j1", base_version="v1.1"
+    )
     assert replay.status_code == 409 and "replayed" in replay.text
     refusals = rounds.db.scalars(
         select(AuditEvent).where(AuditEvent.action == "round_update_rejected")

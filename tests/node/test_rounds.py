@@ -1,0 +1,157 @@
+"""Nodes in a federated round against a real server process: local policy first, then the round."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medfed.core.config import Settings
+from medfed.core.errors import ServiceUnavailable
+from medfed.node import enroll as node_enroll
+from medfed.node.client import ServerClient
+from medfed.node.policy import LocalPolicy, save_policy
+from medfed.node.rounds import Participation, RoundAgent, approve
+from medfed.node.state import NodeState
+from medfed.server.db.tables import PrivacySpend
+from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.node.conftest import site_csv
+from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
+
+
+@pytest.fixture
+def server(
+    trained_settings: Settings, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+        MEDFED_POLICY_MIN_ROWS="50",
+    )
+    with running_server(env, tmp_path / "server.log") as process:
+        yield process, env
+
+
+def _agent(
+    server: ServerProcess, env: dict[str, str], home: Path, hospital: str, csv_path: Path
+) -> RoundAgent:
+    created = run_medfed(["admin", "create-hospital", hospital], env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    credential = node_enroll.enroll(home, server.url, token, node_name=hospital)
+    client = ServerClient(server.url, credential.credential)
+    return RoundAgent(home, client, Participation("heart", csv_path), say=lambda _: None)
+
+
+def _admin_headers(server: ServerProcess, db: Session) -> dict[str, str]:
+    admin = make_user(db, "admin")
+    db.rollback()
+    token = httpx.post(
+        server.url + "/api/v1/auth/token",
+        json={"username": admin.username, "password": DEFAULT_PASSWORD},
+    )
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def _round(server: ServerProcess, headers: dict[str, str], round_id: int) -> dict[str, object]:
+    return dict(httpx.get(f"{server.url}/api/v1/rounds/{round_id}", headers=headers).json())
+
+
+def _step_until(agents: list[RoundAgent], done: object, tries: int = 200) -> None:
+    for _ in range(tries):
+        for agent in agents:
+            agent.step()
+        if callable(done) and done():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the round did not get there in time")
+
+
+def test_policy_approval_round_trip_and_restart_safety(
+    server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    process, env = server
+    files = {
+        s: site_csv(datasets_dir, s, tmp_path / f"{s}.csv")
+        for s in ("cleveland", "hungarian", "va")
+    }
+    careful = _agent(process, env, tmp_path / "a", "Careful Hospital", files["cleveland"])
+    eager = _agent(process, env, tmp_path / "b", "Eager Hospital", files["hungarian"])
+    other = _agent(process, env, tmp_path / "c", "Diabetes-only Hospital", files["va"])
+    save_policy(tmp_path / "a", LocalPolicy(require_approval=True))
+    save_policy(tmp_path / "c", LocalPolicy(diseases=["diabetes"]))
+    headers = _admin_headers(process, trained_db)
+    opened = httpx.post(
+        process.url + "/api/v1/rounds",
+        json={
+            "disease": "heart",
+            "min_hospitals": 2,
+            "min_rows": 50,
+            "grace_seconds": 0,
+            "target_epsilon": 2.0,
+            "local_epochs": 2,
+            "tolerance": 1.0,
+        },
+        headers=headers,
+    )
+    assert opened.status_code == 201, opened.text
+    round_id = opened.json()["id"]
+
+    for agent in (careful, eager, other):
+        agent.step()
+    entries = {name: a.state.round_entry(round_id) for name, a in
+               (("careful", careful), ("eager", eager), ("other", other))}  # fmt: skip
+    assert entries["careful"] is not None and entries["careful"].status == "awaiting_approval"
+    assert entries["eager"] is not None and entries["eager"].status == "joined"
+    assert entries["other"] is not None and entries["other"].status == "declined"
+    assert "does not train 'heart'" in (entries["other"].note or "")
+    assert _round(process, headers, round_id)["status"] == "open"  # one of two needed
+
+    approve(tmp_path / "a", round_id)
+    # The node is killed after training, before its update reaches the server.
+    real_submit = careful.client.submit_update
+
+    def lost_connection(*_: object) -> None:
+        raise ServiceUnavailable("connection lost")
+
+    careful.client.submit_update = lost_connection  # type: ignore[method-assign]
+    with pytest.raises(ServiceUnavailable):
+        for _ in range(200):
+            eager.step()
+            careful.step()
+            time.sleep(0.2)
+    trained_jobs = [j for j in careful.state.jobs() if j.status == "trained"]
+    assert len(trained_jobs) == 1
+    # Restarted: a new agent sends the same trained update; it does not train (and spend) again.
+    restarted = RoundAgent(
+        tmp_path / "a",
+        careful.client,
+        Participation("heart", files["cleveland"]),
+        say=lambda _: None,
+    )
+    careful.client.submit_update = real_submit  # type: ignore[method-assign]
+    _step_until(
+        [restarted, eager],
+        lambda: _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed"),
+    )
+    final = _round(process, headers, round_id)
+    assert final["status"] == "deployed", final["reason"]
+    assert {m["status"] for m in final["members"]} == {"evaluated"}  # type: ignore[union-attr]
+    assert len(NodeState(tmp_path / "a").ledger("heart")) == 1
+    _step_until(
+        [restarted, eager], lambda: restarted.state.round_entry(round_id).status == "finished"
+    )  # type: ignore[union-attr]
+    assert restarted.state.round_entry(round_id).note == "deployed v1.1"  # type: ignore[union-attr]
+    # Both hospitals reported their (DP) spend: one entry each, numbers only.
+    spends = trained_db.scalars(select(PrivacySpend)).all()
+    assert len(spends) == 2 and all(0 < s.epsilon <= 2.0 + 1e-6 for s in spends)
+    trained_db.rollback()
