@@ -37,9 +37,11 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/baselines.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/federated.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/serving.py --quick
+	$(BIN)/python bench/federated.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -273,7 +273,9 @@ class Simulation:
         return {
             "disease": self.spec.id,
             "strategy": config.strategy,
-            "min_hospitals": len(hospitals),
+            # A hospital whose file cannot be used (e.g. one class only) declines; the round
+            # goes ahead with the others once half have joined and a short grace has passed.
+            "min_hospitals": max(1, len(hospitals) // 2),
             "max_hospitals": len(hospitals),
             "min_rows": max(1, int(min_rows * 0.5)),
             "local_epochs": config.local_epochs,
@@ -281,7 +283,7 @@ class Simulation:
             "learning_rate": config.learning_rate,
             "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,
             "target_epsilon": per_round,
-            "grace_seconds": 0,
+            "grace_seconds": 3,
             "join_seconds": config.round_timeout,
             "submit_seconds": config.round_timeout,
             "evaluate_seconds": 60,
