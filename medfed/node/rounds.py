@@ -23,6 +23,7 @@ import numpy as np
 
 from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, MedFedError, PermissionDenied
+from medfed.core.numbers import json_safe
 from medfed.fl.privacy import check_budget, effective_cap
 from medfed.ml.model import DiseaseModel
 from medfed.node.client import ServerClient
@@ -200,7 +201,7 @@ class RoundAgent:
             "rows": result["rows_train"],
             "epsilon": result["epsilon"],
             "delta": result["delta"],
-            "metrics": result["metrics"],
+            "metrics": json_safe(result["metrics"]),
             "update": base64.b64encode(update.tobytes()).decode("ascii"),
         }
         try:
@@ -222,7 +223,8 @@ class RoundAgent:
             self.node_home, request, [base, candidate], min_rows=1
         )
         self.client.report_evaluation(
-            round_id, {"rows": max(rows, 1), "base": before, "candidate": after}
+            round_id,
+            {"rows": max(rows, 1), "base": json_safe(before), "candidate": json_safe(after)},
         )
         self._record(round_id, "evaluated")
         self.say(

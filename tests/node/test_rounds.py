@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,13 +41,21 @@ def server(
 
 
 def _agent(
-    server: ServerProcess, env: dict[str, str], home: Path, hospital: str, csv_path: Path
+    server: ServerProcess,
+    env: dict[str, str],
+    home: Path,
+    hospital: str,
+    csv_path: Path,
+    url: str | None = None,
+    drop: frozenset[str] = frozenset(),
 ) -> RoundAgent:
     created = run_medfed(["admin", "create-hospital", hospital], env)
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
-    credential = node_enroll.enroll(home, server.url, token, node_name=hospital)
-    client = ServerClient(server.url, credential.credential)
+    credential = node_enroll.enroll(home, url or server.url, token, node_name=hospital)
+    client = ServerClient(url or server.url, credential.credential)
+    if drop:
+        return RoundAgent(home, client, Participation("heart", csv_path, drop), say=lambda _: None)
     return RoundAgent(home, client, Participation("heart", csv_path), say=lambda _: None)
 
 
@@ -108,8 +118,10 @@ def test_policy_approval_round_trip_and_restart_safety(
 
     for agent in (careful, eager, other):
         agent.step()
-    entries = {name: a.state.round_entry(round_id) for name, a in
-               (("careful", careful), ("eager", eager), ("other", other))}  # fmt: skip
+    entries = {
+        name: a.state.round_entry(round_id)
+        for name, a in (("careful", careful), ("eager", eager), ("other", other))
+    }
     assert entries["careful"] is not None and entries["careful"].status == "awaiting_approval"
     assert entries["eager"] is not None and entries["eager"].status == "joined"
     assert entries["other"] is not None and entries["other"].status == "declined"
@@ -155,3 +167,75 @@ def test_policy_approval_round_trip_and_restart_safety(
     spends = trained_db.scalars(select(PrivacySpend)).all()
     assert len(spends) == 2 and all(0 < s.epsilon <= 2.0 + 1e-6 for s in spends)
     trained_db.rollback()
+
+
+def test_in_a_round_only_numbers_and_the_update_leave_the_node(
+    server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    from tests.utils.proxy import recording_proxy
+
+    process, env = server
+    names = {"patient_name": [f"SENTINELNAME{i:04d} Person" for i in range(303)]}
+    leaky = site_csv(datasets_dir, "cleveland", tmp_path / "leak.csv", names)
+    other_file = site_csv(datasets_dir, "hungarian", tmp_path / "hungarian.csv")
+    headers = _admin_headers(process, trained_db)
+    port = int(process.url.rsplit(":", 1)[1])
+    with recording_proxy(port) as proxy:
+        watched = _agent(
+            process,
+            env,
+            tmp_path / "a",
+            "Watched Hospital",
+            leaky,
+            url=f"http://127.0.0.1:{proxy.port}",
+            drop=frozenset({"patient_name"}),
+        )
+        other = _agent(process, env, tmp_path / "b", "Other Hospital", other_file)
+        opened = httpx.post(
+            process.url + "/api/v1/rounds",
+            json={
+                "disease": "heart",
+                "min_hospitals": 2,
+                "min_rows": 50,
+                "grace_seconds": 0,
+                "target_epsilon": 2.0,
+                "local_epochs": 1,
+                "tolerance": 1.0,
+            },
+            headers=headers,
+        )
+        round_id = opened.json()["id"]
+        _step_until(
+            [watched, other],
+            lambda: (
+                watched.state.round_entry(round_id) is not None
+                and watched.state.round_entry(round_id).status == "finished"
+            ),  # type: ignore[union-attr]
+        )
+        sent = bytes(proxy.sent)
+    found = sent.lower().find(b"sentinel")
+    assert found < 0, sent[max(0, found - 300) : found + 100]
+    for row in leaky.read_text().splitlines()[1:50]:
+        assert row.split(",", 3)[3].encode() not in sent
+    paths = {p.decode() for p in re.findall(rb"(?:GET|POST) (/\S+) HTTP/1\.1", sent)}
+    allowed = {
+        "/api/v1/nodes/enroll",
+        "/api/v1/nodes/policy",
+        "/api/v1/nodes/rounds",
+        f"/api/v1/nodes/rounds/{round_id}/join",
+        f"/api/v1/nodes/rounds/{round_id}/base",
+        f"/api/v1/nodes/rounds/{round_id}/update",
+        f"/api/v1/nodes/rounds/{round_id}/candidate",
+        f"/api/v1/nodes/rounds/{round_id}/evaluation",
+        "/api/v1/nodes/privacy-spend",
+    }
+    assert paths <= allowed and f"/api/v1/nodes/rounds/{round_id}/update" in paths
+    update = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/update".encode())[1]
+    body = json.loads(update.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
+    assert set(body) == {"job_ref", "base_version", "rows", "epsilon", "delta", "metrics", "update"}
+    evaluation = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/evaluation".encode())[1]
+    body = json.loads(evaluation.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
+    assert set(body) == {"rows", "base", "candidate"}

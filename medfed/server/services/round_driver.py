@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from medfed.core.audit_actions import AuditAction
 from medfed.core.clock import utcnow
 from medfed.core.config import Settings
+from medfed.core.numbers import json_safe
 from medfed.fl import rounds as machine
 from medfed.fl.strategies import RoundUpdates, make_strategy
 from medfed.ml.model import DiseaseModel
@@ -30,7 +31,7 @@ from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry
 from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
-from medfed.server.services.rounds import clean_metrics, config_of, finish, get_round
+from medfed.server.services.rounds import config_of, finish, get_round
 from medfed.server.storage import ArtifactStore
 
 logger = logging.getLogger("medfed.rounds")
@@ -179,7 +180,7 @@ def _server_metrics(
     if base_metrics is None:
         return None
     candidate_metrics = services.holdout.evaluate(candidate)
-    return clean_metrics({"base": base_metrics, "candidate": candidate_metrics})
+    return json_safe({"base": base_metrics, "candidate": candidate_metrics})
 
 
 def _pair(values: dict[str, Any] | None, metric: str) -> tuple[float, float] | None:

@@ -8,7 +8,6 @@ exactly once. The transitions themselves are in `round_driver`.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,25 +18,13 @@ from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.catalog import get_disease
 from medfed.core.clock import utcnow
 from medfed.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from medfed.core.numbers import json_safe
 from medfed.fl import rounds as machine
 from medfed.fl.strategies import STRATEGIES
 from medfed.server.db.tables import Contribution, Node, Round, RoundMember
 from medfed.server.services import audit, registry
 from medfed.server.services.contributions import decode_update
 from medfed.server.services.registry import ModelCache
-
-
-def clean_metrics(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe numbers: NaN and infinities become null (PostgreSQL's JSON refuses them)."""
-    cleaned: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            cleaned[key] = clean_metrics(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            cleaned[key] = None
-        else:
-            cleaned[key] = value
-    return cleaned
 
 
 def config_of(round_: Round) -> machine.RoundConfig:
@@ -256,7 +243,7 @@ def submit(
         rows=body.rows,
         epsilon=body.epsilon,
         delta=body.delta,
-        metrics=clean_metrics(body.metrics),
+        metrics=json_safe(body.metrics),
         update_blob=blob,
         update_sha256=hashlib.sha256(blob).hexdigest(),
         status="accepted",
@@ -310,7 +297,7 @@ def report_evaluation(
             "whose update was aggregated reports an evaluation, once."
         )
     member.status = "evaluated"
-    member.evaluation = clean_metrics({"rows": rows, "base": base, "candidate": candidate})
+    member.evaluation = json_safe({"rows": rows, "base": base, "candidate": candidate})
     audit.record(
         session,
         actor=audit.node_actor(node.id),
