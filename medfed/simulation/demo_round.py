@@ -21,7 +21,7 @@ from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
 from medfed.node.credential import load_credential
 from medfed.node.rounds import Participation, RoundAgent
-from medfed.simulation.runner import write_csv
+from medfed.simulation.hospitals import write_csv
 
 SITES = {"cleveland": "Cleveland", "hungarian": "Budapest", "va": "Long Beach"}
 API = "/api/v1"

@@ -21,26 +21,23 @@ def natural(sites: list[str | None]) -> dict[str, np.ndarray]:
 def dirichlet(
     labels: np.ndarray, hospitals: int, alpha: float, rng: np.random.Generator, min_rows: int = 20
 ) -> dict[str, np.ndarray]:
-    """Label-skewed non-IID split: each class is shared among hospitals by Dirichlet(alpha).
-
-    Redrawn until every hospital has at least `min_rows` rows (the usual practice, e.g.
-    Hsu et al. 2019); smaller alpha means more skew.
-    """
+    """Label-skewed non-IID split (Hsu et al. 2019): each class is shared among hospitals in
+    Dirichlet(alpha) proportions; smaller alpha means more skew. So that every hospital can take
+    part, each first receives `min_rows` rows drawn at random, then the rest are shared."""
     if hospitals < 2 or alpha <= 0:
         raise ValueError("need at least 2 hospitals and alpha > 0")
     if hospitals * min_rows > len(labels):
         raise ValueError(f"{len(labels)} rows cannot give {hospitals} hospitals {min_rows} each")
-    for _ in range(1000):
-        parts: list[list[int]] = [[] for _ in range(hospitals)]
-        for label in np.unique(labels):
-            members = rng.permutation(np.flatnonzero(labels == label))
-            shares = rng.dirichlet(np.full(hospitals, alpha))
-            cuts = (np.cumsum(shares)[:-1] * len(members)).astype(int)
-            for index, chunk in enumerate(np.split(members, cuts)):
-                parts[index].extend(chunk.tolist())
-        if min(len(p) for p in parts) >= min_rows:
-            return {f"hospital-{i + 1}": np.sort(np.asarray(p)) for i, p in enumerate(parts)}
-    raise ValueError("could not draw a split with enough rows per hospital; raise alpha")
+    order = rng.permutation(len(labels))
+    reserved, rest = order[: hospitals * min_rows], order[hospitals * min_rows :]
+    parts: list[list[int]] = [chunk.tolist() for chunk in np.split(reserved, hospitals)]
+    for label in np.unique(labels):
+        members = rest[labels[rest] == label]
+        shares = rng.dirichlet(np.full(hospitals, alpha))
+        cuts = (np.cumsum(shares)[:-1] * len(members)).astype(int)
+        for index, chunk in enumerate(np.split(members, cuts)):
+            parts[index].extend(chunk.tolist())
+    return {f"hospital-{i + 1}": np.sort(np.asarray(p)) for i, p in enumerate(parts)}
 
 
 def parse_split(text: str) -> float:

@@ -5,22 +5,18 @@ each hospital's held-out test rows (which no node ever trains on).
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
-from medfed.core.catalog import DiseaseSpec, get_disease
-from medfed.core.coercion import Value
-from medfed.ml import metrics
-from medfed.ml.datasets import LabelledData, load_dataset
+from medfed.core.catalog import get_disease
 from medfed.ml.model import DiseaseModel
-from medfed.simulation import partition
+from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals, score
 from medfed.simulation.processes import (
     Background,
     free_port,
@@ -89,75 +85,6 @@ class SimulationResult:
         }
 
 
-@dataclass
-class Hospital:
-    name: str
-    train: LabelledData
-    test: LabelledData
-    csv_path: Path
-
-
-def _cell(value: Value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def write_csv(spec: DiseaseSpec, data: LabelledData, path: Path) -> Path:
-    """The hospital's rows as its staff would export them: a header, one patient per line."""
-    names = [f.name for f in spec.features]
-    target = spec.dataset.target
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*names, target.column])
-        for row, label in zip(data.rows, data.labels, strict=True):
-            outcome = target.positive[0] if label else target.negative[0]
-            writer.writerow([*(_cell(row.get(n)) for n in names), outcome])
-    return path
-
-
-def build_hospitals(config: SimulationConfig, spec: DiseaseSpec) -> list[Hospital]:
-    data = load_dataset(spec, config.datasets_dir)
-    rng = np.random.default_rng(config.seed)
-    if config.hospitals == "natural":
-        groups = partition.natural(data.sites)
-    else:
-        groups = partition.dirichlet(
-            data.labels, int(config.hospitals), partition.parse_split(config.split), rng
-        )
-    hospitals = []
-    for name, indices in groups.items():
-        train, test = partition.train_test(data.labels, indices, config.test_fraction, rng)
-        slug = name.lower().replace(" ", "-")
-        path = write_csv(spec, data.subset(train), config.workdir / f"{slug}.csv")
-        hospitals.append(Hospital(name, data.subset(train), data.subset(test), path))
-    return hospitals
-
-
-def score(
-    model: DiseaseModel, hospitals: list[Hospital]
-) -> tuple[dict[str, float], float, float, float]:
-    """Accuracy per hospital's test rows, their unweighted mean, and pooled accuracy and AUC."""
-    per_site = {}
-    labels, probabilities = [], []
-    for hospital in hospitals:
-        p = model.predict_proba(hospital.test.rows)
-        per_site[hospital.name] = round(metrics.accuracy(hospital.test.labels, p), 4)
-        labels.append(hospital.test.labels)
-        probabilities.append(p)
-    pooled_labels, pooled = np.concatenate(labels), np.concatenate(probabilities)
-    return (
-        per_site,
-        round(float(np.mean(list(per_site.values()))), 4),
-        round(metrics.accuracy(pooled_labels, pooled), 4),
-        round(metrics.roc_auc(pooled_labels, pooled), 4),
-    )
-
-
 class Simulation:
     def __init__(self, config: SimulationConfig, say: Say = print) -> None:
         self.config = config
@@ -170,7 +97,15 @@ class Simulation:
     def run(self) -> SimulationResult:
         config = self.config
         config.workdir.mkdir(parents=True, exist_ok=True)
-        hospitals = build_hospitals(config, self.spec)
+        plan = HospitalPlan(
+            config.datasets_dir,
+            config.workdir,
+            config.hospitals,
+            config.split,
+            config.test_fraction,
+            config.seed,
+        )
+        hospitals = build_hospitals(plan, self.spec)
         min_rows = max(1, min(len(h.train) for h in hospitals) // 2)
         try:
             self._start_server(min_rows)
@@ -227,6 +162,7 @@ class Simulation:
         self.say(f"Server at {self.url} (logs in {config.workdir})")
 
     def _start_nodes(self, hospitals: list[Hospital]) -> None:
+        hospital_ids = []
         for index, hospital in enumerate(hospitals):
             created = httpx.post(
                 self.url + API + "/hospitals",
@@ -235,6 +171,7 @@ class Simulation:
             )
             created.raise_for_status()
             token = created.json()["enrollment"]["enrollment_token"]
+            hospital_ids.append(created.json()["hospital"]["id"])
             node_config = write_config(
                 self.config.workdir / f"node-{index}.yaml",
                 {"env": "development", "node_home": str(self.config.workdir / f"node-{index}")},
@@ -264,6 +201,24 @@ class Simulation:
                 self.config.workdir / f"node-{index}.log",
             )
             self.say(f"Node {index}: {hospital.name}, {len(hospital.train)} training rows")
+        self._wait_for_nodes(hospital_ids)
+
+    def _wait_for_nodes(self, hospital_ids: list[int], timeout: float = 180) -> None:
+        """Until every node has polled the server once it runs, so none misses round 1."""
+        since = datetime.now(UTC)
+        deadline = time.monotonic() + timeout
+        waiting = set(hospital_ids)
+        while waiting and time.monotonic() < deadline:
+            for hospital_id in list(waiting):
+                nodes = httpx.get(
+                    f"{self.url}{API}/hospitals/{hospital_id}/nodes", headers=self.headers
+                ).json()
+                seen = [n["last_seen_at"] for n in nodes if n["last_seen_at"]]
+                if seen and max(datetime.fromisoformat(t) for t in seen) > since:
+                    waiting.discard(hospital_id)
+            time.sleep(0.3)
+        if waiting:
+            raise RuntimeError(f"{len(waiting)} node(s) did not start; see {self.config.workdir}")
 
     # Rounds --------------------------------------------------------------------------------
 
@@ -285,7 +240,7 @@ class Simulation:
             "target_epsilon": per_round,
             "grace_seconds": 3,
             "join_seconds": config.round_timeout,
-            "submit_seconds": config.round_timeout,
+            "submit_seconds": min(config.round_timeout, 300),
             "evaluate_seconds": 60,
             "tolerance": config.tolerance,
             "norm_bound": 100.0,
