@@ -38,10 +38,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/baselines.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/federated.py
+	$(BIN)/python bench/secagg.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/serving.py --quick
 	$(BIN)/python bench/federated.py --quick
+	$(BIN)/python bench/secagg.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

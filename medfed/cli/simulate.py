@@ -48,6 +48,9 @@ def simulate(
         ),
     ] = "untrained",
     tolerance: Annotated[float, typer.Option(min=0, help="Validation gate tolerance.")] = 0.01,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Plain aggregation (the server sees each update).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the hospital split.")] = 0,
     workdir: Annotated[
         Path | None,
@@ -77,6 +80,7 @@ def simulate(
         epsilon=epsilon,
         start=start,
         tolerance=tolerance,
+        secure=not plain,
         seed=seed,
     )
     result = Simulation(config, say=lambda text: console.print(text, soft_wrap=True)).run()

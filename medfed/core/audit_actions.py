@@ -35,6 +35,8 @@ class AuditAction(StrEnum):
     CHALLENGER_ENDED = "challenger_ended"
     OUTCOME_RECORDED = "outcome_recorded"
     LEADERBOARD_CHOICE = "leaderboard_choice"
+    SECAGG_MESSAGE = "secagg_message"
+    SECAGG_STAGE = "secagg_stage"
 
 
 class Outcome(StrEnum):

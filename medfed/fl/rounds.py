@@ -67,7 +67,9 @@ class RoundConfig:
     evaluate_seconds: float = 300.0
     metric: str = "accuracy"
     tolerance: float = 0.01  # how much of the metric a candidate may lose and still deploy
-    secure: bool = False
+    secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
+    secagg_threshold: int | None = None  # None: more than half of the cohort
+    secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +90,11 @@ class RoundConfig:
                 found.append(f"{name} must be positive")
         if self.grace_seconds < 0 or self.tolerance < 0:
             found.append("grace_seconds and tolerance cannot be negative")
+        if (
+            self.secagg_threshold is not None
+            and not 1 <= self.secagg_threshold <= self.max_hospitals
+        ):
+            found.append("secagg_threshold must be between 1 and max_hospitals")
         if self.target_epsilon is not None and self.target_epsilon <= 0:
             found.append("target_epsilon must be positive, or null for no differential privacy")
         return found
@@ -131,6 +138,8 @@ def next_step(snapshot: RoundSnapshot, now: datetime) -> Step | None:
                 "before the deadline",
             )
         return None
+    if snapshot.status == TRAINING and snapshot.config.secure:
+        return None  # the secure-aggregation stages decide (fl.secagg.stages)
     if snapshot.status == TRAINING:
         if snapshot.submitted >= joined:
             return Step(EVALUATING, f"all {joined} hospitals submitted")

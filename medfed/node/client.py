@@ -170,3 +170,13 @@ class ServerClient:
             "POST", f"/nodes/rounds/{round_id}/evaluation", json=body
         )
         return result
+
+    def secagg_view(self, round_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}/secagg")
+        return result
+
+    def secagg_send(self, round_id: int, stage: str, message: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/rounds/{round_id}/secagg/{stage}", json=message
+        )
+        return result

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -25,12 +27,14 @@ from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, MedFedError, PermissionDenied
 from medfed.core.numbers import json_safe
 from medfed.fl.privacy import check_budget, effective_cap
+from medfed.fl.secagg import constants as wire
+from medfed.fl.secagg import protocol, quantize
 from medfed.ml.model import DiseaseModel
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
 from medfed.node.intake import check_file
 from medfed.node.policy import load_policy, network_cap
-from medfed.node.state import NodeState
+from medfed.node.state import Job, NodeState
 from medfed.node.training import VALIDATION_FRACTION, TrainRequest, evaluate_locally, run_training
 
 logger = logging.getLogger("medfed.node.rounds")
@@ -98,6 +102,12 @@ class RoundAgent:
             return
         if status == "open" and mine is None:
             self._consider(round_, local)
+        elif (
+            status == "training"
+            and mine in ("joined", "submitted")
+            and round_["training"].get("secure")
+        ):
+            self._secure_step(round_)
         elif status == "training" and mine == "joined":
             self._train_and_submit(round_)
         elif status == "evaluating" and mine == "submitted":
@@ -175,11 +185,12 @@ class RoundAgent:
             split_seed=self.state.split_seed(),
         )
 
-    def _train_and_submit(self, round_: dict[str, Any]) -> None:
+    def _trained(self, round_: dict[str, Any]) -> tuple[Job, np.ndarray]:
+        """This round's trained job and its clipped update, training first if needed (once)."""
         round_id = round_["id"]
         entry = self.state.round_entry(round_id)
         job = self.state.job(entry.job_id) if entry and entry.job_id else None
-        if job is None or job.status != "trained":
+        if job is None or job.status not in ("trained", "contributed"):
             job_id = f"r{round_id}-{uuid.uuid4().hex[:10]}"
             self._record(round_id, "training", job_id=job_id)
             self.say(f"Training for round {round_id} from {round_['base_version']}")
@@ -192,16 +203,74 @@ class RoundAgent:
             )
             job = self.state.job(job_id)
         assert job is not None and job.result is not None
-        result = job.result
         update = np.load(self.node_home / "jobs" / job.id / "update.npy").astype("<f4")
-        update = _clip(update, float(round_["training"]["norm_bound"]))
-        body = {
+        return job, _clip(update, float(round_["training"]["norm_bound"]))
+
+    def _metadata(self, job: Job) -> dict[str, Any]:
+        result = job.result or {}
+        return {
             "job_ref": job.id,
             "base_version": result["base_version"],
             "rows": result["rows_train"],
             "epsilon": result["epsilon"],
             "delta": result["delta"],
             "metrics": json_safe(result["metrics"]),
+        }
+
+    def _secure_step(self, round_: dict[str, Any]) -> None:
+        """One step of secure aggregation: whatever the current stage needs from this hospital."""
+        round_id = round_["id"]
+        view = self.client.secagg_view(round_id)
+        if view["sent"] or not view["expected"]:
+            return
+        stage, threshold = view["stage"], int(view["threshold"])
+        saved = self.state.load_secagg(round_id)
+        state = protocol.ClientState.from_dict(saved) if saved else None
+        if stage == wire.ADVERTISE_KEYS:
+            if state is None:
+                state, _ = protocol.advertise(view["round_ref"], int(view["client_id"]), os.urandom)
+                self.state.save_secagg(round_id, state.as_dict())
+            self._send(round_id, stage, protocol.advertisement(state))
+            self._trained(round_)  # train while the others advertise and share keys
+            return
+        if state is None:
+            raise Conflict(f"Round {round_id}: this node lost its secure-aggregation keys.")
+        roster = {int(k): v for k, v in view["roster"].items()}
+        if stage == wire.SHARE_KEYS:
+            sealed = protocol.share_keys(state, roster, threshold, os.urandom, secrets.randbelow)
+            self.state.save_secagg(round_id, state.as_dict())
+            message = {wire.CIPHERTEXTS: {str(k): v.hex() for k, v in sealed.items()}}
+            self._send(round_id, stage, message)
+        elif stage == wire.MASKED_INPUT:
+            job, update = self._trained(round_)
+            rows = int((job.result or {})["rows_train"])
+            encoded = quantize.encode(update, rows, float(round_["training"]["norm_bound"]))
+            received = {int(k): bytes.fromhex(v) for k, v in view["ciphertexts"].items()}
+            masked = protocol.masked_input(state, received, encoded)
+            self.state.save_secagg(round_id, state.as_dict())
+            blob = base64.b64encode(masked.astype("<u8").tobytes()).decode("ascii")
+            self._send(round_id, stage, {wire.MASKED: blob, **self._metadata(job)})
+            self.state.mark_contributed(job.id)
+            report_ledger(self.state, self.client)
+            self._record(round_id, "submitted")
+            self.say(f"Sent the masked update for round {round_id} ({rows} rows)")
+        elif stage == wire.UNMASKING:
+            answer = protocol.unmask(state, [int(v) for v in view["survivors"]], threshold)
+            self._send(round_id, stage, answer)
+
+    def _send(self, round_id: int, stage: str, message: dict[str, Any]) -> None:
+        try:
+            self.client.secagg_send(round_id, stage, message)
+        except Conflict:
+            if not self.client.secagg_view(round_id)["sent"]:
+                raise
+
+    def _train_and_submit(self, round_: dict[str, Any]) -> None:
+        round_id = round_["id"]
+        job, update = self._trained(round_)
+        result = job.result or {}
+        body = {
+            **self._metadata(job),
             "update": base64.b64encode(update.tobytes()).decode("ascii"),
         }
         try:

@@ -99,6 +99,9 @@ class NodeState:
                 connection.executescript(
                     f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(rounds)")}
+            if "secagg" not in columns:  # node databases made before secure aggregation
+                connection.execute("ALTER TABLE rounds ADD COLUMN secagg TEXT")
         finally:
             connection.close()
 
@@ -227,6 +230,20 @@ class NodeState:
                 "SELECT round_id, disease, status, job_id, note, updated_at FROM rounds ORDER BY round_id"
             ).fetchall()
         return [RoundEntry(*row) for row in rows]
+
+    def save_secagg(self, round_id: int, state: dict[str, Any]) -> None:
+        """The protocol state of this hospital in a round, kept before each message is sent."""
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE rounds SET secagg = ? WHERE round_id = ?", (json.dumps(state), round_id)
+            )
+
+    def load_secagg(self, round_id: int) -> dict[str, Any] | None:
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT secagg FROM rounds WHERE round_id = ?", (round_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
 
     def split_seed(self) -> int:
         """This node's fixed seed for choosing local validation rows (random, made once)."""

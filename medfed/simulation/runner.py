@@ -47,6 +47,7 @@ class SimulationConfig:
     test_fraction: float = 0.34
     start: str = "untrained"  # or "baseline"
     tolerance: float = 0.01
+    secure: bool = True
     seed: int = 0
     round_timeout: float = 600.0
 
@@ -244,6 +245,7 @@ class Simulation:
             "evaluate_seconds": 60,
             "tolerance": config.tolerance,
             "norm_bound": 100.0,
+            "secure": config.secure,
         }
 
     def _one_round(self, number: int, hospitals: list[Hospital], min_rows: int) -> RoundRecord:

@@ -75,8 +75,10 @@ def test_join_deadline_fails_a_small_cohort() -> None:
 
 
 def test_training_waits_for_all_then_for_the_deadline() -> None:
-    config = RoundConfig(min_hospitals=2, submit_seconds=100)
+    config = RoundConfig(min_hospitals=2, submit_seconds=100, secure=False)
     training = {"status": machine.TRAINING, "joins": 3, "config": config, "cohort_fixed_at": T0}
+    secure = {**training, "config": RoundConfig(min_hospitals=2, submit_seconds=100)}
+    assert machine.next_step(snap(**secure, submitted=3), at(10**6)) is None  # type: ignore[arg-type]
     assert machine.next_step(snap(**training, submitted=2), at(50)) is None  # type: ignore[arg-type]
     done = machine.next_step(snap(**training, submitted=3), at(1))  # type: ignore[arg-type]
     assert done is not None and done.target == machine.EVALUATING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -20,7 +21,7 @@ from medfed.node.client import ServerClient
 from medfed.node.policy import LocalPolicy, save_policy
 from medfed.node.rounds import Participation, RoundAgent, approve
 from medfed.node.state import NodeState
-from medfed.server.db.tables import PrivacySpend
+from medfed.server.db.tables import AuditEvent, PrivacySpend
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
 from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
@@ -80,7 +81,8 @@ def _step_until(agents: list[RoundAgent], done: object, tries: int = 200) -> Non
         if callable(done) and done():
             return
         time.sleep(0.2)
-    raise AssertionError("the round did not get there in time")
+    states = [(a.spec.id, a.state.round_entries()) for a in agents]
+    raise AssertionError(f"the round did not get there in time: {states}")
 
 
 def test_policy_approval_round_trip_and_restart_safety(
@@ -110,6 +112,7 @@ def test_policy_approval_round_trip_and_restart_safety(
             "target_epsilon": 2.0,
             "local_epochs": 2,
             "tolerance": 1.0,
+            "secure": False,  # plain mode here; the secure rounds are tested below
         },
         headers=headers,
     )
@@ -221,21 +224,90 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     for row in leaky.read_text().splitlines()[1:50]:
         assert row.split(",", 3)[3].encode() not in sent
     paths = {p.decode() for p in re.findall(rb"(?:GET|POST) (/\S+) HTTP/1\.1", sent)}
+    prefix = f"/api/v1/nodes/rounds/{round_id}"
+    stages = ("advertise_keys", "share_keys", "masked_input", "unmasking")
     allowed = {
         "/api/v1/nodes/enroll",
         "/api/v1/nodes/policy",
         "/api/v1/nodes/rounds",
-        f"/api/v1/nodes/rounds/{round_id}/join",
-        f"/api/v1/nodes/rounds/{round_id}/base",
-        f"/api/v1/nodes/rounds/{round_id}/update",
-        f"/api/v1/nodes/rounds/{round_id}/candidate",
-        f"/api/v1/nodes/rounds/{round_id}/evaluation",
         "/api/v1/nodes/privacy-spend",
+        *(f"{prefix}/{p}" for p in ("join", "base", "secagg", "candidate", "evaluation")),
+        *(f"{prefix}/secagg/{stage}" for stage in stages),
     }
-    assert paths <= allowed and f"/api/v1/nodes/rounds/{round_id}/update" in paths
-    update = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/update".encode())[1]
+    assert paths <= allowed and {f"{prefix}/secagg/{stage}" for stage in stages} <= paths
+    assert f"{prefix}/update" not in paths  # secure by default: the update itself never leaves
+    update = sent.split(f"POST {prefix}/secagg/masked_input".encode())[1]
     body = json.loads(update.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
-    assert set(body) == {"job_ref", "base_version", "rows", "epsilon", "delta", "metrics", "update"}
+    assert set(body) == {"masked", "job_ref", "base_version", "rows", "epsilon", "delta", "metrics"}
     evaluation = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/evaluation".encode())[1]
     body = json.loads(evaluation.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
     assert set(body) == {"rows", "base", "candidate"}
+
+
+def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
+    server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    process, env = server
+    sites = ("cleveland", "hungarian", "va")
+    agents = [
+        _agent(
+            process,
+            env,
+            tmp_path / site,
+            f"{site} secure",
+            site_csv(datasets_dir, site, tmp_path / f"{site}.csv"),
+        )
+        for site in sites
+    ]
+    headers = _admin_headers(process, trained_db)
+    opened = httpx.post(
+        process.url + "/api/v1/rounds",
+        json={
+            "disease": "heart",
+            "min_hospitals": 3,
+            "min_rows": 50,
+            "grace_seconds": 0,
+            "target_epsilon": 2.0,
+            "local_epochs": 1,
+            "tolerance": 1.0,
+            "secagg_stage_seconds": 30,
+            "submit_seconds": 8,
+        },
+        headers=headers,
+    )
+    round_id = opened.json()["id"]
+    assert opened.json()["config"]["secure"] is True  # the default
+    quitter = agents[2]
+    real_send = quitter.client.secagg_send
+
+    def dies_before_masking(round_ref: int, stage: str, message: dict[str, object]) -> object:
+        if stage == "masked_input":  # the hospital's node goes away after sharing its keys
+            raise ServiceUnavailable("node switched off")
+        return real_send(round_ref, stage, message)
+
+    quitter.client.secagg_send = dies_before_masking  # type: ignore[method-assign]
+
+    def everyone_steps() -> bool:
+        with contextlib.suppress(ServiceUnavailable):
+            quitter.step()
+        return _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+
+    _step_until(agents[:2], everyone_steps)
+    final = _round(process, headers, round_id)
+    assert final["status"] == "deployed", final["reason"]
+    statuses = sorted(m["status"] for m in final["members"])  # type: ignore[union-attr]
+    assert statuses == ["dropped", "evaluated", "evaluated"]
+    assert final["evaluation"]["contributors"] == 2  # type: ignore[index]
+    stages = trained_db.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "secagg_stage")
+    ).all()
+    trained_db.rollback()
+    assert [d["ended"] for d in stages] == [
+        "advertise_keys",
+        "share_keys",
+        "masked_input",
+        "unmasking",
+    ]

@@ -17,7 +17,7 @@ from medfed.server.services import registry
 from medfed.server.services.round_driver import advance_all
 from tests.factories import LoggedIn, make_logged_in, make_node
 
-FAST = {"grace_seconds": 0, "min_rows": 50, "target_epsilon": None}
+FAST = {"grace_seconds": 0, "min_rows": 50, "target_epsilon": None, "secure": False}
 
 
 def encode(vector: np.ndarray) -> str:

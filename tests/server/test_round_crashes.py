@@ -29,7 +29,13 @@ from tests.server.rounds_harness import encode
 from tests.utils.processes import ServerProcess, medfed_env, running_server
 
 post = functools.partial(httpx.post, timeout=60)  # slow CI machines: Argon2 under load
-ROUND = {"disease": "heart", "grace_seconds": 0, "min_rows": 50, "target_epsilon": None}
+ROUND = {
+    "disease": "heart",
+    "grace_seconds": 0,
+    "min_rows": 50,
+    "target_epsilon": None,
+    "secure": False,  # plain mode: these tests send raw updates
+}
 
 
 class Network:

@@ -102,12 +102,16 @@ def advertise(
         crypto.new_private_key(random_bytes),
         random_bytes(crypto.KEY_BYTES),
     )
-    message = {
+    return state, advertisement(state)
+
+
+def advertisement(state: ClientState) -> dict[str, str]:
+    """The public keys and seed commitment of a hospital's state (the same on every resend)."""
+    return {
         wire.CIPHER_PUBLIC: crypto.public_key(state.cipher_private).hex(),
         wire.MASK_PUBLIC: crypto.public_key(state.mask_private).hex(),
-        wire.SEED_COMMITMENT: _commitment(round_ref, state.self_seed),
+        wire.SEED_COMMITMENT: _commitment(state.round_ref, state.self_seed),
     }
-    return state, message
 
 
 def share_keys(

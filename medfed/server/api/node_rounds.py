@@ -6,6 +6,8 @@ error goes back to the node unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied
@@ -14,12 +16,13 @@ from medfed.server.api.round_schemas import (
     JoinIn,
     MemberStatusPublic,
     NodeRoundPublic,
+    SecaggMessageIn,
     UpdateIn,
 )
 from medfed.server.db.tables import Node, Round
 from medfed.server.deps import CurrentNode, DbSession, SettingsDep
 from medfed.server.faults import crash_point
-from medfed.server.services import rounds
+from medfed.server.services import rounds, secagg
 from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn
 
 router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
@@ -112,6 +115,27 @@ def submit(
         db.commit()
         raise
     crash_point(settings, "submit:before_commit")
+    return MemberStatusPublic(round_id=round_id, status=member.status)
+
+
+@router.get("/{round_id}/secagg")
+def secagg_view(round_id: int, node: CurrentNode, db: DbSession) -> dict[str, Any]:
+    """The secure-aggregation stage, and what this hospital needs for it."""
+    return secagg.view(db, node, round_id)
+
+
+@router.post("/{round_id}/secagg/{stage}", response_model=MemberStatusPublic, status_code=201)
+def secagg_message(
+    round_id: int, stage: str, body: SecaggMessageIn, node: CurrentNode, db: DbSession
+) -> MemberStatusPublic:
+    """One stage's message: keys, encrypted shares, the masked update, or unmasking shares."""
+    try:
+        member = secagg.receive(db, node, round_id, stage, body.model_dump())
+    except MedFedError as refused:
+        db.rollback()
+        rounds.record_refusal(db, node, round_id, f"{stage}: {refused.message}")
+        db.commit()
+        raise
     return MemberStatusPublic(round_id=round_id, status=member.status)
 
 

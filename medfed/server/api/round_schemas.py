@@ -37,6 +37,15 @@ class RoundConfigIn(StrictIn):
     evaluate_seconds: float = Field(300, gt=0, description="Federated evaluation deadline.")
     metric: Literal["accuracy", "roc_auc", "f1"] = "accuracy"
     tolerance: float = Field(0.01, ge=0, le=1, description="Largest drop that still deploys.")
+    secure: bool = Field(
+        True,
+        description="Secure aggregation (the server learns only the sum). False is plain mode: "
+        "for debugging and the robust rules only.",
+    )
+    secagg_threshold: int | None = Field(
+        None, ge=1, description="Survivors needed to unmask; default: more than half the cohort."
+    )
+    secagg_stage_seconds: float = Field(120, gt=0, description="Deadline of each key stage.")
 
 
 class RoundOpenIn(RoundConfigIn):
@@ -108,6 +117,12 @@ class EvaluationIn(StrictIn):
     rows: int = Field(ge=1, description="Rows of the hospital's local validation split.")
     base: Metrics
     candidate: Metrics
+
+
+class SecaggMessageIn(BaseModel):
+    """One stage's message; its keys depend on the stage (see fl/secagg/constants.py)."""
+
+    model_config = {"extra": "allow"}
 
 
 class MemberStatusPublic(BaseModel):

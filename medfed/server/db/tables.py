@@ -300,6 +300,7 @@ class Round(Base):
     candidate_key: Mapped[str | None] = mapped_column(String(64))
     evaluation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     strategy_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secagg: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="RESTRICT")
     )
@@ -340,3 +341,22 @@ class RoundMember(Base):
     round: Mapped[Round] = relationship(back_populates="members")
     hospital: Mapped[Hospital] = relationship()
     contribution: Mapped[Contribution | None] = relationship()
+
+
+class SecaggMessage(Base):
+    """One hospital's message at one stage of a round's secure aggregation (opaque to the server
+    except where the protocol says otherwise); at most one per sender and stage."""
+
+    __tablename__ = "secagg_messages"
+    __table_args__ = (
+        UniqueConstraint(
+            "round_id", "stage", "sender", name="uq_secagg_messages_round_stage_sender"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

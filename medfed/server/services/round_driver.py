@@ -23,12 +23,15 @@ from medfed.core.clock import utcnow
 from medfed.core.config import Settings
 from medfed.core.numbers import json_safe
 from medfed.fl import rounds as machine
+from medfed.fl.secagg import constants as wire
+from medfed.fl.secagg.protocol import ProtocolError
+from medfed.fl.secagg.stages import next_stage
 from medfed.fl.strategies import RoundUpdates, make_strategy
 from medfed.ml.model import DiseaseModel
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Round, RoundMember
 from medfed.server.faults import crash_point
-from medfed.server.services import audit, registry
+from medfed.server.services import audit, registry, secagg
 from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.rounds import config_of, finish, get_round
@@ -65,7 +68,10 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
     """Take the one transition that is due, if any; returns the new status."""
     with transaction(services.factory) as session:
         round_ = get_round(session, round_id, lock=True)
-        step = machine.next_step(snapshot(round_), now or utcnow())
+        moment = now or utcnow()
+        step = machine.next_step(snapshot(round_), moment)
+        if step is None and round_.status == machine.TRAINING and round_.secagg:
+            return _secure_step(services, session, round_, moment)
         if step is None:
             return None
         if step.target == machine.FAILED:
@@ -73,7 +79,7 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
         elif step.target == machine.TRAINING:
             _fix_cohort(session, round_, step.reason, now or utcnow())
         elif step.target == machine.EVALUATING:
-            _aggregate(services, session, round_, now or utcnow())
+            _aggregate_plain(services, session, round_, moment)
         else:
             _decide(services, session, round_)
         return round_.status
@@ -97,10 +103,39 @@ def advance_all(services: RoundServices, now: datetime | None = None) -> dict[in
     return moved
 
 
+def _secure_step(
+    services: RoundServices, session: Session, round_: Round, now: datetime
+) -> str | None:
+    """End the current secure-aggregation stage if it is due; after unmasking, aggregate."""
+    stage_step = next_stage(secagg.snapshot(session, round_), now)
+    if stage_step is None:
+        return None
+    if stage_step.target == "failed":
+        finish(session, round_, machine.FAILED, stage_step.reason, actor=ACTOR)
+        return round_.status
+    length = services.cache.get(round_.base_version).parameters.shape[0]
+    state = secagg.close_stage(session, round_, stage_step, now, length)
+    if state["stage"] != wire.DONE:
+        return f"{round_.status}:{state['stage']}"
+    try:
+        mean, rows, contributors = secagg.unmasked_sum(session, round_)
+    except ProtocolError as failure:
+        finish(
+            session, round_, machine.FAILED, f"secure aggregation failed: {failure}", actor=ACTOR
+        )
+        return round_.status
+    members = [m for m in round_.members if m.id in contributors]
+    updates = RoundUpdates(mean * rows, float(rows))
+    _aggregate(services, session, round_, now, updates, members)
+    return round_.status
+
+
 def _fix_cohort(session: Session, round_: Round, reason: str, now: datetime) -> None:
     machine.check_transition(round_.status, machine.TRAINING)
     round_.status = machine.TRAINING
     round_.cohort_fixed_at = now
+    if config_of(round_).secure:
+        secagg.start(round_, now)
     audit.record(
         session,
         actor=ACTOR,
@@ -122,15 +157,10 @@ def _carried_state(session: Session, round_: Round, strategy: str) -> dict[str, 
     return dict(previous.strategy_state)
 
 
-def _aggregate(services: RoundServices, session: Session, round_: Round, now: datetime) -> None:
-    machine.check_transition(round_.status, machine.EVALUATING)
-    config = config_of(round_)
-    contributors: list[RoundMember] = []
-    for member in round_.members:
-        if member.status == "joined":
-            member.status = "dropped"
-        else:
-            contributors.append(member)
+def _aggregate_plain(
+    services: RoundServices, session: Session, round_: Round, now: datetime
+) -> None:
+    contributors = [m for m in round_.members if m.status != "joined"]
     updates = np.stack(
         [
             np.frombuffer(m.contribution.update_blob, dtype="<f4").astype(np.float64)
@@ -139,12 +169,29 @@ def _aggregate(services: RoundServices, session: Session, round_: Round, now: da
         ]
     )
     weights = np.asarray([m.rows for m in contributors], dtype=np.float64)
+    _aggregate(services, session, round_, now, RoundUpdates.plain(updates, weights), contributors)
+
+
+def _aggregate(
+    services: RoundServices,
+    session: Session,
+    round_: Round,
+    now: datetime,
+    updates: RoundUpdates,
+    contributors: list[RoundMember],
+) -> None:
+    """Candidate = strategy applied to the combined update; stored, scored, then evaluating."""
+    machine.check_transition(round_.status, machine.EVALUATING)
+    config = config_of(round_)
+    for member in round_.members:
+        if member not in contributors:
+            member.status = "dropped"
     options = dict(config.strategy_options)
     if config.strategy == "fedprox":
         options["proximal_mu"] = config.proximal_mu
     strategy = make_strategy(config.strategy, **options)
     base_model = services.cache.get(round_.base_version)
-    combined = strategy.reduce(RoundUpdates.plain(updates, weights))
+    combined = strategy.reduce(updates)
     parameters, state = strategy.apply(
         base_model.parameters, combined, _carried_state(session, round_, config.strategy)
     )
@@ -166,7 +213,8 @@ def _aggregate(services: RoundServices, session: Session, round_: Round, now: da
         object=f"round:{round_.id}",
         details={
             "contributors": len(contributors),
-            "rows": int(weights.sum()),
+            "rows": int(updates.total_weight),
+            "secure": config.secure,
             "strategy": config.strategy,
             "candidate": round_.candidate_key,
         },

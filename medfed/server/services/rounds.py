@@ -201,6 +201,11 @@ def submit(
             "an update counts once.",
             field="job_ref",
         )
+    if config.secure:
+        raise Conflict(
+            f"Round {round_.id} uses secure aggregation: send the masked update through its "
+            "protocol (/secagg), never the update itself."
+        )
     if round_.status != machine.TRAINING:
         raise Conflict(
             f"Round {round_.id} is {round_.status}; updates are accepted only while it is training.",
@@ -217,43 +222,15 @@ def submit(
         raise InvalidInput(
             f"{body.rows} rows is below the round's minimum of {config.min_rows}.", field="rows"
         )
-    replay = session.scalar(
-        select(Contribution.id).where(
-            Contribution.node_id == node.id, Contribution.job_ref == body.job_ref
-        )
-    )
-    if replay is not None:
-        raise Conflict(
-            f"Job {body.job_ref} was already sent (contribution {replay}); a replayed update "
-            "is refused.",
-            field="job_ref",
-        )
+    refuse_replay(session, node, body.job_ref)
     vector = decode_update(body.update, cache.get(base).parameters.shape[0])
     try:
         norm = machine.check_update(vector, cache.get(base).parameters.shape[0], config.norm_bound)
     except machine.UpdateRefused as refused:
         raise InvalidInput(f"The update is refused: {refused}.", field="update") from None
-    blob = vector.astype("<f4").tobytes()
-    contribution = Contribution(
-        hospital_id=node.hospital_id,
-        node_id=node.id,
-        disease=round_.disease,
-        base_version_id=base.id,
-        job_ref=body.job_ref,
-        rows=body.rows,
-        epsilon=body.epsilon,
-        delta=body.delta,
-        metrics=json_safe(body.metrics),
-        update_blob=blob,
-        update_sha256=hashlib.sha256(blob).hexdigest(),
-        status="accepted",
+    contribution = accept(
+        session, round_, node, member, body, vector.astype("<f4").tobytes(), "accepted"
     )
-    session.add(contribution)
-    session.flush()
-    member.status = "submitted"
-    member.submitted_at = utcnow()
-    member.contribution_id = contribution.id
-    member.rows = body.rows
     audit.record(
         session,
         actor=audit.node_actor(node.id),
@@ -262,6 +239,53 @@ def submit(
         details={"contribution_id": contribution.id, "rows": body.rows, "norm": round(norm, 6)},
     )
     return member
+
+
+def refuse_replay(session: Session, node: Node, job_ref: str) -> None:
+    replay = session.scalar(
+        select(Contribution.id).where(
+            Contribution.node_id == node.id, Contribution.job_ref == job_ref
+        )
+    )
+    if replay is not None:
+        raise Conflict(
+            f"Job {job_ref} was already sent (contribution {replay}); a replayed update "
+            "is refused.",
+            field="job_ref",
+        )
+
+
+def accept(
+    session: Session,
+    round_: Round,
+    node: Node,
+    member: RoundMember,
+    body: UpdateIn,
+    blob: bytes,
+    status: str,
+) -> Contribution:
+    """Record the member's update (plain, or masked) as its one contribution to the round."""
+    contribution = Contribution(
+        hospital_id=node.hospital_id,
+        node_id=node.id,
+        disease=round_.disease,
+        base_version_id=round_.base_version_id,
+        job_ref=body.job_ref,
+        rows=body.rows,
+        epsilon=body.epsilon,
+        delta=body.delta,
+        metrics=json_safe(body.metrics),
+        update_blob=blob,
+        update_sha256=hashlib.sha256(blob).hexdigest(),
+        status=status,
+    )
+    session.add(contribution)
+    session.flush()
+    member.status = "submitted"
+    member.submitted_at = utcnow()
+    member.contribution_id = contribution.id
+    member.rows = body.rows
+    return contribution
 
 
 def record_refusal(session: Session, node: Node, round_id: int, message: str) -> None:

@@ -1,0 +1,58 @@
+"""When a secure-aggregation stage ends (pure): everyone expected has sent, or the stage's
+deadline has passed with at least t messages; fewer than t at the deadline fails the round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from medfed.fl.secagg import constants as wire
+
+NEXT = {
+    wire.ADVERTISE_KEYS: wire.SHARE_KEYS,
+    wire.SHARE_KEYS: wire.MASKED_INPUT,
+    wire.MASKED_INPUT: wire.UNMASKING,
+    wire.UNMASKING: wire.DONE,
+}
+WHAT = {
+    wire.ADVERTISE_KEYS: "advertised keys",
+    wire.SHARE_KEYS: "shared keys",
+    wire.MASKED_INPUT: "sent a masked update",
+    wire.UNMASKING: "helped unmask",
+}
+
+
+@dataclass(frozen=True)
+class StageSnapshot:
+    stage: str
+    expected: int
+    received: int
+    threshold: int
+    started_at: datetime
+    deadline_seconds: float
+
+
+@dataclass(frozen=True)
+class StageStep:
+    target: str  # the next stage, or "failed"
+    reason: str
+
+
+def next_stage(snapshot: StageSnapshot, now: datetime) -> StageStep | None:
+    if snapshot.stage not in NEXT:
+        return None
+    what = WHAT[snapshot.stage]
+    if snapshot.received >= snapshot.expected:
+        return StageStep(NEXT[snapshot.stage], f"all {snapshot.expected} hospitals {what}")
+    if now < snapshot.started_at + timedelta(seconds=snapshot.deadline_seconds):
+        return None
+    if snapshot.received >= snapshot.threshold:
+        return StageStep(
+            NEXT[snapshot.stage],
+            f"{snapshot.received} of {snapshot.expected} hospitals {what} by the deadline",
+        )
+    return StageStep(
+        "failed",
+        f"only {snapshot.received} of {snapshot.expected} hospitals {what} before the deadline; "
+        f"secure aggregation needs at least t = {snapshot.threshold}",
+    )

@@ -1,0 +1,289 @@
+"""The server's side of secure aggregation: take each stage's messages, say what each hospital
+needs for the next stage, and end each stage (persisted in `rounds.secagg`, so a restarted
+server resumes the protocol). The server only ever holds masked vectors and encrypted shares,
+and ends with the sum of the cohort's weighted updates.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medfed.core.audit_actions import AuditAction
+from medfed.core.clock import isoformat
+from medfed.core.errors import Conflict, InvalidInput, PermissionDenied
+from medfed.fl import rounds as machine
+from medfed.fl.secagg import constants as wire
+from medfed.fl.secagg import protocol, quantize
+from medfed.fl.secagg.stages import StageSnapshot, StageStep
+from medfed.server.db.tables import Node, Round, RoundMember, SecaggMessage
+from medfed.server.services import audit
+from medfed.server.services.rounds import (
+    UpdateIn,
+    accept,
+    config_of,
+    get_round,
+    member_of,
+    refuse_replay,
+)
+
+
+def round_ref(round_: Round) -> str:
+    return f"{round_.disease}/{round_.id}"
+
+
+def start(round_: Round, now: datetime) -> None:
+    """Called when the cohort is fixed: the first stage opens."""
+    config = config_of(round_)
+    cohort = len(round_.members)
+    threshold = min(cohort, config.secagg_threshold or protocol.default_threshold(cohort))
+    round_.secagg = {
+        "stage": wire.ADVERTISE_KEYS,
+        "threshold": threshold,
+        "started_at": isoformat(now),
+        "expected": sorted(m.id for m in round_.members),
+    }
+
+
+def _messages(session: Session, round_id: int, stage: str) -> dict[int, bytes]:
+    rows = session.execute(
+        select(SecaggMessage.sender, SecaggMessage.payload).where(
+            SecaggMessage.round_id == round_id, SecaggMessage.stage == stage
+        )
+    ).all()
+    return {int(sender): bytes(payload) for sender, payload in rows}
+
+
+def _roster(session: Session, round_id: int) -> dict[int, dict[str, str]]:
+    return {
+        sender: json.loads(payload)
+        for sender, payload in _messages(session, round_id, wire.ADVERTISE_KEYS).items()
+    }
+
+
+def _member(round_: Round, node: Node) -> RoundMember:
+    member = member_of(round_, node)
+    if member is None or member.node_id != node.id:
+        raise PermissionDenied(f"This node is not in the cohort of round {round_.id}.")
+    return member
+
+
+def _current(round_: Round) -> dict[str, Any]:
+    if not config_of(round_).secure:
+        raise Conflict(f"Round {round_.id} runs in plain mode; send the update itself.")
+    if round_.status != machine.TRAINING or not round_.secagg:
+        raise Conflict(f"Round {round_.id} is {round_.status}; it is not aggregating now.")
+    return round_.secagg
+
+
+def receive(
+    session: Session, node: Node, round_id: int, stage: str, message: dict[str, Any]
+) -> RoundMember:
+    """Store one hospital's message for the current stage, once, after checking its shape."""
+    round_ = get_round(session, round_id, lock=True)
+    state = _current(round_)
+    member = _member(round_, node)
+    if stage != state["stage"]:
+        raise Conflict(
+            f"Round {round_.id} is at the {state['stage']} stage, not {stage}.", field="stage"
+        )
+    if member.id not in state["expected"]:
+        raise Conflict(
+            f"This hospital is no longer part of round {round_.id}'s secure aggregation "
+            "(it missed an earlier stage)."
+        )
+    payload = _check(session, round_, state, member, stage, message)
+    already = session.scalar(
+        select(SecaggMessage.id).where(
+            SecaggMessage.round_id == round_.id,
+            SecaggMessage.stage == stage,
+            SecaggMessage.sender == member.id,
+        )
+    )
+    if already is not None:
+        raise Conflict(
+            f"This hospital's {stage} message for round {round_.id} was already received."
+        )
+    session.add(SecaggMessage(round_id=round_.id, stage=stage, sender=member.id, payload=payload))
+    session.flush()
+    if stage == wire.MASKED_INPUT:
+        _record_contribution(session, round_, node, member, payload, message)
+    audit.record(
+        session,
+        actor=audit.node_actor(node.id),
+        action=AuditAction.SECAGG_MESSAGE,
+        object=f"round:{round_.id}",
+        details={"stage": stage, "bytes": len(payload)},
+    )
+    return member
+
+
+def _record_contribution(
+    session: Session,
+    round_: Round,
+    node: Node,
+    member: RoundMember,
+    payload: bytes,
+    message: dict[str, Any],
+) -> None:
+    """The masked update counts as this hospital's contribution (once; same checks as plain)."""
+    try:
+        job_ref, base_version = str(message["job_ref"]), str(message["base_version"])
+        rows = int(message["rows"])
+        epsilon = None if message.get("epsilon") is None else float(message["epsilon"])
+        delta = None if message.get("delta") is None else float(message["delta"])
+        metrics = dict(message.get("metrics") or {})
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("The masked input needs job_ref, base_version and rows.") from None
+    if base_version != round_.base_version.version:
+        raise Conflict(
+            f"The update was trained from {base_version}, but round {round_.id} trains from "
+            f"{round_.base_version.version}: it is stale.",
+            field="base_version",
+        )
+    refuse_replay(session, node, job_ref)
+    body = UpdateIn(job_ref[:64], base_version, rows, epsilon, delta, metrics, update="")
+    accept(session, round_, node, member, body, payload, "masked")
+
+
+def _check(
+    session: Session,
+    round_: Round,
+    state: dict[str, Any],
+    member: RoundMember,
+    stage: str,
+    message: dict[str, Any],
+) -> bytes:
+    try:
+        if stage == wire.ADVERTISE_KEYS:
+            return json.dumps(protocol.check_advertisement(message)).encode()
+        if stage == wire.SHARE_KEYS:
+            ciphertexts = message[wire.CIPHERTEXTS]
+            if {int(k) for k in ciphertexts} != {int(k) for k in state["roster"]}:
+                raise protocol.ProtocolError(
+                    "the ciphertexts must be addressed to exactly the roster"
+                )
+            for value in ciphertexts.values():
+                bytes.fromhex(value)
+            return json.dumps({str(int(k)): v for k, v in ciphertexts.items()}).encode()
+        if stage == wire.MASKED_INPUT:
+            raw = base64.b64decode(message[wire.MASKED], validate=True)
+            vector = np.frombuffer(raw, dtype="<u8")
+            protocol.check_masked(vector.astype(np.uint64), int(state["length"]))
+            return raw
+        answer = {
+            kind: {str(int(k)): str(v) for k, v in message[kind].items()}
+            for kind in (wire.SELF_SEED_SHARES, wire.KEY_SHARES)
+        }
+        return json.dumps(answer).encode()
+    except protocol.ProtocolError as refused:
+        raise InvalidInput(f"The {stage} message is refused: {refused}.") from None
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise InvalidInput(f"The {stage} message is malformed for this protocol.") from None
+
+
+def view(session: Session, node: Node, round_id: int) -> dict[str, Any]:
+    """What this hospital needs now: the stage, and the roster, its ciphertexts or the survivors."""
+    round_ = get_round(session, round_id)
+    state = _current(round_)
+    member = _member(round_, node)
+    answer: dict[str, Any] = {
+        "round_ref": round_ref(round_),
+        "stage": state["stage"],
+        "client_id": member.id,
+        "threshold": state["threshold"],
+        "length": state.get("length"),
+        "sent": member.id in _messages(session, round_.id, state["stage"]),
+        "expected": member.id in state["expected"],
+    }
+    if state["stage"] in (wire.SHARE_KEYS, wire.MASKED_INPUT, wire.UNMASKING):
+        answer["roster"] = {str(k): v for k, v in state["roster"].items()}
+    if state["stage"] in (wire.MASKED_INPUT, wire.UNMASKING) and member.id in state["shared"]:
+        shared = _messages(session, round_.id, wire.SHARE_KEYS)
+        answer["ciphertexts"] = {
+            str(sender): json.loads(payload)[str(member.id)]
+            for sender, payload in shared.items()
+            if sender in state["shared"]
+        }
+    if state["stage"] == wire.UNMASKING:
+        answer["survivors"] = state["survivors"]
+    return answer
+
+
+def snapshot(session: Session, round_: Round) -> StageSnapshot:
+    state = round_.secagg or {}
+    config = config_of(round_)
+    stage = state["stage"]
+    received = _messages(session, round_.id, stage)
+    deadline = config.submit_seconds if stage == wire.MASKED_INPUT else config.secagg_stage_seconds
+    return StageSnapshot(
+        stage=stage,
+        expected=len(state["expected"]),
+        received=len([s for s in received if s in state["expected"]]),
+        threshold=int(state["threshold"]),
+        started_at=datetime.fromisoformat(state["started_at"]),
+        deadline_seconds=deadline,
+    )
+
+
+def close_stage(
+    session: Session, round_: Round, step: StageStep, now: datetime, length: int
+) -> dict[str, Any]:
+    """Fix who took part in the stage that ends and open the next one; returns the new state."""
+    state = dict(round_.secagg or {})
+    ended = state["stage"]
+    senders = sorted(s for s in _messages(session, round_.id, ended) if s in state["expected"])
+    if ended == wire.ADVERTISE_KEYS:
+        state["roster"] = {
+            str(s): v for s, v in _roster(session, round_.id).items() if s in senders
+        }
+        state["length"] = length + 1
+    elif ended == wire.SHARE_KEYS:
+        state["shared"] = senders
+    elif ended == wire.MASKED_INPUT:
+        state["survivors"] = senders
+    state.update(stage=step.target, started_at=isoformat(now), expected=senders)
+    round_.secagg = state
+    audit.record(
+        session,
+        actor=audit.SYSTEM_ACTOR,
+        action=AuditAction.SECAGG_STAGE,
+        object=f"round:{round_.id}",
+        details={
+            "ended": ended,
+            "next": step.target,
+            "hospitals": len(senders),
+            "reason": step.reason,
+        },
+    )
+    return state
+
+
+def unmasked_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list[int]]:
+    """The weighted mean update, the total rows and the contributing member ids."""
+    state = round_.secagg or {}
+    roster = {int(k): v for k, v in state["roster"].items()}
+    masked = {
+        sender: np.frombuffer(payload, dtype="<u8").astype(np.uint64)
+        for sender, payload in _messages(session, round_.id, wire.MASKED_INPUT).items()
+        if sender in state["survivors"]
+    }
+    responses = {
+        sender: {
+            kind: {int(k): v for k, v in values.items()}
+            for kind, values in json.loads(payload).items()
+        }
+        for sender, payload in _messages(session, round_.id, wire.UNMASKING).items()
+        if sender in state["survivors"]
+    }
+    total = protocol.unmask_sum(
+        round_ref(round_), roster, state["shared"], masked, responses, int(state["threshold"])
+    )
+    mean, rows = quantize.decode_mean(total)
+    return mean, rows, sorted(masked)
