@@ -18,10 +18,11 @@ from medfed.core.config import Settings
 from medfed.core.errors import ServiceUnavailable
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
+from medfed.node.credential import load_credential
 from medfed.node.policy import LocalPolicy, save_policy
 from medfed.node.rounds import Participation, RoundAgent, approve
 from medfed.node.state import NodeState
-from medfed.server.db.tables import AuditEvent, PrivacySpend
+from medfed.server.db.tables import AuditEvent, PrivacySpend, Round
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
 from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
@@ -302,7 +303,9 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     assert statuses == ["dropped", "evaluated", "evaluated"]
     assert final["evaluation"]["contributors"] == 2  # type: ignore[index]
     stages = trained_db.scalars(
-        select(AuditEvent.details).where(AuditEvent.action == "secagg_stage")
+        select(AuditEvent.details)
+        .where(AuditEvent.action == "secagg_stage")
+        .order_by(AuditEvent.seq)
     ).all()
     trained_db.rollback()
     assert [d["ended"] for d in stages] == [
@@ -311,3 +314,66 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
         "masked_input",
         "unmasking",
     ]
+
+
+def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
+    trained_settings: Settings, datasets_dir: Path, tmp_path: Path, trained_db: Session
+) -> None:
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+        MEDFED_POLICY_MIN_ROWS="50",
+    )
+    sites = ("cleveland", "hungarian", "va")
+    files = {site: site_csv(datasets_dir, site, tmp_path / f"{site}.csv") for site in sites}
+    with running_server(env, tmp_path / "server-1.log") as first:
+        agents = [_agent(first, env, tmp_path / s, f"{s} restart", files[s]) for s in sites]
+        headers = _admin_headers(first, trained_db)
+        opened = httpx.post(
+            first.url + "/api/v1/rounds",
+            json={
+                "disease": "heart",
+                "min_hospitals": 3,
+                "min_rows": 50,
+                "grace_seconds": 0,
+                "target_epsilon": 2.0,
+                "local_epochs": 1,
+                "tolerance": 1.0,
+            },
+            headers=headers,
+        )
+        round_id = opened.json()["id"]
+
+        def stage() -> str:
+            state = trained_db.get(Round, round_id)
+            assert state is not None
+            trained_db.refresh(state)
+            value = (state.secagg or {}).get("stage", "")
+            trained_db.rollback()
+            return str(value)
+
+        _step_until(agents, lambda: stage() in ("masked_input", "unmasking"))
+        first.process.kill()  # SIGKILL in the middle of the protocol
+        first.process.wait()
+    killed_at = stage()
+    with running_server(env, tmp_path / "server-2.log") as second:
+        headers = _admin_headers(second, trained_db)
+        resumed = []
+        for site, agent in zip(sites, agents, strict=True):
+            credential = load_credential(tmp_path / site)
+            assert credential is not None
+            client = ServerClient(second.url, credential.credential)
+            resumed.append(RoundAgent(tmp_path / site, client, agent.offer, say=lambda _: None))
+        _step_until(
+            resumed,
+            lambda: (
+                _round(second, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+            ),
+        )
+        final = _round(second, headers, round_id)
+    assert killed_at in ("masked_input", "unmasking")
+    assert final["status"] == "deployed", final["reason"]
+    assert final["evaluation"]["contributors"] == 3  # type: ignore[index]
+    for site in sites:  # each hospital trained (and spent privacy) once
+        assert len(NodeState(tmp_path / site).ledger("heart")) == 1
