@@ -39,9 +39,10 @@ def simulate(rounds: int, seed: int, strategy: str, secure: bool, folder: Path) 
             "--strategy",
             strategy,
             "--workdir",
-            str(folder / f"{strategy}-{seed}"),
+            str(folder / name),
             "--output",
             str(output),
+            *([] if secure else ["--plain"]),
         ],
         check=True,
         capture_output=True,
@@ -72,6 +73,10 @@ def main() -> None:
                 "combined": [f["combined_accuracy"] for f in finals],
                 "auc": [f["combined_auc"] for f in finals],
                 "deployed": [r["deployed"] for r in runs],
+                "outcomes": [
+                    [(x["status"], x["reason"]) for x in r["rounds"] if x["status"] != "deployed"]
+                    for r in runs
+                ],
                 "seconds_per_round": [
                     statistics.median(x["seconds"] for x in r["rounds"][1:] or r["rounds"])
                     for r in runs
