@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium; pdftoppm/pdftotext (poppler) read the PDF reports.
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck check bench bench-quick clean
 
@@ -16,10 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SYSTEM_TOOLS):
+	@echo "installing Debian's chromium and poppler-utils for the browser tests"
+	$(SUDO) apt-get install -y -q chromium poppler-utils || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium poppler-utils; }
+
 demo: $(STAMP)
 	$(BIN)/medfed demo
 
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM_TOOLS)
 	$(BIN)/ruff check medfed tests bench
 	$(BIN)/mypy medfed
 	$(BIN)/python -m pytest -q

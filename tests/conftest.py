@@ -24,6 +24,7 @@ from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.services.baselines import ensure_baselines
 from medfed.server.storage import LocalArtifactStore
+from tests.utils.processes import ServerProcess, medfed_env, running_server
 
 POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -249,3 +250,18 @@ def db(settings: Settings):  # type: ignore[no-untyped-def]
     with factory() as session:
         yield session
     engine.dispose()
+
+
+@pytest.fixture
+def live_server(
+    trained_settings: Settings, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """A real `medfed server start` process on a database holding the five baselines."""
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+        MEDFED_POLICY_MIN_ROWS="50",
+    )
+    with running_server(env, tmp_path / "server.log") as process:
+        yield process, env

@@ -378,5 +378,5 @@ def serve(
             "The node serves on loopback only (127.0.0.1 or ::1): hospitals open no inbound ports."
         )
     settings = settings_from(ctx)
-    console.print(f"Node API on http://{host}:{port} (this machine only)")
+    console.print(f"Node page and API on http://{host}:{port} (this machine only)")
     uvicorn.run(create_local_app(settings), host=host, port=port, log_level="warning")

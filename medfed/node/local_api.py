@@ -15,23 +15,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from medfed import __version__
-from medfed.core.catalog import get_disease
+from medfed.core.catalog import get_disease, load_catalog
 from medfed.core.config import Settings
-from medfed.core.errors import InvalidInput, MedFedError, NotFound
+from medfed.core.errors import Conflict, InvalidInput, MedFedError, NotFound
+from medfed.fl.privacy import effective_cap
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute
 from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
-from medfed.node.policy import load_policy
+from medfed.node.local_rounds import LocalParticipation
+from medfed.node.policy import load_policy, network_cap
+from medfed.node.rounds import Participation
 from medfed.node.state import NodeState
 from medfed.node.training import TrainRequest, run_training
 
 MAX_UPLOAD_BYTES = 4 * 1024**3
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+PAGE_DIR = Path(__file__).with_name("static")
+SHARED_STATIC = Path(__file__).parents[1] / "server" / "web" / "static"
 
 
 @dataclass
@@ -69,6 +75,11 @@ class JobProgress:
         }
 
 
+class ParticipateIn(BaseModel):
+    upload_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    disease: str
+
+
 class TrainIn(BaseModel):
     upload_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     disease: str
@@ -91,7 +102,10 @@ def create_local_app(settings: Settings) -> FastAPI:
     async def only_this_machine(request: Request, call_next: Any) -> Response:
         # Refuse other Host headers too: a web page elsewhere must not reach this API by DNS rebinding.
         host = (request.headers.get("host") or "").rsplit(":", 1)[0]
-        if host not in LOOPBACK_HOSTS:
+        # A page from another site may send a simple cross-origin POST; only this page may act.
+        origin = request.headers.get("origin")
+        origin_host = (origin or "").split("://", 1)[-1].rsplit(":", 1)[0]
+        if host not in LOOPBACK_HOSTS or (origin is not None and origin_host not in LOOPBACK_HOSTS):
             return JSONResponse(
                 {"error": {"code": "permission_denied", "message": "Local requests only."}}, 403
             )
@@ -118,19 +132,61 @@ def create_local_app(settings: Settings) -> FastAPI:
             raise NotFound("That upload is gone; upload the file again.", field="upload_id")
         return path
 
+    participation = LocalParticipation(node_home)
+    app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")
+    app.mount("/node-static", StaticFiles(directory=PAGE_DIR), name="node-static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
     @app.get("/api/status")
     def status() -> dict[str, Any]:
         credential = load_credential(node_home)
         state = NodeState(node_home)
         spent = {d: state.spent(d).__dict__ for d in sorted({e.disease for e in state.ledger()})}
+        policy = load_policy(node_home)
+        network: float | None = None
+        if credential is not None:
+            try:
+                with client() as server:
+                    network = network_cap(server.policy())
+            except MedFedError:
+                network = None  # the server is unreachable: show the local cap alone
+        cap = effective_cap(network, policy.epsilon_cap)
         return {
             "enrolled": credential is not None,
             "hospital": credential.hospital_name if credential else None,
             "server": credential.server_url if credential else None,
-            "policy": load_policy(node_home).model_dump(),
+            "policy": policy.model_dump(),
             "privacy_spent": spent,
+            "effective_cap": cap if math.isfinite(cap) else None,
+            "diseases": [
+                {"id": d, "title": s.title}
+                for d, s in load_catalog().items()
+                if policy.diseases is None or d in policy.diseases
+            ],
             "version": __version__,
         }
+
+    @app.get("/api/rounds")
+    def rounds() -> dict[str, Any]:
+        with client() as server:
+            listed = server.rounds()
+        return {
+            "rounds": sorted(listed, key=lambda r: -int(r["id"]))[:10],
+            "running": participation.running,
+            "activity": list(participation.log),
+        }
+
+    @app.post("/api/rounds/participate", status_code=202)
+    def participate(body: ParticipateIn) -> dict[str, Any]:
+        path = upload_path(body.upload_id)
+        load_policy(node_home).check_disease(get_disease(body.disease).id)
+        started = participation.start(client(), Participation(body.disease, path))
+        if not started:
+            raise Conflict("This node is already taking part in a round; wait for it to finish.")
+        return {"running": True, "activity": list(participation.log)}
 
     @app.post("/api/uploads")
     async def upload(

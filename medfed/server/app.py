@@ -31,7 +31,7 @@ from medfed.server.services.registry import ModelCache
 from medfed.server.services.round_driver import RoundServices
 from medfed.server.storage import LocalArtifactStore
 from medfed.server.ticker import RoundTicker
-from medfed.server.web.pages import router as pages_router
+from medfed.server.web import build_pages_router
 
 logger = logging.getLogger("medfed.server")
 
@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(build_api_router())
-    app.include_router(pages_router)
+    app.include_router(build_pages_router())
     app.mount("/static/docs", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 

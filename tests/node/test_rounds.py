@@ -6,7 +6,6 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,16 +29,9 @@ from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running
 
 @pytest.fixture
 def server(
-    trained_settings: Settings, tmp_path: Path
-) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    env = medfed_env(
-        tmp_path / "server-home",
-        trained_settings.resolved_database_url,
-        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
-        MEDFED_POLICY_MIN_ROWS="50",
-    )
-    with running_server(env, tmp_path / "server.log") as process:
-        yield process, env
+    live_server: tuple[ServerProcess, dict[str, str]],
+) -> tuple[ServerProcess, dict[str, str]]:
+    return live_server
 
 
 def _agent(

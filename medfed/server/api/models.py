@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from medfed.core.catalog import DiseaseSpec, get_disease, load_catalog
-from medfed.core.errors import InvalidInput, NotFound
+from medfed.core.catalog import get_disease
+from medfed.core.errors import InvalidInput
 from medfed.server.api.model_schemas import (
     ActivateIn,
     BatchPredictionPublic,
@@ -23,25 +23,11 @@ from medfed.server.api.model_schemas import (
 )
 from medfed.server.db.tables import ModelVersion
 from medfed.server.deps import AdminUser, Clinician, CurrentUser, DbSession
-from medfed.server.services import audit, predictions, registry
+from medfed.server.services import audit, marketplace, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
 router = APIRouter(prefix="/models", tags=["models"])
 MAX_CSV_BYTES = 1024 * 1024
-
-
-def _summary(spec: DiseaseSpec, active: ModelVersion | None) -> dict[str, object]:
-    metrics = active.metrics if active else {}
-    return {
-        "disease": spec.id,
-        "title": spec.title,
-        "description": spec.description,
-        "active_version": active.version if active else None,
-        "accuracy": metrics.get("accuracy"),
-        "roc_auc": metrics.get("roc_auc"),
-        "contributing_hospitals": active.contributing_hospitals if active else 0,
-        "last_updated": active.created_at if active else None,
-    }
 
 
 def _version_public(version: ModelVersion) -> VersionPublic:
@@ -57,25 +43,15 @@ def _version_public(version: ModelVersion) -> VersionPublic:
     )
 
 
-def _active_or_none(db: DbSession, disease: str) -> ModelVersion | None:
-    try:
-        return registry.active_version(db, disease)
-    except NotFound:
-        return None
-
-
 @router.get("", response_model=list[ModelSummaryPublic])
 def list_models(_: CurrentUser, db: DbSession) -> list[ModelSummaryPublic]:
-    return [
-        ModelSummaryPublic.model_validate(_summary(spec, _active_or_none(db, disease)))
-        for disease, spec in load_catalog().items()
-    ]
+    return [ModelSummaryPublic.model_validate(card) for card in marketplace.listing(db)]
 
 
 @router.get("/{disease}", response_model=ModelDetailPublic)
 def model_detail(disease: str, _: CurrentUser, db: DbSession) -> ModelDetailPublic:
     spec = get_disease(disease)
-    active = _active_or_none(db, disease)
+    active = marketplace.active_or_none(db, disease)
     features = [
         FeaturePublic(
             name=f.name,
@@ -92,7 +68,7 @@ def model_detail(disease: str, _: CurrentUser, db: DbSession) -> ModelDetailPubl
     versions = [_version_public(v) for v in registry.versions(db, disease)]
     return ModelDetailPublic.model_validate(
         {
-            **_summary(spec, active),
+            **marketplace.summary(spec, active),
             "positive_label": spec.positive_label,
             "negative_label": spec.negative_label,
             "features": features,

@@ -227,11 +227,38 @@ def predict_batch(
     return results
 
 
-def record_outcome(session: Session, user: User, prediction_id: int, outcome: int) -> Prediction:
-    """The confirmed diagnosis for an earlier prediction, entered by the doctor who made it."""
+def owned_prediction(session: Session, user: User, prediction_id: int) -> Prediction:
     prediction = session.get(Prediction, prediction_id)
     if prediction is None or (prediction.user_id != user.id and user.role != "admin"):
         raise NotFound(f"You have no prediction {prediction_id}.", field="prediction_id")
+    return prediction
+
+
+def recompute(
+    session: Session, cache: ModelCache, user: User, prediction_id: int, patient: dict[str, Any]
+) -> tuple[Prediction, PredictionResult]:
+    """The explained result of an earlier prediction from its inputs, with the same version.
+
+    The server keeps inputs only on opt-in, so a report is rebuilt from the inputs the page
+    sends back; they must reproduce the recorded probability, so a report cannot put one
+    prediction's number beside another patient's values."""
+    prediction = owned_prediction(session, user, prediction_id)
+    spec = get_disease(prediction.disease)
+    row = validate_patient(spec, patient)
+    version = prediction.model_version
+    result = explain_row(spec, cache.get(version), version.version, row)
+    if abs(result.probability - prediction.probability) > 1e-6:
+        raise InvalidInput(
+            f"These inputs do not reproduce prediction {prediction_id}; "
+            "make a new prediction for this patient instead.",
+            field="inputs",
+        )
+    return prediction, _with_id(result, prediction.id, prediction.arm)
+
+
+def record_outcome(session: Session, user: User, prediction_id: int, outcome: int) -> Prediction:
+    """The confirmed diagnosis for an earlier prediction, entered by the doctor who made it."""
+    prediction = owned_prediction(session, user, prediction_id)
     if outcome not in (0, 1):
         raise InvalidInput(
             "The outcome is 1 (disease confirmed) or 0 (ruled out).", field="outcome"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,41 +16,16 @@ from medfed.server.deps import (
     session_token,
 )
 from medfed.server.services import accounts, auth
+from medfed.server.web.render import render, safe_next
 from medfed.server.web.session import (
     CsrfChecked,
     OptionalWebUser,
     WebUser,
     clear_session_cookie,
-    ensure_nonce,
-    form_csrf_token,
     set_session_cookie,
 )
 
 router = APIRouter(include_in_schema=False)
-
-NAVIGATION = {
-    "admin": [("Home", "/"), ("API docs", "/docs")],
-    "hospital": [("Home", "/")],
-    "doctor": [("Home", "/")],
-}
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect would make the login page a phishing tool."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    user = context.get("user")
-    context.setdefault("navigation", NAVIGATION.get(user.role, []) if user else [])
-    context["csrf_token"] = form_csrf_token(request)
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, template, context, status_code=status
-    )
-    ensure_nonce(request, response, request.app.state.settings)
-    return response
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Form, Request, Response
@@ -11,7 +12,7 @@ from medfed.core.config import Settings
 from medfed.core.errors import AuthenticationFailed, CsrfFailed, TokenInvalid
 from medfed.core.security import csrf_token, csrf_token_matches
 from medfed.server.db.tables import User
-from medfed.server.deps import SESSION_COOKIE, DbSession, session_token
+from medfed.server.deps import SESSION_COOKIE, DbSession, deny, session_token
 from medfed.server.services import auth
 
 NONCE_COOKIE = "medfed_csrf_nonce"
@@ -76,6 +77,22 @@ def required_web_user(user: Annotated[User | None, Depends(optional_web_user)]) 
 OptionalWebUser = Annotated[User | None, Depends(optional_web_user)]
 WebUser = Annotated[User, Depends(required_web_user)]
 CsrfChecked = Depends(check_csrf)
+
+
+def web_role(*roles: str) -> Callable[..., User]:
+    """A page only these roles may open; a refusal is audited like the API's."""
+
+    def dependency(user: WebUser, db: DbSession, request: Request) -> User:
+        if user.role not in roles:
+            raise deny(db, user, request, f"This page is for {' or '.join(roles)} accounts.")
+        return user
+
+    return dependency
+
+
+WebClinician = Annotated[User, Depends(web_role("doctor", "admin"))]
+WebAdmin = Annotated[User, Depends(web_role("admin"))]
+WebStaff = Annotated[User, Depends(web_role("hospital", "admin"))]
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:

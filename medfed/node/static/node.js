@@ -1,0 +1,214 @@
+// The node's local page: upload and check a file, train with progress, submit, join rounds.
+// Every request goes to this node (same origin); nothing is fetched from elsewhere.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let uploadId = null;
+let jobId = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+async function call(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error?.message || `request failed (${response.status})`);
+  return body;
+}
+
+function fmt(value, digits = 3) { return value === null || value === undefined ? "—" : Number(value).toFixed(digits); }
+
+function renderBudget(status) {
+  const box = $("budget");
+  box.replaceChildren();
+  const cap = status.effective_cap;
+  const diseases = status.diseases.map((d) => d.id);
+  for (const disease of diseases) {
+    const spent = status.privacy_spent[disease]?.epsilon ?? 0;
+    const share = cap ? Math.min(1, spent / cap) : 0;
+    const meter = el("div", { class: "meter" + (share >= 1 ? " full" : share > 0.75 ? " near" : ""), role: "meter",
+      "aria-valuemin": "0", "aria-valuemax": String(cap ?? 0), "aria-valuenow": String(spent), "aria-label": `${disease} privacy budget` });
+    meter.append(el("span", { style: `width:${(share * 100).toFixed(1)}%` }));
+    box.append(el("div", { class: "budget-row" },
+      el("div", {}, el("strong", {}, disease), ` ε ${fmt(spent, 2)} spent` + (cap ? ` of ${fmt(cap, 2)}` : " (no cap)")), meter));
+  }
+}
+
+async function loadStatus() {
+  const status = await call("/api/status");
+  $("who").textContent = status.enrolled ? `${status.hospital} · server ${status.server}` : "Not enrolled: run medfed node enroll";
+  const select = $("disease");
+  if (!select.options.length) {
+    for (const d of status.diseases) select.append(el("option", { value: d.id }, d.title));
+  }
+  renderBudget(status);
+}
+
+function renderReport(report) {
+  const box = $("report");
+  box.replaceChildren();
+  const verdict = report.ok ? el("p", { class: "ok", id: "report-verdict" }, `✔ Ready to train: ${report.valid_rows} usable rows of ${report.rows}, ${report.positives} positive.`)
+    : el("div", { class: "alert", id: "report-verdict", role: "alert" }, el("strong", {}, "This file cannot be trained on yet:"),
+        el("ul", {}, ...report.blocking.map((reason) => el("li", {}, reason))));
+  box.append(verdict);
+  if (report.identifiers.length) {
+    box.append(el("h3", {}, "Identifier scan"), el("ul", {}, ...report.identifiers.map((f) => el("li", { class: "finding" }, f))));
+  } else {
+    box.append(el("p", {}, "Identifier scan: no names, record numbers, dates or contact details found."));
+  }
+  if (report.problems.length) {
+    box.append(el("h3", {}, `Row problems (${report.problem_count})`), el("ul", {}, ...report.problems.map((p) => el("li", {}, p))));
+  }
+  const rows = report.columns.map((c) => el("tr", {}, el("td", {}, c.label), el("td", {}, report.matched_columns[c.feature] || "—"),
+    el("td", {}, c.present), el("td", {}, c.missing),
+    el("td", {}, c.type === "category" ? Object.entries(c.counts || {}).map(([k, v]) => `${k}: ${v}`).join(", ") : `${fmt(c.min, 2)} – ${fmt(c.max, 2)}`),
+    el("td", {}, c.type === "category" ? "" : `${fmt(c.mean, 2)} ± ${fmt(c.std, 2)}`)));
+  box.append(el("h3", {}, "Columns"), el("div", { class: "table-wrap" }, el("table", { class: "columns" },
+    el("thead", {}, el("tr", {}, ...["Input", "Column", "Present", "Missing", "Range / counts", "Mean ± sd"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows))));
+  if (report.ignored_columns.length) box.append(el("p", { class: "muted" }, `Ignored columns: ${report.ignored_columns.join(", ")}`));
+  $("report-card").hidden = false;
+  $("train-card").hidden = !report.ok;
+}
+
+async function upload(event) {
+  event.preventDefault();
+  const file = $("file").files[0];
+  if (!file) { $("upload-status").textContent = "Choose a CSV file first."; return; }
+  const data = new FormData();
+  data.append("file", file);
+  data.append("disease", $("disease").value);
+  data.append("drop_columns", $("drop_columns").value);
+  $("upload-status").textContent = `Checking ${file.name}…`;
+  try {
+    const answer = await call("/api/uploads", { method: "POST", body: data });
+    uploadId = answer.upload_id;
+    $("upload-status").textContent = `${file.name} checked.`;
+    renderReport(answer.report);
+    loadRounds();
+  } catch (error) {
+    uploadId = null;
+    $("upload-status").textContent = "";
+    $("report").replaceChildren(el("p", { class: "alert", role: "alert", id: "report-verdict" }, error.message));
+    $("report-card").hidden = false;
+    $("train-card").hidden = true;
+  }
+}
+
+function renderMetrics(result) {
+  const before = result.metrics.global, after = result.metrics.local;
+  const names = ["accuracy", "roc_auc", "brier"];
+  $("metrics").replaceChildren(el("h3", {}, "On your validation rows (never sent)"), el("table", { id: "metrics-table" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Metric"), el("th", { scope: "col" }, `Before (${result.base_version})`), el("th", { scope: "col" }, "After local training"))),
+    el("tbody", {}, ...names.map((m) => el("tr", {}, el("td", {}, m), el("td", {}, fmt(before[m])), el("td", {}, fmt(after[m])))))),
+    el("p", { class: "muted" }, `${result.rows_train} training rows, ${result.steps} steps` + (result.epsilon ? `, privacy ε ${fmt(result.epsilon, 2)} (δ ${result.delta.toExponential(1)})` : ", no differential privacy") + "."));
+}
+
+async function pollJob() {
+  const job = await call(`/api/jobs/${jobId}`);
+  $("progress").value = job.percent || 0;
+  const loss = job.loss === null || job.loss === undefined ? "" : `, loss ${fmt(job.loss, 4)}`;
+  const eta = job.eta_seconds ? `, about ${Math.ceil(job.eta_seconds)} s left` : "";
+  $("progress-label").textContent = `${job.phase}: ${fmt(job.percent, 0)} %${loss}${eta}`;
+  if (job.status === "running") { setTimeout(pollJob, 400); return; }
+  $("train-button").disabled = false;
+  if (job.status === "failed") { $("progress-label").textContent = `Training failed: ${job.error}`; return; }
+  $("progress").value = 100;
+  $("progress-label").textContent = "Training finished.";
+  renderMetrics(job.result);
+  $("submit-button").hidden = false;
+  loadStatus();
+}
+
+async function train(event) {
+  event.preventDefault();
+  const body = { upload_id: uploadId, disease: $("disease").value, epochs: Number($("epochs").value) };
+  const epsilon = $("target_epsilon").value;
+  if (epsilon) body.target_epsilon = Number(epsilon);
+  $("train-button").disabled = true;
+  $("submit-button").hidden = true;
+  $("submit-status").textContent = "";
+  $("metrics").replaceChildren();
+  $("progress-box").hidden = false;
+  try {
+    const job = await call("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    jobId = job.job_id;
+    pollJob();
+  } catch (error) {
+    $("train-button").disabled = false;
+    $("progress-label").textContent = error.message;
+  }
+}
+
+async function submitUpdate() {
+  $("submit-button").disabled = true;
+  $("submit-status").textContent = "Sending the update…";
+  try {
+    const answer = await call(`/api/jobs/${jobId}/contribute`, { method: "POST" });
+    $("submit-status").textContent = `Submitted: contribution #${answer.id} (${answer.rows} rows) received by the network, status ${answer.status}.`;
+    $("submit-button").hidden = true;
+  } catch (error) {
+    $("submit-status").textContent = `Not sent: ${error.message}`;
+  } finally {
+    $("submit-button").disabled = false;
+  }
+}
+
+async function loadRounds() {
+  const box = $("rounds");
+  try {
+    const answer = await call("/api/rounds");
+    const rounds = answer.rounds;
+    if (!rounds.length) { box.replaceChildren(el("p", { class: "muted" }, "No rounds yet.")); }
+    else {
+      box.replaceChildren(el("ul", {}, ...rounds.map((r) => {
+        const item = el("li", {}, `${r.disease} round #${r.number}: ${r.status}` + (r.my_status ? ` (you: ${r.my_status})` : ""));
+        if (r.status === "open" && !r.my_status) {
+          const button = el("button", { type: "button", class: "button-small" }, "Join with the checked file");
+          button.disabled = !uploadId || r.disease !== $("disease").value;
+          button.addEventListener("click", () => join(r));
+          item.append(" ", button);
+        }
+        return item;
+      })));
+    }
+    renderLog(answer.activity);
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "muted" }, error.message));
+  }
+}
+
+function renderLog(lines) { $("round-log").replaceChildren(...(lines || []).map((line) => el("li", {}, line))); }
+
+async function join(round) {
+  try {
+    await call("/api/rounds/participate", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ upload_id: uploadId, disease: round.disease }) });
+    loadRounds();
+  } catch (error) { renderLog([error.message]); }
+}
+
+function enhanceDropzone() {
+  const zone = $("dropzone");
+  ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.remove("over"); }));
+  zone.addEventListener("drop", (e) => {
+    if (e.dataTransfer.files.length) { $("file").files = e.dataTransfer.files; $("upload-status").textContent = `${e.dataTransfer.files[0].name} ready: press “Check the file”.`; }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  enhanceDropzone();
+  $("upload-form").addEventListener("submit", upload);
+  $("train-form").addEventListener("submit", train);
+  $("submit-button").addEventListener("click", submitUpdate);
+  $("disease").addEventListener("change", loadRounds);
+  loadStatus().then(loadRounds).catch((error) => { $("who").textContent = error.message; });
+  setInterval(loadRounds, 3000);
+});

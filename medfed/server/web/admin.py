@@ -1,0 +1,229 @@
+"""Administrator pages: hospitals and nodes, model versions, privacy, audit log and health."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from medfed import __version__
+from medfed.core.catalog import load_catalog
+from medfed.core.errors import MedFedError
+from medfed.server.db.migrate import migration_status
+from medfed.server.db.tables import AuditEvent, Hospital, Node, Prediction, Round
+from medfed.server.deps import DbSession, SettingsDep
+from medfed.server.services import ab, accounts, audit, contributions, enrollment, registry
+from medfed.server.web import charts
+from medfed.server.web.render import render, see_other
+from medfed.server.web.session import CsrfChecked, WebAdmin
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def attempt(db: Session, action: Callable[[], Any]) -> str | None:
+    """Run a service call; on a domain error undo it and return the message for the page."""
+    try:
+        action()
+    except MedFedError as problem:
+        db.rollback()
+        return problem.message
+    return None
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: str(value)[:500] for key, value in form.items() if isinstance(value, str)}
+
+
+@router.get("/hospitals", response_class=HTMLResponse)
+def hospitals(
+    request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
+) -> Response:
+    rows = [(h, accounts.list_nodes(db, h.id)) for h in accounts.list_hospitals(db)]
+    return render(
+        request,
+        "admin/hospitals.html",
+        user=user,
+        rows=rows,
+        notice=notice[:200],
+        error=error[:300],
+    )
+
+
+@router.post("/hospitals", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def create_hospital(request: Request, user: WebAdmin, db: DbSession) -> Response:
+    name = (await form_of(request)).get("name", "")
+    problem = attempt(
+        db, lambda: accounts.create_hospital(db, name, actor=audit.user_actor(user.username))
+    )
+    if problem:
+        return see_other("/admin/hospitals", error=problem)
+    return see_other("/admin/hospitals", f"Hospital {name.strip()!r} created.")
+
+
+@router.post(
+    "/hospitals/{hospital_id}/tokens", response_class=HTMLResponse, dependencies=[CsrfChecked]
+)
+def new_token(request: Request, hospital_id: int, user: WebAdmin, db: DbSession) -> Response:
+    """The one time the token is shown: it is stored only as a hash."""
+    hospital = accounts.get_hospital(db, hospital_id)
+    issued = enrollment.create_enrollment_token(
+        db, hospital, ttl_hours=24, actor=audit.user_actor(user.username)
+    )
+    response = render(request, "admin/token.html", user=user, issued=issued)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/models", response_class=HTMLResponse)
+def versions(
+    request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
+) -> Response:
+    catalog = load_catalog()
+    diseases = [
+        (spec, registry.versions(db, disease), ab.get_challenger(db, disease))
+        for disease, spec in catalog.items()
+    ]
+    return render(
+        request,
+        "admin/models.html",
+        user=user,
+        diseases=diseases,
+        notice=notice[:200],
+        error=error[:300],
+    )
+
+
+@router.post("/models/{disease}/activate", dependencies=[CsrfChecked])
+async def activate(request: Request, disease: str, user: WebAdmin, db: DbSession) -> Response:
+    form = await form_of(request)
+    version, reason = form.get("version", ""), form.get("reason", "")
+    problem = attempt(
+        db,
+        lambda: registry.activate(
+            db, disease, version, reason=reason, actor=audit.user_actor(user.username)
+        ),
+    )
+    if problem:
+        return see_other("/admin/models", error=problem, anchor=disease)
+    return see_other("/admin/models", f"{version} is now active for {disease}.", anchor=disease)
+
+
+@router.post("/models/{disease}/challenger", dependencies=[CsrfChecked])
+async def challenger(request: Request, disease: str, user: WebAdmin, db: DbSession) -> Response:
+    form = await form_of(request)
+    actor = audit.user_actor(user.username)
+    reason = form.get("reason", "")
+    if form.get("action") == "end":
+        problem = attempt(db, lambda: ab.end_challenger(db, disease, actor=actor, reason=reason))
+        done = f"A/B test of {disease} ended."
+    else:
+        try:
+            share = float(form.get("share_percent", "")) / 100
+        except ValueError:
+            share = math.nan
+        problem = attempt(
+            db,
+            lambda: ab.set_challenger(
+                db, disease, form.get("version", ""), share, reason=reason, actor=actor
+            ),
+        )
+        done = f"{form.get('version')} now serves {share:.0%} of {disease} predictions."
+    if problem:
+        return see_other("/admin/models", error=problem, anchor=disease)
+    return see_other("/admin/models", done, anchor=disease)
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request, user: WebAdmin, db: DbSession, settings: SettingsDep) -> Response:
+    cap = settings.policy_epsilon_cap if math.isfinite(settings.policy_epsilon_cap) else None
+    rows = []
+    for hospital in accounts.list_hospitals(db):
+        spend = contributions.spend_by_disease(db, hospital.id)
+        gauge = (
+            charts.budget_gauge({d: s["epsilon"] for d, s in spend.items()}, cap) if spend else None
+        )
+        rows.append((hospital, spend, gauge))
+    return render(request, "admin/privacy.html", user=user, rows=rows, cap=cap)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(
+    request: Request,
+    user: WebAdmin,
+    db: DbSession,
+    before: int | None = None,
+    action: str = "",
+    actor: str = "",
+) -> Response:
+    events = audit.list_events(
+        db, limit=50, before_seq=before, action=action or None, actor=actor or None
+    )
+    return render(
+        request,
+        "admin/audit.html",
+        user=user,
+        events=events,
+        action=action[:64],
+        actor=actor[:120],
+        verdict=None,
+    )
+
+
+@router.post("/audit/verify", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def verify(request: Request, user: WebAdmin, db: DbSession) -> Response:
+    verdict = audit.verify(db)
+    return render(
+        request,
+        "admin/audit.html",
+        user=user,
+        events=audit.list_events(db, limit=50),
+        action="",
+        actor="",
+        verdict=verdict,
+    )
+
+
+@router.get("/health", response_class=HTMLResponse)
+def health(request: Request, user: WebAdmin, db: DbSession, settings: SettingsDep) -> Response:
+    # Signing in touched the session row; commit it so the migration check's own connection
+    # does not wait behind this request's write lock (SQLite has one writer).
+    db.commit()
+    try:
+        migrations = migration_status(request.app.state.engine)
+        database = (
+            f"reachable; migrations at {migrations.current or 'none'} (head {migrations.head})"
+        )
+        healthy = migrations.is_current
+    except SQLAlchemyError as problem:
+        database, healthy = f"unreachable ({type(problem).__name__})", False
+
+    def count(table: Any) -> int:
+        return int(db.scalar(select(func.count()).select_from(table)) or 0)
+
+    live = db.scalars(
+        select(Round).where(Round.status.in_(("open", "training", "evaluating")))
+    ).all()
+    facts = [
+        ("Software version", __version__),
+        ("Database", database),
+        ("Backend", request.app.state.engine.dialect.name),
+        (
+            "Round ticker",
+            f"every {settings.round_tick_seconds:g} s"
+            if settings.round_tick_seconds > 0
+            else "off",
+        ),
+        ("Hospitals", str(count(Hospital))),
+        ("Nodes enrolled", str(count(Node))),
+        ("Live rounds", ", ".join(f"{r.disease} #{r.number} ({r.status})" for r in live) or "none"),
+        ("Predictions served", str(count(Prediction))),
+        ("Audit events", str(count(AuditEvent))),
+    ]
+    return render(request, "admin/health.html", user=user, facts=facts, healthy=healthy)

@@ -1,0 +1,154 @@
+"""Administrator pages for federated rounds: open and configure, follow progress, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from medfed.core.catalog import load_catalog
+from medfed.fl.rounds import RoundConfig
+from medfed.server.api.round_schemas import RoundOpenIn
+from medfed.server.db.tables import Round
+from medfed.server.deps import DbSession
+from medfed.server.services import audit, rounds, secagg
+from medfed.server.web.admin import attempt, form_of
+from medfed.server.web.render import render, see_other
+from medfed.server.web.session import CsrfChecked, WebAdmin
+
+router = APIRouter(prefix="/admin/rounds", include_in_schema=False)
+STEPS = ("open", "training", "evaluating", "decided")
+LIVE = ("open", "training", "evaluating")
+FORM_FIELDS = (
+    "strategy",
+    "min_hospitals",
+    "max_hospitals",
+    "min_rows",
+    "local_epochs",
+    "batch_size",
+    "learning_rate",
+    "proximal_mu",
+    "norm_bound",
+    "join_seconds",
+    "grace_seconds",
+    "submit_seconds",
+    "metric",
+    "tolerance",
+)
+
+
+def progress(round_: Round) -> dict[str, Any]:
+    """Where the round is: its step, and how many members have done their part of it."""
+    members = list(round_.members)
+    submitted = [m for m in members if m.status in ("submitted", "evaluated")]
+    step = round_.status if round_.status in LIVE else "decided"
+    detail: dict[str, Any] = {"step": step, "members": len(members), "submitted": len(submitted)}
+    if round_.status == "training" and round_.secagg:
+        state = round_.secagg
+        detail["stage"] = state.get("stage")
+    total = len(members) or 1
+    done = {"open": 0.0, "training": len(submitted) / total, "evaluating": 1.0}.get(step, 1.0)
+    detail["percent"] = round((STEPS.index(step) + done) / len(STEPS) * 100)
+    return detail
+
+
+def _defaults() -> dict[str, str]:
+    config = RoundConfig()
+    values = {name: str(getattr(config, name)) for name in FORM_FIELDS}
+    values["target_epsilon"] = str(config.target_epsilon)
+    values["secure"] = "yes" if config.secure else "no"
+    return values
+
+
+def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Response:
+    context.setdefault("values", _defaults())
+    listed = rounds.list_rounds(db)
+    return render(
+        request,
+        "admin/rounds.html",
+        user=user,
+        rounds=listed,
+        progress={r.id: progress(r) for r in listed},
+        diseases=load_catalog(),
+        **context,
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+def rounds_page(request: Request, user: WebAdmin, db: DbSession, notice: str = "") -> Response:
+    return _page(request, user, db, notice=notice[:200])
+
+
+@router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Response:
+    values = await form_of(request)
+    body: dict[str, Any] = {
+        name: values[name] for name in FORM_FIELDS if values.get(name, "") != ""
+    }
+    body["disease"] = values.get("disease", "")
+    epsilon = values.get("target_epsilon", "").strip()
+    body["target_epsilon"] = None if epsilon in ("", "none") else epsilon
+    body["secure"] = values.get("secure") == "yes"
+    try:
+        parsed = RoundOpenIn.model_validate(body)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "form"
+        message = f"{where.replace('_', ' ')}: {first['msg']}"
+        return _page(request, user, db, values=values, problem=message, status=422)
+    opened: list[Round] = []
+    problem = attempt(
+        db,
+        lambda: opened.append(
+            rounds.open_round(
+                db,
+                parsed.disease,
+                RoundConfig.from_dict(parsed.model_dump(exclude={"disease"})),
+                actor=audit.user_actor(user.username),
+            )
+        ),
+    )
+    if problem:
+        return _page(request, user, db, values=values, problem=problem, status=409)
+    return see_other(f"/admin/rounds/{opened[0].id}", "Round opened: nodes can join now.")
+
+
+@router.get("/{round_id}", response_class=HTMLResponse)
+def round_page(
+    request: Request,
+    round_id: int,
+    user: WebAdmin,
+    db: DbSession,
+    notice: str = "",
+    error: str = "",
+) -> Response:
+    round_ = rounds.get_round(db, round_id)
+    stage = None
+    if round_.status == "training" and round_.secagg:
+        stage = secagg.snapshot(db, round_)
+    return render(
+        request,
+        "admin/round.html",
+        user=user,
+        round=round_,
+        progress=progress(round_),
+        steps=STEPS,
+        stage=stage,
+        live=round_.status in LIVE,
+        notice=notice[:200],
+        error=error[:300],
+    )
+
+
+@router.post("/{round_id}/cancel", dependencies=[CsrfChecked])
+async def cancel(request: Request, round_id: int, user: WebAdmin, db: DbSession) -> Response:
+    reason = (await form_of(request)).get("reason", "")
+    problem = attempt(
+        db,
+        lambda: rounds.cancel(db, round_id, reason=reason, actor=audit.user_actor(user.username)),
+    )
+    if problem:
+        return see_other(f"/admin/rounds/{round_id}", error=problem)
+    return see_other(f"/admin/rounds/{round_id}", "Round cancelled.")

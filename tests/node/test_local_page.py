@@ -1,0 +1,123 @@
+"""The node's local page in a real browser: drop a CSV, read the report, train with progress, submit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medfed.core.config import Settings
+from medfed.node import enroll as node_enroll
+from medfed.server.db.tables import Contribution
+from tests.node.conftest import site_csv
+from tests.utils.browser import Traffic, chromium, guarded_page, screenshot
+from tests.utils.processes import ServerProcess, free_port, medfed_env, run_medfed, running_server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def node_page(trained_settings: Settings, tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+    """A real server, an enrolled node home, and `medfed node serve` on a free loopback port."""
+    env = medfed_env(
+        tmp_path / "server-home",
+        trained_settings.resolved_database_url,
+        node_home=tmp_path / "node",
+        MEDFED_ARTIFACTS_DIR=str(trained_settings.resolved_artifacts_dir),
+        MEDFED_POLICY_MIN_ROWS="50",
+    )
+    with running_server(env, tmp_path / "server.log") as server:
+        created = run_medfed(["admin", "create-hospital", "Browser General"], env)
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.strip().splitlines()[-1]
+        node_enroll.enroll(tmp_path / "node", server.url, token, node_name="browser-node")
+        port = free_port()
+        log = (tmp_path / "node.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "medfed", "node", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    if httpx.get(url + "/api/status", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            yield server, url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            log.close()
+
+
+def test_hospital_checks_trains_and_submits_from_the_node_page(
+    browser: Browser,
+    node_page: tuple[ServerProcess, str],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    server, url = node_page
+    csv_text = site_csv(datasets_dir, "cleveland", tmp_path / "cleveland.csv").read_text()
+    traffic = Traffic()
+    with guarded_page(browser, traffic) as page:
+        page.goto(url + "/")
+        expect(page.locator("#who")).to_contain_text("Browser General")
+        page.select_option("#disease", "heart")
+        # A real drag and drop: a File in a DataTransfer, dropped on the zone.
+        transfer = page.evaluate_handle(
+            """(text) => { const dt = new DataTransfer();
+                dt.items.add(new File([text], 'cleveland.csv', { type: 'text/csv' }));
+                return dt; }""",
+            csv_text,
+        )
+        page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+        expect(page.locator("#upload-status")).to_contain_text("cleveland.csv ready")
+        page.click("#check-button")
+        expect(page.locator("#report-verdict")).to_contain_text("Ready to train")
+        expect(page.locator("table.columns tbody tr")).to_have_count(13)
+        expect(page.locator("#report")).to_contain_text("Identifier scan: no names")
+        screenshot(page, "node-validation-report")
+
+        # Record every progress text the page shows while the job runs.
+        page.evaluate(
+            """() => { window.seen = [];
+                new MutationObserver(() => window.seen.push(
+                    document.getElementById('progress-label').textContent))
+                .observe(document.getElementById('progress-label'),
+                         { childList: true, characterData: true, subtree: true }); }"""
+        )
+        page.fill("#epochs", "5")
+        page.click("#train-button")
+        expect(page.locator("#progress-label")).to_have_text("Training finished.", timeout=120_000)
+        seen = page.evaluate("window.seen")
+        assert any("%" in text for text in seen), seen  # live progress was shown before the end
+        expect(page.locator("#metrics-table tbody tr")).to_have_count(3)
+        expect(page.locator("#budget")).to_contain_text("heart")
+        screenshot(page, "node-trained")
+        page.click("#submit-button")
+        expect(page.locator("#submit-status")).to_contain_text("Submitted", timeout=30_000)
+        screenshot(page, "node-submitted")
+
+    # The page spoke only to the node; the node alone talked to the server.
+    assert traffic.requested and all(u.startswith(url) for u in traffic.requested)
+    trained_db.rollback()
+    stored = trained_db.scalars(select(Contribution)).all()
+    assert len(stored) == 1 and stored[0].rows > 100
+    assert "63.0,1.0,1.0" not in server.log()  # no patient row in the server's log

@@ -1,0 +1,92 @@
+"""Administrator pages over HTTP: bad forms are explained, nothing is half-done."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medfed.server.db.tables import EnrollmentToken, ModelVersion, Round
+from tests.factories import make_user
+from tests.server.web.test_pages import csrf_from, sign_in
+
+
+def _admin(client: TestClient, db: Session) -> str:
+    make_user(db, "admin", username="admin.pages")
+    db.rollback()
+    assert sign_in(client, "admin.pages").status_code == 303
+    return csrf_from(client.get("/admin/rounds").text)
+
+
+def test_round_form_errors_keep_the_values_and_open_nothing(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    token = _admin(trained_client, trained_db)
+    bad = trained_client.post(
+        "/admin/rounds",
+        data={"csrf_token": token, "disease": "heart", "min_hospitals": "0", "local_epochs": "7"},
+    )
+    assert bad.status_code == 422 and "min hospitals" in bad.text
+    assert 'value="7"' in bad.text
+    unknown = trained_client.post(
+        "/admin/rounds", data={"csrf_token": token, "disease": "flu", "min_hospitals": "2"}
+    )
+    assert unknown.status_code == 409 and "flu" in unknown.text
+    trained_db.rollback()
+    assert trained_db.scalars(select(Round)).all() == []
+    trained_db.rollback()  # SQLite: release the read before the server writes
+    opened = trained_client.post(
+        "/admin/rounds",
+        data={"csrf_token": token, "disease": "heart", "min_hospitals": "2", "secure": "yes"},
+        follow_redirects=False,
+    )
+    assert opened.status_code == 303
+    twice = trained_client.post(
+        "/admin/rounds", data={"csrf_token": token, "disease": "heart", "min_hospitals": "2"}
+    )
+    assert twice.status_code == 409
+    trained_db.rollback()
+    assert len(trained_db.scalars(select(Round)).all()) == 1
+    trained_db.rollback()
+    cancel = trained_client.post(
+        f"/admin/rounds/{opened.headers['location'].split('/')[3].split('?')[0]}/cancel",
+        data={"csrf_token": token, "reason": "no"},
+    )
+    assert cancel.status_code == 200 and "at least 5 characters" in cancel.text
+
+
+def test_rollback_needs_a_reason(trained_client: TestClient, trained_db: Session) -> None:
+    token = _admin(trained_client, trained_db)
+    answer = trained_client.post(
+        "/admin/models/heart/activate", data={"csrf_token": token, "version": "v1.0", "reason": ""}
+    )
+    assert answer.status_code == 200 and 'role="alert"' in answer.text
+    trained_db.rollback()
+    active = trained_db.scalars(
+        select(ModelVersion).where(ModelVersion.disease == "heart", ModelVersion.is_active)
+    ).one()
+    assert active.version == "v1.0"
+
+
+def test_enrollment_token_is_shown_once_and_not_cached(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    token = _admin(trained_client, trained_db)
+    created = trained_client.post(
+        "/admin/hospitals", data={"csrf_token": token, "name": "St Page"}, follow_redirects=False
+    )
+    assert created.status_code == 303
+    duplicate = trained_client.post(
+        "/admin/hospitals", data={"csrf_token": token, "name": "St Page"}
+    )
+    assert "already exists" in duplicate.text
+    trained_db.rollback()
+    listing = trained_client.get("/admin/hospitals").text
+    hospital_id = listing.split('id="hospital-')[1].split('"')[0]
+    page = trained_client.post(f"/admin/hospitals/{hospital_id}/tokens", data={"csrf_token": token})
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "medfed node enroll" in page.text
+    trained_db.rollback()
+    assert len(trained_db.scalars(select(EnrollmentToken)).all()) == 1
+    trained_db.rollback()
+    assert "mfe_" not in trained_client.get("/admin/hospitals").text
