@@ -107,7 +107,12 @@ class RoundAgent:
             and mine in ("joined", "submitted")
             and round_["training"].get("secure")
         ):
-            self._secure_step(round_)
+            try:
+                self._secure_step(round_)
+            except Conflict as moved:
+                # The round moved on between the listing and this step (a stage closed, or the
+                # sum is already unmasked); the next poll acts on its new status.
+                self.say(f"Round {round_id}: {moved.message}")
         elif status == "training" and mine == "joined":
             self._train_and_submit(round_)
         elif status == "evaluating" and mine == "submitted":
