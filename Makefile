@@ -40,17 +40,16 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-# Benchmarks write bench/results/*.json and the README's tables.
-bench: $(STAMP)
-	$(BIN)/python bench/baselines.py
-	$(BIN)/python bench/serving.py
-	$(BIN)/python bench/federated.py
-	$(BIN)/python bench/secagg.py
+# Benchmarks: one harness writes bench/results/*.json and the README's tables (see README).
+/usr/bin/wrk:
+	@echo "installing Debian's wrk for the serving benchmark"
+	$(SUDO) apt-get install -y -q wrk || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 
-bench-quick: $(STAMP)
-	$(BIN)/python bench/serving.py --quick
-	$(BIN)/python bench/federated.py --quick
-	$(BIN)/python bench/secagg.py --quick
+bench: $(STAMP) /usr/bin/wrk
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP) /usr/bin/wrk
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

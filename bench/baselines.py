@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
-from harness import ROOT, header, save, update_readme
+from fl_runs import DATASETS
+from harness import header
 
 from medfed.core.catalog import load_catalog
 from medfed.ml.baseline import BASELINE_SEED, train_baseline
 from medfed.ml.datasets import load_dataset
 
 
-def run(datasets_dir: Path, repetitions: int) -> dict[str, object]:
+def run(quick: bool, jobs: int) -> tuple[int, dict[str, object]]:
+    repetitions = 1 if quick else 5
+    return repetitions, measure(DATASETS, repetitions)
+
+
+def measure(datasets_dir: Path, repetitions: int) -> dict[str, object]:
     rows = []
     for disease, spec in load_catalog().items():
         data = load_dataset(spec, datasets_dir)
@@ -45,7 +50,7 @@ def run(datasets_dir: Path, repetitions: int) -> dict[str, object]:
     return {"rows": rows}
 
 
-def table(record: dict[str, object]) -> str:
+def render(record: dict[str, object]) -> str:
     lines = [
         header(record),  # type: ignore[arg-type]
         "",
@@ -69,23 +74,7 @@ def table(record: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument(
-        "--repetitions", type=int, default=5, help="splits: v1.0's plus other seeds"
-    )
-    parser.add_argument("--no-readme", action="store_true")
-    args = parser.parse_args()
-    command = "python bench/baselines.py" + (
-        f" --repetitions {args.repetitions}" if args.repetitions != 5 else ""
-    )
-    record = save("baselines", command, args.repetitions, run(args.datasets, args.repetitions))
-    markdown = table(record)
-    print(markdown)
-    if not args.no_readme:
-        update_readme("baselines", markdown)
-
-
 if __name__ == "__main__":
-    main()
+    from run import main
+
+    main(["--only", "baselines"])

@@ -44,7 +44,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def save(name: str, command: str, repetitions: int, data: dict[str, Any]) -> dict[str, Any]:
+def save(
+    folder: Path, name: str, command: str, repetitions: int, data: dict[str, Any]
+) -> dict[str, Any]:
     record = {
         "benchmark": name,
         "command": command,
@@ -53,22 +55,19 @@ def save(name: str, command: str, repetitions: int, data: dict[str, Any]) -> dic
         "repetitions": repetitions,
         **data,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
-def update_readme(section: str, markdown: str) -> None:
-    """Replace the text between <!-- bench:SECTION:start --> and <!-- bench:SECTION:end -->."""
-    text = README.read_text(encoding="utf-8")
+def replace_section(text: str, section: str, markdown: str) -> str:
+    """`text` with what lies between <!-- bench:SECTION:start --> and its end marker replaced."""
     pattern = re.compile(
         rf"(<!-- bench:{section}:start -->\n).*?(\n<!-- bench:{section}:end -->)", re.S
     )
     if not pattern.search(text):
         raise SystemExit(f"README.md has no bench:{section} markers")
-    README.write_text(
-        pattern.sub(lambda m: m.group(1) + markdown + m.group(2), text), encoding="utf-8"
-    )
+    return pattern.sub(lambda m: m.group(1) + markdown + m.group(2), text)
 
 
 def header(record: dict[str, Any]) -> str:

@@ -6,17 +6,19 @@ shows whether memory stays flat as the file grows.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from harness import ROOT, header, medfed, running_server, save, update_readme
+from fl_runs import DATASETS
+from harness import header, medfed, running_server
 
 HEADER = "pregnancies,glucose,blood_pressure,skin_thickness,insulin,bmi,pedigree,age,outcome"
 
@@ -107,14 +109,9 @@ def train_once(env: dict[str, str], path: Path, batch_size: int) -> dict[str, fl
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--no-readme", action="store_true")
-    args = parser.parse_args()
-    sizes = [20_000, 50_000] if args.quick else [100_000, 1_000_000]
-    repetitions = 1 if args.quick else 3
+def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
+    sizes = [20_000] if quick else [100_000, 1_000_000]
+    repetitions = 1 if quick else 5
     batch_size = 256
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -123,7 +120,7 @@ def main() -> None:
         env.update(
             MEDFED_HOME=str(root / "server"),
             MEDFED_NODE_HOME=str(root / "node"),
-            MEDFED_DATASETS_DIR=str(args.datasets),
+            MEDFED_DATASETS_DIR=str(DATASETS),
             MEDFED_LOG_LEVEL="WARNING",
             MEDFED_POLICY_EPSILON_CAP="1000",
         )
@@ -148,25 +145,25 @@ def main() -> None:
                         "rows": rows,
                         "file_mib": round(path.stat().st_size / 2**20, 1),
                         "rows_per_s": round(rows / middle["wall_s"]),
-                        "training_rows_per_s": round(middle["train_rows"] / middle["training_s"]),
+                        "training_rows_per_s": round(
+                            statistics.median(r["train_rows"] / r["training_s"] for r in runs)
+                        ),
+                        "peak_rss_mib_max": round(max(r["peak_rss_mib"] for r in runs)),
                         **{k: round(v, 2) for k, v in middle.items()},
                     }
                 )
                 path.unlink()
-    command = "python bench/node_training.py" + (" --quick" if args.quick else "")
-    record = save(
-        "node-training" + ("-quick" if args.quick else ""),
-        command,
-        repetitions,
-        {"batch_size": batch_size, "epochs": 1, "epsilon": 1.0, "results": results},
-    )
+    return repetitions, {"batch_size": batch_size, "epochs": 1, "epsilon": 1.0, "results": results}
+
+
+def render(record: dict[str, Any]) -> str:
     lines = [
         header(record),
         "",
         "| rows in the CSV | file | whole job (s) | rows/s, whole job | reading + checking (s) | DP-SGD epoch (s) | training rows/s | peak memory (MiB) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in results:
+    for r in record["results"]:
         lines.append(
             f"| {r['rows']:,} | {r['file_mib']} MiB | {r['wall_s']:.1f} | {r['rows_per_s']:,} | {r['reading_s']:.1f} | "
             f"{r['training_s']:.1f} | {r['training_rows_per_s']:,} | {r['peak_rss_mib']:.0f} |"
@@ -175,13 +172,13 @@ def main() -> None:
     lines.append(
         "`medfed node train FILE --disease diabetes --epochs 1 --batch-size 256 --epsilon 1.0` as a separate "
         "process against a real server; the whole job includes start-up, downloading the model, validating "
-        "every cell, the identifier scan, the train/validation split and evaluation. Median of the runs by wall time."
+        "every cell, the identifier scan, the train/validation split and evaluation. The run with the median "
+        "wall time is shown; peak memory is that run's maximum resident set size."
     )
-    markdown = "\n".join(lines)
-    print(markdown)
-    if not args.no_readme and not args.quick:
-        update_readme("node-training", markdown)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    from run import main
+
+    main(["--only", "node-training"])

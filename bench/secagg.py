@@ -8,7 +8,6 @@ the federated benchmark. Medians of repeated runs.
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import statistics
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from harness import header, save, update_readme
+from harness import header
 
 from medfed.fl.secagg import protocol, quantize
 
@@ -93,13 +92,8 @@ def plain_round(hospitals: int, length: int, seed: int) -> dict[str, float]:
     return {"server_cpu_s": time.process_time() - started}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="a short run that only tests the harness"
-    )
-    args = parser.parse_args()
-    repetitions, sizes, length = (1, [3], 1000) if args.quick else (5, [3, 10, 30], 10_000)
+def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
+    repetitions, sizes, length = (1, [3], 1000) if quick else (5, [3, 10, 30], 10_000)
     rows = []
     for hospitals in sizes:
         for dropout in (0.0, 0.3):
@@ -113,15 +107,11 @@ def main() -> None:
                     "plain_server_cpu_s": statistics.median(p["server_cpu_s"] for p in plain),
                 }
             )
-    command = "python bench/secagg.py" + (" --quick" if args.quick else "")
-    record = save(
-        "secagg" + ("-quick" if args.quick else ""),
-        command,
-        repetitions,
-        {"parameters": length, "results": rows},
-    )
-    if args.quick:
-        return
+    return repetitions, {"parameters": length, "results": rows}
+
+
+def render(record: dict[str, Any]) -> str:
+    rows, length = record["results"], record["parameters"]
     lines = [
         header(record),
         "",
@@ -136,8 +126,10 @@ def main() -> None:
             f"| {row['hospitals']} | {row['dropout']:.0%} | {row['wall_s']:.3f} | {row['server_cpu_s']:.4f} | "
             f"{row['client_cpu_s']:.4f} | {row['plain_server_cpu_s']:.5f} | {row['relative_error']:.1e} |"
         )
-    update_readme("secagg", "\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    from run import main
+
+    main(["--only", "secagg"])

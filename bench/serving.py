@@ -1,15 +1,19 @@
-"""Predict and predict+explain latency over HTTP on loopback, one client, against a real server."""
+"""6. Serving: predict and predict+explain latency (p50, p99) and requests per second over HTTP on
+loopback, at 1 and 32 concurrent connections, driven by wrk against a real `medfed server`."""
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
+import shutil
+import subprocess
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
-from harness import ROOT, header, medfed, median, percentile, running_server, save, update_readme
+from fl_runs import DATASETS
+from harness import header, medfed, median, running_server
 
 PATIENTS = {
     "diabetes": {"pregnancies": 3, "glucose": 150, "blood_pressure": 72, "bmi": 31, "age": 45},
@@ -43,76 +47,122 @@ def server_env(home: Path, datasets: Path) -> dict[str, str]:
     return env
 
 
-def measure(client: httpx.Client, disease: str, explain: bool, requests: int) -> list[float]:
-    body = {"patient": PATIENTS[disease], "explain": explain}
-    for _ in range(10):  # warm-up: model load and connection
-        client.post(f"/api/v1/models/{disease}/predict", json=body).raise_for_status()
-    latencies = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.post(f"/api/v1/models/{disease}/predict", json=body)
-        latencies.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    return latencies
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = os.getenv("MEDFED_BENCH_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("MEDFED_BENCH_TOKEN")
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '\\nRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non_2xx": %d, "socket_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
+end
+"""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="a short run that only tests the harness"
+def wrk(
+    url: str, token: str, body: dict[str, Any], clients: int, seconds: int, script: Path
+) -> dict[str, float]:
+    """One wrk run; refuses a run with any failed request (a benchmark of errors is no benchmark)."""
+    threads = min(clients, 2)
+    env = {**os.environ, "MEDFED_BENCH_BODY": json.dumps(body), "MEDFED_BENCH_TOKEN": token}
+    done = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
-    parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--no-readme", action="store_true")
-    args = parser.parse_args()
-    repetitions, requests = (2, 20) if args.quick else (5, 300)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    if result["non_2xx"] or result["socket_errors"] or not result["requests"]:
+        raise RuntimeError(f"wrk saw failed requests ({clients} clients): {result}\n{done.stdout}")
+    return {
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "requests": result["requests"],
+    }
+
+
+def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: `apt-get install wrk` (make bench does this).")
+    repetitions, seconds = (1, 2) if quick else (5, 8)
+    diseases = ["diabetes"] if quick else list(PATIENTS)
     results = []
-    with (
-        tempfile.TemporaryDirectory() as home,
-        running_server(server_env(Path(home), args.datasets)) as url,
-    ):
-        token = httpx.post(
-            f"{url}/api/v1/auth/token", json={"username": "bench-doctor", "password": PASSWORD}
-        ).json()["access_token"]
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ) as client:
-            for disease in PATIENTS:
+    with tempfile.TemporaryDirectory() as home:
+        script = Path(home) / "predict.lua"
+        script.write_text(WRK_SCRIPT)
+        env = server_env(Path(home) / "server", DATASETS)
+        with running_server(env) as url:
+            token = httpx.post(
+                f"{url}/api/v1/auth/token", json={"username": "bench-doctor", "password": PASSWORD}
+            ).json()["access_token"]
+            for disease in diseases:
                 for explain in (False, True):
-                    runs = [measure(client, disease, explain, requests) for _ in range(repetitions)]
-                    results.append(
-                        {
-                            "disease": disease,
-                            "mode": "predict+explain" if explain else "predict",
-                            "p50_ms": round(median([percentile(r, 50) for r in runs]), 2),
-                            "p99_ms": round(median([percentile(r, 99) for r in runs]), 2),
-                            "requests_per_run": requests,
-                        }
-                    )
-    command = "python bench/serving.py" + (" --quick" if args.quick else "")
-    record = save(
-        "serving" + ("-quick" if args.quick else ""), command, repetitions, {"results": results}
-    )
+                    body = {"patient": PATIENTS[disease], "explain": explain}
+                    endpoint = f"{url}/api/v1/models/{disease}/predict"
+                    httpx.post(
+                        endpoint, json=body, headers={"Authorization": f"Bearer {token}"}
+                    ).raise_for_status()
+                    for clients in (1, 32):
+                        wrk(endpoint, token, body, clients, 1, script)  # warm-up
+                        runs = [
+                            wrk(endpoint, token, body, clients, seconds, script)
+                            for _ in range(repetitions)
+                        ]
+                        results.append(
+                            {
+                                "disease": disease,
+                                "mode": "predict+explain" if explain else "predict",
+                                "clients": clients,
+                                **{
+                                    k: round(median([r[k] for r in runs]), 2)
+                                    for k in ("p50_ms", "p99_ms", "rps")
+                                },
+                                "requests": sum(int(r["requests"]) for r in runs),
+                            }
+                        )
+    return repetitions, {"seconds_per_run": seconds, "results": results}
+
+
+def render(record: dict[str, Any]) -> str:
     lines = [
         header(record),
         "",
-        "| model | request | p50 (ms) | p99 (ms) | target p99 |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | request | concurrent clients | p50 (ms) | p99 (ms) | requests/s |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for row in results:
+    for row in record["results"]:
         lines.append(
-            f"| {row['disease']} | {row['mode']} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | ≤ 50 ms |"
+            f"| {row['disease']} | {row['mode']} | {row['clients']} | {row['p50_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {row['rps']:.0f} |"
         )
     lines.append("")
     lines.append(
-        f"One client, keep-alive, {requests} requests per run after 10 warm-up requests; each figure is the "
-        "median over runs of that run's percentile. Every request is authenticated, validated, "
-        "recorded (prediction row and audit row) and, for +explain, explained."
+        f"wrk 4.1 on the same 2-core machine as the server (they share the cores), keep-alive "
+        f"connections, {record['seconds_per_run']} s per run after a 1 s warm-up; each figure is "
+        "the median over runs. Every request is authenticated, validated, recorded (prediction "
+        "row and audit row in SQLite) and, for +explain, explained; any failed request fails the "
+        "benchmark. One server process (uvicorn, one worker)."
     )
-    markdown = "\n".join(lines)
-    print(markdown)
-    if not args.no_readme and not args.quick:
-        update_readme("serving", markdown)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    from run import main
+
+    main(["--only", "serving"])

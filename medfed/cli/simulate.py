@@ -35,6 +35,10 @@ def simulate(
     learning_rate: Annotated[float, typer.Option(min=1e-5, max=10)] = 0.05,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     mu: Annotated[float, typer.Option(min=0, help="FedProx mu.")] = 0.01,
+    server_learning_rate: Annotated[
+        float | None,
+        typer.Option(min=1e-6, max=10, help="Server learning rate for fedadam/fedyogi."),
+    ] = None,
     epsilon: Annotated[
         float | None,
         typer.Option(
@@ -82,6 +86,10 @@ def simulate(
         tolerance=tolerance,
         secure=not plain,
         seed=seed,
+        specs_dir=settings.disease_specs_dir.resolve() if settings.disease_specs_dir else None,
+        strategy_options=(
+            {"server_learning_rate": server_learning_rate} if server_learning_rate else {}
+        ),
     )
     result = Simulation(config, say=lambda text: console.print(text, soft_wrap=True)).run()
     last = result.rounds[-1]

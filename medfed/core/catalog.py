@@ -10,6 +10,7 @@ import hashlib
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import yaml
@@ -101,6 +102,7 @@ class DatasetSpec(SpecModel):
     columns: tuple[str, ...] | None = None
     drop_columns: tuple[str, ...] = ()
     missing_values: tuple[str, ...] = ("?", "")
+    drop_incomplete: bool = False  # drop rows missing any feature instead of imputing
     target: TargetSpec
     group: GroupSpec | None = None
     split: SplitSpec
@@ -121,6 +123,7 @@ class DiseaseSpec(SpecModel):
     positive_label: str
     negative_label: str
     primary_metric: Literal["roc_auc", "accuracy"] = "roc_auc"
+    model_families: tuple[Literal["logistic", "mlp"], ...] = ("logistic", "mlp")
     risk_bands: tuple[RiskBand, ...]
     features: tuple[Feature, ...]
     dataset: DatasetSpec
@@ -166,17 +169,48 @@ def parse_spec(text: str, origin: str) -> DiseaseSpec:
         raise ConfigurationError(f"Disease spec {origin} is invalid: {exc}") from exc
 
 
+_extra_folder: list[Path | None] = [None]
+
+
+def use_spec_folder(folder: Path | None) -> None:
+    """Add a network's own disease specs (a folder of YAML files) to the built-in ones."""
+    if folder != _extra_folder[0]:
+        _extra_folder[0] = folder
+        load_catalog.cache_clear()
+
+
+def _read_specs(entries: list[tuple[str, str]], specs: dict[str, DiseaseSpec]) -> None:
+    for name, text in entries:
+        spec = parse_spec(text, name)
+        if name != f"{spec.id}.yaml":
+            raise ConfigurationError(f"Disease spec {name} must be named {spec.id}.yaml.")
+        if spec.id in specs:
+            raise ConfigurationError(
+                f"Disease spec {name}: the id {spec.id!r} is already taken; choose another id."
+            )
+        specs[spec.id] = spec
+
+
 @cache
 def load_catalog() -> dict[str, DiseaseSpec]:
-    """Every spec in the package's `diseases` folder, keyed by id, in a stable order."""
+    """Every built-in spec (the package's `diseases` folder) and any from the configured extra
+    folder, keyed by id, in a stable order."""
     folder = resources.files("medfed.core") / "diseases"
     specs: dict[str, DiseaseSpec] = {}
-    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
-        if entry.name.endswith(".yaml"):
-            spec = parse_spec(entry.read_text(encoding="utf-8"), entry.name)
-            if entry.name != f"{spec.id}.yaml":
-                raise ConfigurationError(f"Disease spec {entry.name} must be named {spec.id}.yaml.")
-            specs[spec.id] = spec
+    built_in = sorted(folder.iterdir(), key=lambda item: item.name)
+    _read_specs(
+        [(e.name, e.read_text(encoding="utf-8")) for e in built_in if e.name.endswith(".yaml")],
+        specs,
+    )
+    extra = _extra_folder[0]
+    if extra is not None:
+        if not extra.is_dir():
+            raise ConfigurationError(
+                f"The disease specs folder {extra} does not exist; create it or unset "
+                "MEDFED_DISEASE_SPECS_DIR."
+            )
+        files = sorted(extra.glob("*.yaml"))
+        _read_specs([(f.name, f.read_text(encoding="utf-8")) for f in files], specs)
     return specs
 
 

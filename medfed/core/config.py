@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         None, description="Password for `medfed server init` when no prompt is wanted."
     )
+    disease_specs_dir: Path | None = Field(
+        None,
+        description="Folder of extra disease spec YAML files (a network's own diseases), added "
+        "to the built-in five; server and nodes must use the same folder.",
+    )
     node_home: Path = Field(
         Path(".medfed-node"), description="Hospital node home: credential, ledger, job history."
     )
@@ -200,9 +205,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         environment_values = {
             name: getattr(from_environment, name) for name in from_environment.model_fields_set
         }
-        return Settings(**{**file_values, **environment_values, **overrides})
+        settings = Settings(**{**file_values, **environment_values, **overrides})
     except ValidationError as exc:
         raise ConfigurationError(_describe_validation_error(exc)) from exc
+    from medfed.core.catalog import use_spec_folder
+
+    use_spec_folder(settings.disease_specs_dir)
+    return settings
 
 
 def _read_yaml_config(path: Path) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def select_candidate(
     folds = stratified_folds(train.labels, CV_FOLDS, rng, train.groups if grouped else None)
     results = []
     best: tuple[float, int] = (-np.inf, 0)
-    for index, candidate in enumerate(CANDIDATES):
+    allowed = [c for c in CANDIDATES if c.architecture.kind in spec.model_families]
+    for index, candidate in enumerate(allowed):
         scores = []
         for fold_train, fold_validation in folds:
             model = fit(spec, train.subset(fold_train), candidate, seed)
@@ -116,7 +117,7 @@ def select_candidate(
         # Prefer the simpler (earlier) candidate unless a later one is clearly better.
         if mean > best[0] + 0.005:
             best = (mean, index)
-    return CANDIDATES[best[1]], results
+    return allowed[best[1]], results
 
 
 def train_baseline(

@@ -20,6 +20,7 @@ from medfed.core.errors import DatasetProblem
 class CleaningReport:
     rows_read: int = 0
     rows_without_label: int = 0
+    rows_incomplete: int = 0  # dropped because a feature was missing (spec: drop_incomplete)
     missing_by_feature: Counter[str] = field(default_factory=Counter)
     invalid_by_feature: Counter[str] = field(default_factory=Counter)
 
@@ -27,6 +28,7 @@ class CleaningReport:
         return {
             "rows_read": self.rows_read,
             "rows_without_label": self.rows_without_label,
+            "rows_incomplete_dropped": self.rows_incomplete,
             "missing_by_feature": dict(self.missing_by_feature),
             "invalid_set_missing_by_feature": dict(self.invalid_by_feature),
         }
@@ -134,6 +136,9 @@ def load_dataset(spec: DiseaseSpec, datasets_dir: Path) -> LabelledData:
                     if value is None:
                         report.missing_by_feature[feature.name] += 1
                     row[feature.name] = value
+                if spec.dataset.drop_incomplete and any(v is None for v in row.values()):
+                    report.rows_incomplete += 1
+                    continue
                 group = None
                 if group_pattern is not None and group_index is not None:
                     found = group_pattern.match(cells[group_index].strip())

@@ -22,6 +22,7 @@ from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
 from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
+from medfed.server.deps import SingleWriterGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
 from medfed.server.ratelimit import SlidingWindowLimiter
@@ -79,6 +80,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.secret_key = secret_key
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # SQLite lets one transaction write at a time and every MedFed transaction begins
+    # IMMEDIATE; requests queue for it here, in the event loop, before they take a worker
+    # thread (see deps.get_db). PostgreSQL needs no queue.
+    app.state.db_gate = SingleWriterGate() if settings.is_sqlite else None
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
     app.state.metrics_registry = CollectorRegistry()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import nullcontext
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -23,17 +25,63 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """A session per request: committed when the route returns, rolled back on any error."""
-    session: Session = request.app.state.session_factory()
+# Ending a session must never queue behind route handlers for a worker thread: those handlers
+# may themselves be waiting for the write lock this session holds.
+_ENDINGS = anyio.CapacityLimiter(256)
+
+
+def _commit(session: Session) -> None:
     try:
-        yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def _roll_back(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+class SingleWriterGate:
+    """A first-come, first-served queue for SQLite's single writer, waited for in the event loop.
+
+    Without it, a burst of requests each takes a worker thread and then waits inside SQLite for
+    the write lock, while the request holding that lock needs a free worker thread for its next
+    step: every request stalls until SQLite's busy timeout. Created on first use, inside the
+    server's event loop."""
+
+    def __init__(self) -> None:
+        self._lock: anyio.Lock | None = None
+
+    @property
+    def lock(self) -> anyio.Lock:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A session per request: committed when the route returns, rolled back on any error.
+
+    On SQLite, requests take their turn at the gate first. The ending runs shielded from
+    cancellation and on its own worker threads, so a client that hangs up, or a burst that
+    fills the thread pool, can never leave a transaction (and the write lock) open."""
+    gate: SingleWriterGate | None = request.app.state.db_gate
+    async with gate.lock if gate is not None else nullcontext():
+        session: Session = request.app.state.session_factory()
+        try:
+            yield session
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_roll_back, session, limiter=_ENDINGS)
+            raise
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_commit, session, limiter=_ENDINGS)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

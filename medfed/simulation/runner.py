@@ -50,6 +50,8 @@ class SimulationConfig:
     secure: bool = True
     seed: int = 0
     round_timeout: float = 600.0
+    specs_dir: Path | None = None  # extra disease specs, given to the server and every node
+    strategy_options: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,6 +147,10 @@ class Simulation:
         }
         if config.epsilon is None:
             settings["policy_epsilon_cap"] = float("inf")
+        else:  # the network's cap is the budget under test (a hair over for float sums)
+            settings["policy_epsilon_cap"] = config.epsilon * 1.0001
+        if config.specs_dir is not None:
+            settings["disease_specs_dir"] = str(config.specs_dir)
         server_config = write_config(config.workdir / "server.yaml", settings)
         baselines = ["models", "baselines", "--disease", self.spec.id]
         medfed(server_config, *baselines, *(["--untrained"] if config.start == "untrained" else []))
@@ -175,7 +181,15 @@ class Simulation:
             hospital_ids.append(created.json()["hospital"]["id"])
             node_config = write_config(
                 self.config.workdir / f"node-{index}.yaml",
-                {"env": "development", "node_home": str(self.config.workdir / f"node-{index}")},
+                {
+                    "env": "development",
+                    "node_home": str(self.config.workdir / f"node-{index}"),
+                    **(
+                        {"disease_specs_dir": str(self.config.specs_dir)}
+                        if self.config.specs_dir
+                        else {}
+                    ),
+                },
             )
             medfed(
                 node_config,
@@ -229,6 +243,7 @@ class Simulation:
         return {
             "disease": self.spec.id,
             "strategy": config.strategy,
+            "strategy_options": config.strategy_options,
             # A hospital whose file cannot be used (e.g. one class only) declines; the round
             # goes ahead with the others once half have joined and a short grace has passed.
             "min_hospitals": max(1, len(hospitals) // 2),

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from medfed.core.catalog import get_disease, load_catalog, parse_spec
+from medfed.core.catalog import get_disease, load_catalog, parse_spec, use_spec_folder
+from medfed.core.config import load_settings
 from medfed.core.errors import ConfigurationError, NotFound
 
 EXPECTED = {"breast_cancer", "diabetes", "heart", "kidney", "parkinsons"}
@@ -43,3 +48,39 @@ def test_schema_hash_changes_when_inputs_change() -> None:
     assert changed.schema_hash != spec.schema_hash
     reworded = spec.model_copy(update={"description": "other words"})
     assert reworded.schema_hash == spec.schema_hash
+
+
+# A network's own diseases: an extra folder of specs -------------------------------------------
+
+BENCH_SPECS = Path(__file__).resolve().parents[2] / "bench" / "specs"
+
+
+@pytest.fixture
+def extra_specs() -> Iterator[None]:
+    yield
+    use_spec_folder(None)
+
+
+def test_specs_in_the_configured_folder_join_the_built_in_five(
+    tmp_path: Path, extra_specs: None
+) -> None:
+    shutil.copy(BENCH_SPECS / "heart_flamby.yaml", tmp_path)
+    load_settings(disease_specs_dir=tmp_path)
+    assert set(load_catalog()) == {*EXPECTED, "heart_flamby"}
+    assert get_disease("heart_flamby").model_families == ("logistic",)
+    load_settings()  # a process without the setting sees only the built-in five
+    assert set(load_catalog()) == EXPECTED
+
+
+def test_an_extra_spec_cannot_take_a_built_in_id(tmp_path: Path, extra_specs: None) -> None:
+    text = (BENCH_SPECS / "heart_flamby.yaml").read_text().replace("id: heart_flamby", "id: heart")
+    (tmp_path / "heart.yaml").write_text(text)
+    use_spec_folder(tmp_path)
+    with pytest.raises(ConfigurationError, match="'heart' is already taken"):
+        load_catalog()
+
+
+def test_a_missing_specs_folder_is_named(tmp_path: Path, extra_specs: None) -> None:
+    use_spec_folder(tmp_path / "nowhere")
+    with pytest.raises(ConfigurationError, match="nowhere does not exist"):
+        load_catalog()

@@ -63,3 +63,23 @@ def test_a_sixth_disease_trains_and_explains_from_its_spec_alone(tmp_path: Path)
     )[0]
     explanation = explain(result.model, inputs)
     assert int(np.argmax(np.abs(explanation.contributions))) == 0, "haemoglobin dominates"
+
+
+def test_a_spec_can_restrict_the_model_families_considered(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    lines = ["Hb,tired,diet,label"]
+    for _ in range(200):
+        hb = rng.normal(13, 2)
+        # A non-linear rule that a small MLP could fit better than a line.
+        label = int(abs(hb - 13) + rng.normal(0, 0.3) > 2)
+        lines.append(f"{hb:.1f},no,omnivore,{label}")
+    path = tmp_path / "anemia" / "data.csv"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n")
+    text = (SIXTH % sha256_of(path)).replace(
+        "references: {accuracy: 0.8}", "references: {accuracy: 0.8}\nmodel_families: [logistic]"
+    )
+    spec = parse_spec(text, "anemia_demo.yaml")
+    result = train_baseline(spec, load_dataset(spec, tmp_path), seed=1)
+    assert result.model.architecture.kind == "logistic"
+    assert all("logistic" in c["candidate"] for c in result.card["selection"]["candidates"])

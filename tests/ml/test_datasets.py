@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from medfed.core.catalog import get_disease
+from medfed.core.catalog import get_disease, use_spec_folder
 from medfed.core.errors import DatasetProblem
 from medfed.ml.datasets import load_dataset
+from medfed.ml.preprocess import fit_preprocessor
 
 
 def test_every_dataset_loads_with_the_documented_row_counts(datasets_dir: Path) -> None:
@@ -63,3 +65,18 @@ def test_missing_and_altered_files_are_named(datasets_dir: Path, tmp_path: Path)
         load_dataset(get_disease("heart"), copy)
     with pytest.raises(DatasetProblem, match="MEDFED_DATASETS_DIR"):
         load_dataset(get_disease("heart"), tmp_path / "nowhere")
+
+
+def test_fed_heart_disease_as_flamby_defines_it(datasets_dir: Path) -> None:
+    # bench/specs/heart_flamby.yaml: slope, ca and thal left out, incomplete rows dropped.
+    use_spec_folder(Path(__file__).resolve().parents[2] / "bench" / "specs")
+    try:
+        spec = get_disease("heart_flamby")
+        data = load_dataset(spec, datasets_dir)
+    finally:
+        use_spec_folder(None)
+    assert len(data) == 740
+    assert Counter(data.sites) == {"cleveland": 303, "hungarian": 261, "va": 130, "switzerland": 46}
+    assert data.report.rows_incomplete == 180
+    assert all(value is not None for row in data.rows for value in row.values())
+    assert fit_preprocessor(spec, data.rows).width == 15  # 8 numbers + 4 + 3 one-hot columns

@@ -1,0 +1,177 @@
+"""Federated runs for the accuracy benchmarks: `medfed simulate` (real server and node processes
+over HTTP) and, beside it, the same local training run without federation (local-only, pooled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from harness import ROOT
+
+from medfed.core.catalog import get_disease, use_spec_folder
+from medfed.ml import metrics
+from medfed.ml.baseline import train_baseline, untrained
+from medfed.ml.datasets import load_dataset
+from medfed.ml.model import DiseaseModel
+from medfed.ml.private_train import LocalTrainingConfig, train_locally
+from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals, score
+
+SPECS = ROOT / "bench" / "specs"
+DATASETS = Path(os.environ.get("MEDFED_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
+LOCAL_EPOCHS, BATCH, LEARNING_RATE = 5, 32, 0.05  # what `medfed simulate` asks every node for
+
+
+@dataclass(frozen=True)
+class Run:
+    disease: str
+    hospitals: str  # "natural" or a number
+    rounds: int
+    seed: int
+    strategy: str = "fedavg"
+    secure: bool = True
+    epsilon: float | None = None
+    options: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        eps = "inf" if self.epsilon is None else f"{self.epsilon:g}"
+        mode = "secure" if self.secure else "plain"
+        return f"{self.disease}-{self.hospitals}-{self.strategy}-{mode}-eps{eps}-s{self.seed}"
+
+
+def simulate(run: Run, folder: Path) -> dict[str, Any]:
+    """One `medfed simulate` process; its JSON result, or the reason it failed."""
+    output = folder / f"{run.name}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "medfed",
+        "simulate",
+        "--disease",
+        run.disease,
+        "--hospitals",
+        run.hospitals,
+        "--rounds",
+        str(run.rounds),
+        "--seed",
+        str(run.seed),
+        "--strategy",
+        run.strategy,
+        "--workdir",
+        str(folder / run.name),
+        "--output",
+        str(output),
+        *([] if run.secure else ["--plain"]),
+        *([] if run.epsilon is None else ["--epsilon", str(run.epsilon)]),
+        *run.options,
+    ]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MEDFED_")},
+        "MEDFED_DATASETS_DIR": str(DATASETS),
+        "MEDFED_DISEASE_SPECS_DIR": str(SPECS),
+    }
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{run.name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(output.read_text())
+    return result
+
+
+def simulate_all(runs: list[Run], folder: Path, jobs: int) -> dict[Run, dict[str, Any]]:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(lambda r: simulate(r, folder), runs))
+    return dict(zip(runs, results, strict=True))
+
+
+def final(result: dict[str, Any]) -> dict[str, float]:
+    """The last round's scores of the active model (a rejected last round keeps the previous)."""
+    last = result["rounds"][-1]
+    return {
+        "mean_site": last["mean_site_accuracy"],
+        "combined": last["combined_accuracy"],
+        "auc": last["combined_auc"],
+        "deployed": result["deployed"],
+        "seconds_per_round": statistics.median(r["seconds"] for r in result["rounds"]),
+    }
+
+
+# Without federation ------------------------------------------------------------------------
+
+
+def _start_model(disease: str) -> DiseaseModel:
+    """The same untrained v1.0 the simulation's server registers (preprocessing + fresh weights)."""
+    spec = get_disease(disease)
+    data = load_dataset(spec, DATASETS)
+    return untrained(train_baseline(spec, data), data).model
+
+
+def _train(model: DiseaseModel, hospitals: list[Hospital], epochs: int, seed: int) -> np.ndarray:
+    rows = [row for h in hospitals for row in h.train.rows]
+    labels = np.concatenate([h.train.labels for h in hospitals])
+    config = LocalTrainingConfig(
+        epochs=epochs,
+        batch_size=BATCH,
+        learning_rate=LEARNING_RATE,
+        target_epsilon=None,
+        seed=seed,
+    )
+    inputs = model.preprocessor.transform(rows)
+    return train_locally(model.architecture, inputs, labels, model.parameters, config).parameters
+
+
+def without_federation(
+    disease: str, hospitals: str, rounds: int, seed: int, folder: Path
+) -> dict[str, dict[str, float]]:
+    """Local-only (each hospital alone) and pooled (all training rows in one place), trained with
+    the nodes' own optimiser and settings for as many epochs as the federation's rounds give."""
+    use_spec_folder(SPECS)
+    spec = get_disease(disease)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = HospitalPlan(DATASETS, folder, hospitals, seed=seed)
+    sites = build_hospitals(plan, spec)
+    start = _start_model(disease)
+    epochs = rounds * LOCAL_EPOCHS
+    pooled = start.with_parameters(_train(start, sites, epochs, seed))
+    _, mean_site, combined, auc = score(pooled, sites)
+    results = {"pooled": {"mean_site": mean_site, "combined": combined, "auc": auc}}
+    own, combined_scores, aucs = [], [], []
+    test_rows = [row for h in sites for row in h.test.rows]
+    test_labels = np.concatenate([h.test.labels for h in sites])
+    for index, site in enumerate(sites):
+        if len(set(site.train.labels.tolist())) < 2:
+            continue  # one class only: this hospital cannot train a classifier alone
+        model = start.with_parameters(_train(start, [site], epochs, seed + index))
+        own.append(metrics.accuracy(site.test.labels, model.predict_proba(site.test.rows)))
+        everyone = model.predict_proba(test_rows)
+        combined_scores.append(metrics.accuracy(test_labels, everyone))
+        aucs.append(metrics.roc_auc(test_labels, everyone))
+    results["local"] = {
+        # each hospital's own model on its own test rows, and on every hospital's test rows
+        "mean_site": float(np.mean(own)),
+        "combined": float(np.mean(combined_scores)),
+        "auc": float(np.mean(aucs)),
+        "hospitals_trained": float(len(own)),
+    }
+    return results
+
+
+def collect(row: dict[str, list[float]], scores: dict[str, float]) -> None:
+    """Append one run's scores to a table row of lists (one list per score)."""
+    for key, value in scores.items():
+        row.setdefault(key, []).append(value)
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"

@@ -1,0 +1,108 @@
+"""MedFed's benchmark suite: one command runs every benchmark, writes `bench/results/*.json`
+and regenerates the README's benchmark tables from those files.
+
+    python bench/run.py                 # everything (what `make bench` runs; over an hour)
+    python bench/run.py --quick         # every benchmark briefly: tests the harness (CI)
+    python bench/run.py --only serving,aggregation
+    python bench/run.py --render        # only rewrite the README tables from saved results
+
+Quick runs write to `bench/results/quick/` and render to `bench/results/quick/README.md`; they
+never touch README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aggregation
+import baselines
+import diseases
+import flamby
+import flower
+import node_training
+import overhead
+import privacy
+import secagg
+import serving
+from harness import README, RESULTS, replace_section, save
+
+SECTIONS: dict[str, ModuleType] = {
+    "flamby": flamby,
+    "diseases": diseases,
+    "privacy": privacy,
+    "overhead": overhead,
+    "aggregation": aggregation,
+    "secagg": secagg,
+    "serving": serving,
+    "node-training": node_training,
+    "flower": flower,
+    "baselines": baselines,
+}
+
+
+def render_all(folder: Path, text: str) -> tuple[str, list[str]]:
+    """The README text with every section that has a results file rewritten from it."""
+    missing = []
+    for name, module in SECTIONS.items():
+        path = folder / f"{name}.json"
+        if not path.exists():
+            missing.append(name)
+            continue
+        record = json.loads(path.read_text())
+        render: Callable[[dict[str, Any]], str] = module.render
+        text = replace_section(text, name, render(record))
+    return text, missing
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="run each benchmark briefly")
+    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--render", action="store_true", help="only regenerate the README")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="simulations run at once in the accuracy benchmarks (timings always run alone)",
+    )
+    args = parser.parse_args(argv)
+    chosen = list(SECTIONS) if not args.only else [s.strip() for s in args.only.split(",")]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    folder = RESULTS / "quick" if args.quick else RESULTS
+    failed = []
+    if not args.render:
+        for name in chosen:
+            started = time.monotonic()
+            print(f"== {name} ==", flush=True)
+            command = "python bench/run.py" + (" --quick" if args.quick else "")
+            try:
+                repetitions, data = SECTIONS[name].run(args.quick, args.jobs)
+            except Exception:  # one broken benchmark must not lose the others' results
+                traceback.print_exc()
+                failed.append(name)
+                continue
+            save(folder, name, command, repetitions, data)
+            print(f"   {name}: {time.monotonic() - started:.0f} s", flush=True)
+    template = README.read_text(encoding="utf-8")
+    text, missing = render_all(folder, template)
+    target = folder / "README.md" if args.quick else README
+    target.write_text(text, encoding="utf-8")
+    print(f"Wrote {target}" + (f"; no results yet for {', '.join(missing)}" if missing else ""))
+    if failed:
+        sys.exit(f"benchmark(s) failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
