@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import nullcontext
 from typing import Annotated
 
 import anyio
@@ -47,32 +46,35 @@ def _roll_back(session: Session) -> None:
         session.close()
 
 
-class SingleWriterGate:
-    """A first-come, first-served queue for SQLite's single writer, waited for in the event loop.
+class DatabaseGate:
+    """How many requests may hold a database session at once, waited for in the event loop.
 
-    Without it, a burst of requests each takes a worker thread and then waits inside SQLite for
-    the write lock, while the request holding that lock needs a free worker thread for its next
-    step: every request stalls until SQLite's busy timeout. Created on first use, inside the
-    server's event loop."""
+    Without it, a burst of requests each takes a worker thread and a connection and then waits
+    inside the database for a lock (SQLite's single writer; on PostgreSQL the audit chain's
+    head row), while the request holding that lock needs a free worker thread for its next
+    step: every request stalls until a timeout. With fewer sessions than worker threads and
+    pooled connections, the holder always finds both. Queuing is first come, first served.
+    Created on first use, inside the server's event loop."""
 
-    def __init__(self) -> None:
-        self._lock: anyio.Lock | None = None
+    def __init__(self, sessions: int) -> None:
+        self.sessions = sessions
+        self._limiter: anyio.CapacityLimiter | None = None
 
     @property
-    def lock(self) -> anyio.Lock:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        return self._lock
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.sessions)
+        return self._limiter
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """A session per request: committed when the route returns, rolled back on any error.
 
-    On SQLite, requests take their turn at the gate first. The ending runs shielded from
-    cancellation and on its own worker threads, so a client that hangs up, or a burst that
-    fills the thread pool, can never leave a transaction (and the write lock) open."""
-    gate: SingleWriterGate | None = request.app.state.db_gate
-    async with gate.lock if gate is not None else nullcontext():
+    Requests take their turn at the gate first. The ending runs shielded from cancellation and
+    on its own worker threads, so a client that hangs up, or a burst that fills the thread
+    pool, can never leave a transaction (and its locks) open."""
+    gate: DatabaseGate = request.app.state.db_gate
+    async with gate.limiter:
         session: Session = request.app.state.session_factory()
         try:
             yield session
