@@ -107,8 +107,9 @@ def final(result: dict[str, Any]) -> dict[str, float]:
 # Without federation ------------------------------------------------------------------------
 
 
-def _start_model(disease: str) -> DiseaseModel:
+def start_model(disease: str) -> DiseaseModel:
     """The same untrained v1.0 the simulation's server registers (preprocessing + fresh weights)."""
+    use_spec_folder(SPECS)
     spec = get_disease(disease)
     data = load_dataset(spec, DATASETS)
     return untrained(train_baseline(spec, data), data).model
@@ -138,7 +139,7 @@ def without_federation(
     folder.mkdir(parents=True, exist_ok=True)
     plan = HospitalPlan(DATASETS, folder, hospitals, seed=seed)
     sites = build_hospitals(plan, spec)
-    start = _start_model(disease)
+    start = start_model(disease)
     epochs = rounds * LOCAL_EPOCHS
     pooled = start.with_parameters(_train(start, sites, epochs, seed))
     _, mean_site, combined, auc = score(pooled, sites)

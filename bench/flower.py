@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fl_runs import DATASETS, SPECS, Run, collect, final, simulate, spread
+from fl_runs import DATASETS, Run, collect, final, simulate, spread, start_model
 from harness import ROOT, header
 
-from medfed.core.catalog import get_disease, use_spec_folder
-from medfed.ml.baseline import train_baseline, untrained
-from medfed.ml.datasets import load_dataset
+from medfed.core.catalog import get_disease
 from medfed.simulation.hospitals import HospitalPlan, build_hospitals
 
 FLOWER = "flwr[simulation]==1.18.0"
@@ -50,11 +48,10 @@ def flower_python() -> tuple[Path | None, str]:
 
 def write_inputs(seed: int, rounds: int, path: Path) -> None:
     """MedFed's model inputs for each site's split (as its nodes see them) and the start."""
-    use_spec_folder(SPECS)
-    spec = get_disease(DISEASE)
-    data = load_dataset(spec, DATASETS)
-    start = untrained(train_baseline(spec, data), data).model
-    sites = build_hospitals(HospitalPlan(DATASETS, path.parent, "natural", seed=seed), spec)
+    start = start_model(DISEASE)
+    sites = build_hospitals(
+        HospitalPlan(DATASETS, path.parent, "natural", seed=seed), get_disease(DISEASE)
+    )
     arrays: dict[str, np.ndarray] = {
         "sites": np.asarray(len(sites)),
         "rounds": np.asarray(rounds),

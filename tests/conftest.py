@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,7 @@ from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.services.baselines import ensure_baselines
 from medfed.server.storage import LocalArtifactStore
+from tests.utils.browser import chromium
 from tests.utils.processes import ServerProcess, medfed_env, running_server
 
 POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
@@ -265,3 +267,10 @@ def live_server(
     )
     with running_server(env, tmp_path / "server.log") as process:
         yield process, env
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, shared by one test module's browser journeys."""
+    with chromium() as launched:
+        yield launched

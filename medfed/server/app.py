@@ -20,7 +20,7 @@ from medfed import __version__
 from medfed.core.config import Settings
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
-from medfed.server.db.engine import make_engine, make_session_factory
+from medfed.server.db.engine import make_engine, make_session_factory, request_sessions
 from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
@@ -35,7 +35,6 @@ from medfed.server.ticker import RoundTicker
 from medfed.server.web import build_pages_router
 
 logger = logging.getLogger("medfed.server")
-POSTGRES_SESSIONS = 20
 
 WEB_DIR = Path(__file__).with_name("web")
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).with_name("static")
@@ -81,10 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.secret_key = secret_key
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
-    # SQLite lets one transaction write at a time (and every MedFed transaction begins
-    # IMMEDIATE); PostgreSQL gets fewer sessions than its connection pool (30) and the worker
-    # threads (40). See deps.DatabaseGate.
-    app.state.db_gate = DatabaseGate(1 if settings.is_sqlite else POSTGRES_SESSIONS)
+    # Fewer requests hold a session than the pool has connections and the worker threads (40).
+    app.state.db_gate = DatabaseGate(request_sessions(engine))
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
     app.state.metrics_registry = CollectorRegistry()

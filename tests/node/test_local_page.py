@@ -18,14 +18,8 @@ from medfed.core.config import Settings
 from medfed.node import enroll as node_enroll
 from medfed.server.db.tables import Contribution
 from tests.node.conftest import site_csv
-from tests.utils.browser import Traffic, chromium, guarded_page, screenshot
+from tests.utils.browser import Traffic, guarded_page, screenshot
 from tests.utils.processes import ServerProcess, free_port, medfed_env, run_medfed, running_server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

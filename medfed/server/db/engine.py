@@ -11,12 +11,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# PostgreSQL connection pool: POOL_SIZE kept open, up to POOL_OVERFLOW more under load.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+# Connections left for work outside requests (the round ticker, start-up, background jobs).
+POOL_RESERVE = 10
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
@@ -24,6 +31,18 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def request_sessions(engine: Engine) -> int:
+    """How many requests may hold a database session at once.
+
+    SQLite lets one transaction write at a time (and every MedFed transaction begins
+    IMMEDIATE), so one. PostgreSQL: the pool less a reserve for work outside requests, so a
+    burst of requests can never take the connection a lock holder is waiting for.
+    """
+    if engine.dialect.name == "sqlite":
+        return 1
+    return POOL_SIZE + POOL_OVERFLOW - POOL_RESERVE
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from medfed import __version__
 from medfed.core.catalog import load_catalog
-from medfed.core.errors import MedFedError
 from medfed.server.db.migrate import migration_status
 from medfed.server.db.tables import AuditEvent, Hospital, Node, Prediction, Round
 from medfed.server.deps import DbSession, SettingsDep
 from medfed.server.services import ab, accounts, audit, contributions, enrollment, registry
 from medfed.server.web import charts
-from medfed.server.web.render import render, see_other
+from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-
-def attempt(db: Session, action: Callable[[], Any]) -> str | None:
-    """Run a service call; on a domain error undo it and return the message for the page."""
-    try:
-        action()
-    except MedFedError as problem:
-        db.rollback()
-        return problem.message
-    return None
-
-
-async def form_of(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: str(value)[:500] for key, value in form.items() if isinstance(value, str)}
 
 
 @router.get("/hospitals", response_class=HTMLResponse)

@@ -14,8 +14,7 @@ from medfed.server.api.round_schemas import RoundOpenIn
 from medfed.server.db.tables import Round
 from medfed.server.deps import DbSession
 from medfed.server.services import audit, rounds, secagg
-from medfed.server.web.admin import attempt, form_of
-from medfed.server.web.render import render, see_other
+from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
 
 router = APIRouter(prefix="/admin/rounds", include_in_schema=False)

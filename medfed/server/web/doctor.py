@@ -16,7 +16,7 @@ from medfed.server.deps import DbSession
 from medfed.server.services import ab, marketplace, outcomes, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 from medfed.server.web import charts
-from medfed.server.web.forms import check_fields, fields_for
+from medfed.server.web.forms import check_fields, fields_for, missing_required
 from medfed.server.web.render import render
 from medfed.server.web.session import CsrfChecked, WebClinician, WebUser
 
@@ -119,9 +119,8 @@ async def predict_submit(
     checked = check_fields(fields_for(spec), values)
     row = checked.patients.get(spec.id, {})
     errors = dict(checked.errors)
-    for feature in spec.features:
-        if feature.required and feature.name not in errors and row.get(feature.name) is None:
-            errors[feature.name] = f"Required: enter {feature.describe_accepted()}."
+    for feature in missing_required(spec, row):
+        errors.setdefault(feature.name, f"Required: enter {feature.describe_accepted()}.")
     if errors:
         return _form(request, user, spec, values, errors, status=422)
     result = predictions.predict(
@@ -132,7 +131,7 @@ async def predict_submit(
         dict(row),
         store_inputs=form.get("store_inputs") == "yes",
     )
-    return result_page(request, user, spec, result, predictions.validate_patient(spec, dict(row)))
+    return result_page(request, user, spec, result, row)
 
 
 @router.post(

@@ -12,8 +12,7 @@ from medfed.core.errors import PermissionDenied
 from medfed.server.deps import DbSession, SettingsDep
 from medfed.server.services import accounts, audit, contributions, participation
 from medfed.server.web import charts
-from medfed.server.web.admin import form_of
-from medfed.server.web.render import render, see_other
+from medfed.server.web.render import form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebStaff, WebUser
 
 router = APIRouter(include_in_schema=False)

@@ -1,13 +1,16 @@
-"""Rendering pages: the template response, role-aware navigation and safe redirects."""
+"""Rendering pages: the template response, role-aware navigation, safe redirects and forms."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
 
+from medfed.core.errors import MedFedError
 from medfed.server.web.session import ensure_nonce, form_csrf_token
 
 NAVIGATION = {
@@ -55,3 +58,18 @@ def see_other(
     if query:
         path += ("&" if "?" in path else "?") + urlencode(query)
     return RedirectResponse(path + (f"#{anchor}" if anchor else ""), status_code=303)
+
+
+def attempt(db: Session, action: Callable[[], Any]) -> str | None:
+    """Run a service call; on a domain error undo it and return the message for the page."""
+    try:
+        action()
+    except MedFedError as problem:
+        db.rollback()
+        return problem.message
+    return None
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: str(value)[:500] for key, value in form.items() if isinstance(value, str)}
