@@ -171,6 +171,14 @@ def collect(row: dict[str, list[float]], scores: dict[str, float]) -> None:
         row.setdefault(key, []).append(value)
 
 
+def deployed(row: dict[str, Any], rounds: int) -> str:
+    """How many of the rounds passed the validation gate and were deployed, seed by seed."""
+    counts = row.get("deployed")
+    if not counts:
+        return "-"
+    return ", ".join(str(int(c)) for c in counts) + f" of {rounds}"
+
+
 def spread(values: list[float], digits: int = 3) -> str:
     if not values:
         return "-"

@@ -7,11 +7,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fl_runs import Run, collect, final, simulate_all, spread
+from fl_runs import Run, collect, deployed, final, simulate_all, spread
 from harness import header
 
 SETUPS = (("heart_flamby", "natural"), ("diabetes", "5"))
 EPSILONS: tuple[float | None, ...] = (None, 10.0, 3.0, 1.0)
+
+
+def _key(epsilon: float | None) -> str:
+    return "inf" if epsilon is None else f"{epsilon:g}"
+
+
+COLUMNS = tuple(_key(epsilon) for epsilon in EPSILONS)  # the table's columns, in order
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
@@ -28,7 +35,7 @@ def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="medfed-bench-privacy-") as tmp:
         results = simulate_all(runs, Path(tmp), jobs)
     for run_ in runs:
-        key = "inf" if run_.epsilon is None else f"{run_.epsilon:g}"
+        key = _key(run_.epsilon)
         row = table.setdefault(run_.disease, {}).setdefault(key, {})
         collect(row, final(results[run_]))
     return len(seeds), {"rounds": rounds, "seeds": seeds, "results": table}
@@ -50,10 +57,20 @@ def render(record: dict[str, Any]) -> str:
     ]
     for disease, rows in record["results"].items():
         cells = []
-        for key in ("inf", "10", "3", "1"):
+        for key in COLUMNS:
             row = rows.get(key)
             cells.append(
                 f"{spread(row['combined'])} ({spread(row['auc'], 2)})" if row else "not run"
             )
+        lines.append(f"| {disease} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Rounds whose candidate passed the validation gate and was deployed, per seed:",
+        "",
+        "| data | ε = ∞ (no DP) | ε = 10 | ε = 3 | ε = 1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for disease, rows in record["results"].items():
+        cells = [deployed(rows[k], record["rounds"]) if k in rows else "-" for k in COLUMNS]
         lines.append(f"| {disease} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
