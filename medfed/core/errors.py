@@ -4,7 +4,8 @@
     ├── ConfigurationError          settings are missing or unsafe (CLI and start-up only)
     │   └── DatasetProblem          a public dataset file is missing or altered
     ├── InvalidInput                a value is wrong; names the field          -> 422
-    │   └── MalformedRequest        the body is not parseable at all           -> 400
+    │   ├── MalformedRequest        the body is not parseable at all           -> 400
+    │   └── PrivacyTargetUnreachable  no amount of DP-SGD noise certifies that epsilon
     ├── NotFound                    no such object (or not visible to you)     -> 404
     ├── Conflict                    the object already exists / wrong state    -> 409
     ├── AuthenticationFailed        who you are could not be established       -> 401
@@ -51,6 +52,10 @@ class InvalidInput(MedFedError):
 
 class MalformedRequest(InvalidInput):
     code = "malformed_request"
+
+
+class PrivacyTargetUnreachable(InvalidInput):
+    code = "privacy_target_unreachable"
 
 
 class NotFound(MedFedError):

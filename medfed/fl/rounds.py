@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from medfed.fl.privacy import MAX_DELTA, certifiable, smallest_epsilon
+
 OPEN = "open"
 TRAINING = "training"
 EVALUATING = "evaluating"
@@ -97,6 +99,12 @@ class RoundConfig:
             found.append("secagg_threshold must be between 1 and max_hospitals")
         if self.target_epsilon is not None and self.target_epsilon <= 0:
             found.append("target_epsilon must be positive, or null for no differential privacy")
+        elif self.target_epsilon is not None and not certifiable(self.target_epsilon, MAX_DELTA):
+            found.append(
+                f"target_epsilon {self.target_epsilon:g} is below what DP-SGD can certify at "
+                f"delta {MAX_DELTA:g} (about {smallest_epsilon(MAX_DELTA):.2g}); "
+                "choose a larger epsilon per round, or null for no differential privacy"
+            )
         return found
 
 

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from medfed.core.errors import PrivacyTargetUnreachable
+from medfed.fl.privacy import RDP_ORDERS, certifiable, smallest_epsilon
 from medfed.ml.model import Architecture
 from medfed.ml.network import build_network, get_parameters, set_parameters
 
@@ -106,18 +108,17 @@ def train_locally(
     if config.target_epsilon is not None:
         from opacus import PrivacyEngine
 
+        noise = noise_for(config.target_epsilon, config.delta, len(loader), config.epochs)
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG needs torchcsprng, not available
             # for this torch build. Noise comes from torch's generator seeded from os.urandom.
             warnings.simplefilter("ignore")
             engine = PrivacyEngine(accountant="rdp", secure_mode=False)
-            network, optimiser, loader = engine.make_private_with_epsilon(
+            network, optimiser, loader = engine.make_private(
                 module=network,
                 optimizer=optimiser,
                 data_loader=loader,
-                target_epsilon=config.target_epsilon,
-                target_delta=config.delta,
-                epochs=config.epochs,
+                noise_multiplier=noise,
                 max_grad_norm=config.max_grad_norm,
             )
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -149,11 +150,48 @@ def train_locally(
     noise = 0.0
     sample_rate = 1.0 / steps_per_epoch
     if engine is not None:
-        epsilon = float(engine.accountant.get_epsilon(delta=config.delta))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "optimal order is the largest alpha": a bound still
+            epsilon = float(
+                engine.accountant.get_epsilon(delta=config.delta, alphas=list(RDP_ORDERS))
+            )
         noise = float(optimiser.noise_multiplier)  # type: ignore[attr-defined]
         sample_rate = float(optimiser.expected_batch_size / len(dataset))  # type: ignore[attr-defined]
     return LocalTrainingResult(
         get_parameters(plain), epsilon, config.delta if engine else 0.0, noise, sample_rate, step
+    )
+
+
+def noise_for(epsilon: float, delta: float, batches_per_epoch: int, epochs: int) -> float:
+    """The noise multiplier that makes `epochs` Poisson-sampled epochs (epsilon, delta)-DP."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    if not certifiable(epsilon, delta):
+        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    sample_rate=1 / max(1, batches_per_epoch),
+                    epochs=epochs,
+                    accountant="rdp",
+                    epsilon_tolerance=min(0.01, epsilon / 100),
+                    alphas=list(RDP_ORDERS),
+                )
+            )
+    except ValueError as error:  # Opacus: "The privacy budget is too low."
+        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta)) from error
+
+
+def _unreachable(epsilon: float, delta: float) -> str:
+    return (
+        f"Differential privacy cannot be certified at epsilon {epsilon:g} with delta {delta:.1g}: "
+        f"the smallest epsilon the accountant can certify there is about "
+        f"{smallest_epsilon(delta):.2g}. Choose a larger epsilon for this contribution "
+        "(for example spread the hospital's budget over fewer rounds)."
     )
 
 

@@ -24,9 +24,21 @@ from typing import Any
 import numpy as np
 
 from medfed.core.catalog import get_disease
-from medfed.core.errors import Conflict, InvalidInput, MedFedError, PermissionDenied
+from medfed.core.errors import (
+    Conflict,
+    InvalidInput,
+    MedFedError,
+    PermissionDenied,
+    PrivacyTargetUnreachable,
+)
 from medfed.core.numbers import json_safe
-from medfed.fl.privacy import check_budget, effective_cap
+from medfed.fl.privacy import (
+    certifiable,
+    check_budget,
+    choose_delta,
+    effective_cap,
+    smallest_epsilon,
+)
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.ml.model import DiseaseModel
@@ -113,10 +125,20 @@ class RoundAgent:
                 # The round moved on between the listing and this step (a stage closed, or the
                 # sum is already unmasked); the next poll acts on its new status.
                 self.say(f"Round {round_id}: {moved.message}")
+            except PrivacyTargetUnreachable as impossible:
+                self._give_up(round_id, impossible)
         elif status == "training" and mine == "joined":
-            self._train_and_submit(round_)
+            try:
+                self._train_and_submit(round_)
+            except PrivacyTargetUnreachable as impossible:
+                self._give_up(round_id, impossible)
         elif status == "evaluating" and mine == "submitted":
             self._evaluate(round_)
+
+    def _give_up(self, round_id: int, impossible: PrivacyTargetUnreachable) -> None:
+        # Retrying cannot help: the node leaves the round (the server treats it as a dropout).
+        self._record(round_id, "declined", note=impossible.message)
+        self.say(f"Round {round_id} ({self.spec.id}) abandoned: {impossible.message}")
 
     def _record(self, round_id: int, status: str, **kwargs: str | None) -> None:
         self.state.set_round(round_id, self.spec.id, status, **kwargs)
@@ -152,6 +174,16 @@ class RoundAgent:
             self.say(f"Round {round_id} declined: the file cannot be used: {note}")
             return
         rows = int(report.valid_rows * (1 - VALIDATION_FRACTION))
+        target = round_["training"]["target_epsilon"]
+        if target is not None and not certifiable(float(target), choose_delta(rows)):
+            note = (
+                f"its epsilon {float(target):g} per round cannot be certified with this "
+                f"hospital's {rows} rows (delta {choose_delta(rows):.1g} needs at least "
+                f"{smallest_epsilon(choose_delta(rows)):.2g})"
+            )
+            self._record(round_id, "declined", note=note)
+            self.say(f"Round {round_id} declined: {note}")
+            return
         try:
             self.client.join_round(round_id, rows)
         except (Conflict, InvalidInput) as refused:

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 from hypothesis import given
 from hypothesis import strategies as st
+from opacus.accountants import RDPAccountant
 
-from medfed.fl.privacy import Spend, check_budget, choose_delta, compose, effective_cap
+from medfed.fl.privacy import (
+    RDP_ORDERS,
+    Spend,
+    certifiable,
+    check_budget,
+    choose_delta,
+    compose,
+    effective_cap,
+    epsilon_floor,
+    smallest_epsilon,
+)
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(0, 1e-5)), max_size=30))
@@ -32,3 +44,23 @@ def test_budget_decision_reports_what_is_left() -> None:
     decision = check_budget(Spend(9.5, 1e-5), 1.0, 10.0)
     assert not decision.allowed and decision.remaining == 0.5
     assert check_budget(Spend(9.0, 1e-5), 1.0, 10.0).allowed
+
+
+def test_the_floor_is_what_the_accountant_reaches_with_overwhelming_noise() -> None:
+    accountant = RDPAccountant()
+    accountant.history = [(1e5, 0.05, 500)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the largest order is optimal here, as intended
+        reached = accountant.get_epsilon(delta=1e-5, alphas=list(RDP_ORDERS))
+        with_default_orders = accountant.get_epsilon(delta=1e-5)
+    assert epsilon_floor(1e-5) <= reached < epsilon_floor(1e-5) * 1.001
+    # Opacus's default orders stop at 63: they cannot certify 1 spread over 10 rounds.
+    assert with_default_orders > 0.1 and certifiable(0.1, 1e-5)
+
+
+@given(st.floats(1e-12, 1e-5), st.floats(1e-12, 1e-5))
+def test_a_smaller_delta_needs_a_larger_epsilon(a: float, b: float) -> None:
+    small, large = sorted((a, b))
+    assert smallest_epsilon(small) >= smallest_epsilon(large) > epsilon_floor(large)
+    assert certifiable(smallest_epsilon(small), large)
+    assert not certifiable(epsilon_floor(small), small)

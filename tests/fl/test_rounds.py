@@ -142,3 +142,7 @@ def test_config_round_trips_and_reports_problems() -> None:
     problems = RoundConfig(min_hospitals=4, max_hospitals=2, target_epsilon=-1).problems()
     assert any("max_hospitals" in p for p in problems)
     assert any("target_epsilon" in p for p in problems)
+    assert RoundConfig(target_epsilon=0.1).problems() == []
+    (too_small,) = RoundConfig(target_epsilon=0.001).problems()
+    assert "target_epsilon 0.001 is below what DP-SGD can certify" in too_small
+    assert "choose a larger epsilon" in too_small

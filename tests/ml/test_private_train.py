@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from opacus.accountants import RDPAccountant
 
+from medfed.core.errors import PrivacyTargetUnreachable
+from medfed.fl.privacy import RDP_ORDERS, smallest_epsilon
 from medfed.ml.model import Architecture
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
 
@@ -24,8 +26,27 @@ def test_reported_epsilon_matches_opacus_accountant_for_the_same_steps(target: f
     result = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
     accountant = RDPAccountant()
     accountant.history = [(result.noise_multiplier, result.sample_rate, result.steps)]
-    assert abs(accountant.get_epsilon(delta=1e-5) - result.epsilon) < 1e-9
-    assert result.epsilon <= target + 0.05 and result.noise_multiplier > 0
+    assert abs(accountant.get_epsilon(delta=1e-5, alphas=list(RDP_ORDERS)) - result.epsilon) < 1e-9
+    assert result.epsilon <= target and result.noise_multiplier > 0
+    assert accountant.get_epsilon(delta=1e-5) >= result.epsilon  # more orders only tighten
+
+
+def test_strong_privacy_below_the_default_accountants_floor_trains() -> None:
+    # 1 per hospital over 10 rounds: Opacus's default orders cannot certify 0.1 at delta 1e-5.
+    inputs, labels = data()
+    config = LocalTrainingConfig(epochs=2, batch_size=40, target_epsilon=0.1, delta=1e-5, seed=2)
+    result = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
+    assert 0.09 <= result.epsilon <= 0.1 and np.isfinite(result.parameters).all()
+
+
+def test_an_epsilon_no_noise_can_certify_is_refused_with_the_smallest_that_works() -> None:
+    inputs, labels = data()
+    config = LocalTrainingConfig(epochs=2, batch_size=40, target_epsilon=0.001, delta=1e-5)
+    with pytest.raises(PrivacyTargetUnreachable) as refused:
+        train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
+    message = refused.value.message
+    assert "cannot be certified at epsilon 0.001" in message
+    assert f"{smallest_epsilon(1e-5):.2g}" in message and "Choose a larger epsilon" in message
 
 
 def test_without_dp_epsilon_is_infinite_and_the_model_learns() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.config import Settings
 from medfed.core.errors import ServiceUnavailable
+from medfed.fl.privacy import choose_delta, smallest_epsilon
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
 from medfed.node.credential import load_credential
@@ -51,6 +52,35 @@ def _agent(
     if drop:
         return RoundAgent(home, client, Participation("heart", csv_path, drop), say=lambda _: None)
     return RoundAgent(home, client, Participation("heart", csv_path), say=lambda _: None)
+
+
+def _site_agents(
+    server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    sites: tuple[str, ...],
+    label: str,
+) -> list[RoundAgent]:
+    process, env = server
+    return [
+        _agent(
+            process,
+            env,
+            tmp_path / site,
+            f"{site} {label}",
+            site_csv(datasets_dir, site, tmp_path / f"{site}.csv"),
+        )
+        for site in sites
+    ]
+
+
+def _open_heart_round(
+    process: ServerProcess, headers: dict[str, str], **config: object
+) -> httpx.Response:
+    """A heart round for three small sites: it starts at once and any candidate may deploy."""
+    defaults = {"disease": "heart", "min_hospitals": 3, "min_rows": 50, "grace_seconds": 0}
+    body = {**defaults, "local_epochs": 1, "tolerance": 1.0, **config}
+    return httpx.post(process.url + "/api/v1/rounds", json=body, headers=headers)
 
 
 def _admin_headers(server: ServerProcess, db: Session) -> dict[str, str]:
@@ -243,33 +273,12 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     tmp_path: Path,
     trained_db: Session,
 ) -> None:
-    process, env = server
+    process = server[0]
     sites = ("cleveland", "hungarian", "va")
-    agents = [
-        _agent(
-            process,
-            env,
-            tmp_path / site,
-            f"{site} secure",
-            site_csv(datasets_dir, site, tmp_path / f"{site}.csv"),
-        )
-        for site in sites
-    ]
+    agents = _site_agents(server, datasets_dir, tmp_path, sites, "secure")
     headers = _admin_headers(process, trained_db)
-    opened = httpx.post(
-        process.url + "/api/v1/rounds",
-        json={
-            "disease": "heart",
-            "min_hospitals": 3,
-            "min_rows": 50,
-            "grace_seconds": 0,
-            "target_epsilon": 2.0,
-            "local_epochs": 1,
-            "tolerance": 1.0,
-            "secagg_stage_seconds": 30,
-            "submit_seconds": 8,
-        },
-        headers=headers,
+    opened = _open_heart_round(
+        process, headers, target_epsilon=2.0, secagg_stage_seconds=30, submit_seconds=8
     )
     round_id = opened.json()["id"]
     assert opened.json()["config"]["secure"] is True  # the default
@@ -369,3 +378,47 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
     assert final["evaluation"]["contributors"] == 3  # type: ignore[index]
     for site in sites:  # each hospital trained (and spent privacy) once
         assert len(NodeState(tmp_path / site).ledger("heart")) == 1
+
+
+def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_declines(
+    server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    process, env = server
+    agents = _site_agents(
+        server, datasets_dir, tmp_path, ("cleveland", "hungarian", "va"), "strict"
+    )
+    # 20,000 training rows: this node's delta is 1/(10 n) = 5e-6, so it needs a larger epsilon.
+    one_site = site_csv(datasets_dir, "cleveland", tmp_path / "one.csv").read_text().splitlines()
+    big_csv = tmp_path / "big.csv"
+    big_csv.write_text("\n".join([one_site[0], *(one_site[1:] * 90)]) + "\n")
+    big = _agent(process, env, tmp_path / "big", "Big Hospital", big_csv)
+    epsilon = 0.004  # far below Opacus's default floor of 0.103; above MedFed's at delta 1e-5
+    assert smallest_epsilon(1e-5) < epsilon < smallest_epsilon(choose_delta(20_000))
+    headers = _admin_headers(process, trained_db)
+    opened = _open_heart_round(process, headers, target_epsilon=epsilon)
+    assert opened.status_code == 201, opened.text
+    round_id = opened.json()["id"]
+    refused = httpx.post(
+        process.url + "/api/v1/rounds",
+        json={"disease": "diabetes", "target_epsilon": 0.001},
+        headers=headers,
+    )
+    assert refused.status_code == 422 and "below what DP-SGD can certify" in refused.text
+
+    _step_until(
+        [big, *agents],
+        lambda: _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed"),
+    )
+    final = _round(process, headers, round_id)
+    assert final["status"] in ("deployed", "rejected"), final["reason"]
+    assert len(final["members"]) == 3  # type: ignore[arg-type]
+    declined = big.state.round_entry(round_id)
+    assert declined is not None and declined.status == "declined"
+    assert "cannot be certified with this hospital's" in (declined.note or "")
+    assert big.state.jobs() == []  # it never trained, so it spent nothing
+    for agent in agents:
+        (spend,) = agent.state.ledger("heart")
+        assert 0 < spend.epsilon <= epsilon
