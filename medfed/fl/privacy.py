@@ -21,15 +21,25 @@ from dataclasses import dataclass
 
 MAX_DELTA = 1e-5
 
-# Renyi orders the accountant searches: Opacus's default list, then higher orders that only
-# tighten the bound for strong privacy (small epsilon). Training and its reported epsilon use
-# the same list.
+# Renyi orders the accountant searches: Opacus's default list (up to 63), then higher orders that
+# only tighten the bound for strong privacy (small epsilon). Training and its reported epsilon
+# use the same list.
+COMMON_ORDERS: tuple[float, ...] = tuple(1 + x / 10 for x in range(1, 100)) + tuple(
+    float(a) for a in range(12, 64)
+)
 RDP_ORDERS: tuple[float, ...] = (
-    tuple(1 + x / 10 for x in range(1, 100))
-    + tuple(float(a) for a in range(12, 64))
+    COMMON_ORDERS
     + tuple(float(a) for a in range(64, 128, 8))
     + (128.0, 160.0, 192.0, 256.0, 320.0, 384.0, 512.0, 768.0, 1024.0)
 )
+
+
+def orders_for(epsilon: float, delta: float) -> tuple[float, ...]:
+    """The orders worth searching for a target. The best order is near 1 + 2 log(1/delta) / epsilon
+    (for the Gaussian mechanism); the high orders cost ten times the rest to evaluate and are
+    searched only when that estimate is past three quarters of the common list's largest."""
+    best = 1 + 2 * math.log(1 / delta) / epsilon
+    return RDP_ORDERS if best > 0.75 * COMMON_ORDERS[-1] else COMMON_ORDERS
 
 
 def epsilon_floor(delta: float) -> float:

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medfed.core.errors import PrivacyTargetUnreachable
-from medfed.fl.privacy import RDP_ORDERS, certifiable, smallest_epsilon
+from medfed.fl.privacy import certifiable, orders_for, smallest_epsilon
 from medfed.ml.model import Architecture
 from medfed.ml.network import build_network, get_parameters, set_parameters
 
@@ -149,12 +149,11 @@ def train_locally(
     epsilon = math.inf
     noise = 0.0
     sample_rate = 1.0 / steps_per_epoch
-    if engine is not None:
+    if engine is not None and config.target_epsilon is not None:
+        orders = list(orders_for(config.target_epsilon, config.delta))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "optimal order is the largest alpha": a bound still
-            epsilon = float(
-                engine.accountant.get_epsilon(delta=config.delta, alphas=list(RDP_ORDERS))
-            )
+            epsilon = float(engine.accountant.get_epsilon(delta=config.delta, alphas=orders))
         noise = float(optimiser.noise_multiplier)  # type: ignore[attr-defined]
         sample_rate = float(optimiser.expected_batch_size / len(dataset))  # type: ignore[attr-defined]
     return LocalTrainingResult(
@@ -179,7 +178,7 @@ def noise_for(epsilon: float, delta: float, batches_per_epoch: int, epochs: int)
                     epochs=epochs,
                     accountant="rdp",
                     epsilon_tolerance=min(0.01, epsilon / 100),
-                    alphas=list(RDP_ORDERS),
+                    alphas=list(orders_for(epsilon, delta)),
                 )
             )
     except ValueError as error:  # Opacus: "The privacy budget is too low."
