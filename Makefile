@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck check bench bench-quick clean
+.PHONY: demo setup test lint typecheck check bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "MedFed needs Python 3.11 ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
@@ -23,13 +23,21 @@ $(SYSTEM_TOOLS):
 	@echo "installing Debian's chromium and poppler-utils for the browser tests"
 	$(SUDO) apt-get install -y -q chromium poppler-utils || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium poppler-utils; }
 
+# `make demo PORT=8010` and `make demo DEMO_ARGS="--no-round"` pass through to `medfed demo`.
+PORT ?=
+DEMO_ARGS ?=
+# Test processes at once (pytest-xdist); `make test WORKERS=0` runs in this process only.
+WORKERS ?= auto
+
+setup: $(STAMP) $(SYSTEM_TOOLS)
+
 demo: $(STAMP)
-	$(BIN)/medfed demo
+	$(BIN)/medfed demo $(if $(PORT),--port $(PORT)) $(DEMO_ARGS)
 
 test: $(STAMP) $(SYSTEM_TOOLS)
 	$(BIN)/ruff check medfed tests bench
 	$(BIN)/mypy medfed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check medfed tests bench

@@ -18,6 +18,7 @@ import numpy as np
 from harness import ROOT
 
 from medfed.core.catalog import get_disease, use_spec_folder
+from medfed.core.config import PACKAGED_DATASETS_DIR
 from medfed.ml import metrics
 from medfed.ml.baseline import train_baseline, untrained
 from medfed.ml.datasets import load_dataset
@@ -26,7 +27,7 @@ from medfed.ml.private_train import LocalTrainingConfig, train_locally
 from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals, score
 
 SPECS = ROOT / "bench" / "specs"
-DATASETS = Path(os.environ.get("MEDFED_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
+DATASETS = Path(os.environ.get("MEDFED_DATASETS_DIR", PACKAGED_DATASETS_DIR))
 LOCAL_EPOCHS, BATCH, LEARNING_RATE = 5, 32, 0.05  # what `medfed simulate` asks every node for
 
 

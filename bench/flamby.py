@@ -22,7 +22,7 @@ DISEASE = "heart_flamby"
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
-    rounds, seeds = (2, [0]) if quick else (15, [0, 1, 2, 3, 4])
+    rounds, seeds = (1, [0]) if quick else (15, [0, 1, 2, 3, 4])
     strategies = ("fedavg",) if quick else STRATEGIES
     runs = [
         Run(DISEASE, "natural", rounds, seed, strategy) for strategy in strategies for seed in seeds

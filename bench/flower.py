@@ -66,7 +66,7 @@ def write_inputs(seed: int, rounds: int, path: Path) -> None:
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
-    rounds, seeds = (2, [0]) if quick else (15, [0, 1, 2, 3, 4])
+    rounds, seeds = (1, [0]) if quick else (15, [0, 1, 2, 3, 4])
     python, why = flower_python()
     rows: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="medfed-bench-flower-") as tmp:

@@ -28,7 +28,7 @@ TABLE_HEAD = (
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
-    rounds, seeds = (2, [0]) if quick else (10, [0, 1, 2])
+    rounds, seeds = (1, [0]) if quick else (10, [0, 1, 2])
     setups = SETUPS[:1] if quick else SETUPS
     epsilons = (None, 3.0) if quick else EPSILONS
     runs = [

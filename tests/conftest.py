@@ -19,7 +19,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from medfed.core.config import Settings, load_settings
+from medfed.core.config import PACKAGED_DATASETS_DIR, Settings, load_settings
 from medfed.server.app import create_app
 from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
@@ -30,7 +30,6 @@ from tests.utils.processes import ServerProcess, medfed_env, running_server
 
 POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-DATASETS_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 @pytest.fixture(autouse=True)
@@ -109,11 +108,8 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    if not (DATASETS_DIR / "SHA256SUMS").exists():
-        raise RuntimeError(
-            f"The public datasets are expected at {DATASETS_DIR} (../shared/datasets)."
-        )
-    return DATASETS_DIR
+    """The copy that ships inside the package: the product's default."""
+    return PACKAGED_DATASETS_DIR
 
 
 @dataclass(frozen=True)

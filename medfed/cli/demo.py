@@ -19,15 +19,16 @@ from medfed.core.files import write_private_file
 from medfed.core.security import password_problem, verify_password
 from medfed.server.db.tables import Hospital
 from medfed.server.services import accounts
-from medfed.simulation.demo_round import run_demo_round
+from medfed.simulation.demo_round import DEMO_SITES, explain_outcome, run_demo_round
 
 app = typer.Typer(help="Start a demo server with demo accounts.", invoke_without_command=True)
 
-DEMO_HOSPITAL = "Demo General Hospital"
-DEMO_ACCOUNTS = (
+# One hospital login per hospital that takes part in the demo round, so each hospital page
+# shows that hospital's own contributions, privacy spend and impact.
+DEMO_ACCOUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("admin", "admin", None),
-    ("staff", "hospital", DEMO_HOSPITAL),
     ("doctor", "doctor", None),
+    *((site.login, "hospital", site.hospital) for site in DEMO_SITES),
 )
 ACTOR = "cli:demo"
 DEMO_MIN_ROWS = 100
@@ -40,11 +41,11 @@ def _random_password(username: str) -> str:
             return candidate
 
 
-def _demo_hospital(session: Session) -> Hospital:
+def _demo_hospital(session: Session, name: str) -> Hospital:
     try:
-        return accounts.find_hospital(session, DEMO_HOSPITAL)
+        return accounts.find_hospital(session, name)
     except NotFound:
-        return accounts.create_hospital(session, DEMO_HOSPITAL, actor=ACTOR)
+        return accounts.create_hospital(session, name, actor=ACTOR)
 
 
 @app.callback()
@@ -63,10 +64,12 @@ def demo(
     logins_file = settings.home / "demo-logins.json"
     # Passwords are saved before any account exists and accounts are created only when missing,
     # so an interrupted set-up is completed, never left with logins that do not work.
-    if logins_file.exists():
-        logins: dict[str, str] = json.loads(logins_file.read_text(encoding="utf-8"))
-    else:
-        logins = {username: _random_password(username) for username, _, _ in DEMO_ACCOUNTS}
+    logins: dict[str, str] = (
+        json.loads(logins_file.read_text(encoding="utf-8")) if logins_file.exists() else {}
+    )
+    missing = [username for username, _, _ in DEMO_ACCOUNTS if username not in logins]
+    if missing:  # a new home, or a home from an older demo that had fewer logins
+        logins.update({username: _random_password(username) for username in missing})
         write_private_file(logins_file, json.dumps(logins, indent=2) + "\n")
     with database_session(settings) as session:
         users = {user.username: user for user in accounts.list_users(session)}
@@ -81,28 +84,30 @@ def demo(
                 "This home already has accounts that the demo did not create; "
                 "use another MEDFED_HOME for the demo."
             )
-        hospital = None
         for username, role, hospital_name in DEMO_ACCOUNTS:
             if username in existing:
                 continue
-            if hospital_name and hospital is None:
-                hospital = _demo_hospital(session)
+            hospital = _demo_hospital(session, hospital_name) if hospital_name else None
             accounts.create_user(
                 session,
                 username=username,
                 password=logins[username],
                 role=role,
-                display_name=f"Demo {role}",
-                hospital_id=hospital.id if hospital_name and hospital else None,
+                display_name=f"{hospital_name} staff" if hospital_name else f"Demo {role}",
+                hospital_id=hospital.id if hospital else None,
                 actor=ACTOR,
             )
     url = f"http://{settings.host}:{port or settings.port}"
+
+    roles = {username: (role, hospital) for username, role, hospital in DEMO_ACCOUNTS}
 
     def announce() -> None:
         console.print(f"\n[bold]MedFed demo[/bold] at {url}   (API docs: {url}/docs)")
         console.print(f"Demo logins (also in {logins_file}):")
         for username, password in logins.items():
-            console.print(f"  {username:<8} {password}")
+            role, hospital = roles.get(username, ("", None))
+            who = f"staff of {hospital}" if hospital else role
+            console.print(f"  {username:<11} {password:<18} {who}")
 
     announce()
     if no_serve:
@@ -128,15 +133,13 @@ def _round_in_background(
 ) -> None:
     console.print("Running one federated round: three heart-disease sites as hospitals...")
     try:
-        state = run_demo_round(url, admin, settings.home, settings.datasets_dir, say=console.print)
+        outcome = run_demo_round(
+            url, admin, settings.home, settings.datasets_dir, say=console.print
+        )
     except Exception as error:  # the demo server keeps running; say what went wrong
         console.print(f"[red]The demo round did not complete:[/red] {error}")
         return
-    if state["status"] == "deployed":
-        console.print(
-            f"[green]Round {state['number']} deployed heart {state['result_version']}[/green] "
-            f"({state['reason']})."
-        )
-    else:
-        console.print(f"Round {state['number']} {state['status']}: {state['reason']}")
     announce()
+    console.print("\n[bold]What happened[/bold]")
+    for line in explain_outcome(outcome):
+        console.print("  " + line)

@@ -41,6 +41,9 @@ class Feature(SpecModel):
     aliases: tuple[str, ...] = ()
     help: str
     categories: tuple[Category, ...] = ()
+    # What clinical knowledge expects a higher value (or "yes") to do to the risk; a model that
+    # learned the opposite says so on its card instead of printing it as advice.
+    expected: Literal["raises", "lowers"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
@@ -54,8 +57,11 @@ class Feature(SpecModel):
 
     def describe_accepted(self) -> str:
         if self.type == "number" and self.range is not None:
+            low, high = _fmt(self.range[0]), _fmt(self.range[1])
+            if self.unit == "count":
+                return f"a whole number from {low} to {high}"
             unit = f" {self.unit}" if self.unit else ""
-            return f"a number from {_fmt(self.range[0])} to {_fmt(self.range[1])}{unit}"
+            return f"a number from {low} to {high}{unit}"
         if self.type == "category":
             return "one of " + ", ".join(f"{c.code} ({c.label})" for c in self.categories)
         return "yes or no (true/false, 1/0)"
@@ -68,7 +74,26 @@ def _fmt(value: float) -> str:
 class RiskBand(SpecModel):
     name: Literal["low", "moderate", "high"]
     below: float
-    wording: str
+    wording: str  # "Headline: advice.", e.g. "High risk of diabetes: confirm with testing."
+
+    @property
+    def headline(self) -> str:
+        return self.wording.partition(":")[0].strip().rstrip(".")
+
+    @property
+    def title(self) -> str:
+        """The band in words, said once: 'High risk of diabetes', 'Low risk: features typical
+        of a benign mass'."""
+        level = f"{self.name.capitalize()} risk"
+        if self.headline.lower().startswith(level.lower()):
+            return self.headline
+        return f"{level}: {self.headline[:1].lower()}{self.headline[1:]}"
+
+    @property
+    def advice(self) -> str:
+        """What to do, as its own sentence; empty when the wording has no advice part."""
+        advice = self.wording.partition(":")[2].strip()
+        return advice[:1].upper() + advice[1:]
 
 
 class TargetSpec(SpecModel):
@@ -122,6 +147,8 @@ class DiseaseSpec(SpecModel):
     description: str
     positive_label: str
     negative_label: str
+    # The positive outcome as it reads inside a sentence ("the probability of heart disease").
+    outcome: str | None = None
     primary_metric: Literal["roc_auc", "accuracy"] = "roc_auc"
     model_families: tuple[Literal["logistic", "mlp"], ...] = ("logistic", "mlp")
     risk_bands: tuple[RiskBand, ...]
@@ -129,6 +156,10 @@ class DiseaseSpec(SpecModel):
     dataset: DatasetSpec
     references: dict[Literal["accuracy", "roc_auc"], float] = Field(default_factory=dict)
     reference_note: str | None = None
+
+    @property
+    def condition(self) -> str:
+        return self.outcome or self.title.lower()
 
     @model_validator(mode="after")
     def _bands_and_names(self) -> DiseaseSpec:
@@ -139,6 +170,10 @@ class DiseaseSpec(SpecModel):
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
         return self
+
+    @property
+    def feature_names(self) -> frozenset[str]:
+        return frozenset(feature.name for feature in self.features)
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:

@@ -21,8 +21,12 @@ KNOWN_WEAK_SECRETS = frozenset(
 MIN_SECRET_LENGTH = 32
 
 
+# The public datasets ship inside the package (CC BY 4.0; see datasets/LICENSE.md).
+PACKAGED_DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+
+
 def _default_datasets_dir() -> Path:
-    return Path("../shared/datasets")
+    return PACKAGED_DATASETS_DIR
 
 
 class Settings(BaseSettings):
@@ -49,7 +53,8 @@ class Settings(BaseSettings):
     )
     datasets_dir: Path = Field(
         default_factory=_default_datasets_dir,
-        description="Folder of the public datasets used for the baseline models.",
+        description="Folder of the public datasets used for the baseline models; default: the "
+        "copy shipped inside the medfed package.",
     )
     artifacts_dir: Path | None = Field(
         None,
@@ -246,7 +251,11 @@ def settings_reference() -> list[tuple[str, str, str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         if field.default_factory is not None:
-            default = str(field.default_factory())  # type: ignore[call-arg]
+            value = field.default_factory()  # type: ignore[call-arg]
+            # Paths inside the installed package differ per machine; name them by package.
+            default = (
+                "(inside the medfed package)" if value == PACKAGED_DATASETS_DIR else str(value)
+            )
         elif field.default is None:
             default = "(unset)"
         else:

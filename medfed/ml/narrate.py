@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
 from medfed.core.catalog import Feature
 from medfed.core.coercion import Value
 from medfed.ml.preprocess import FeatureStats
@@ -37,6 +42,36 @@ def relation_to_typical(stats: FeatureStats, value: Value) -> str | None:
     return "within the typical range"
 
 
+def against_expectation(
+    feature: Feature, stats: FeatureStats, value: Value, contribution: float
+) -> bool:
+    """True when this input moves this patient's risk the other way than clinical knowledge
+    expects (say, high cholesterol lowering it): the model learned an association from its
+    data that a doctor should not read as advice."""
+    if feature.expected is None or value is None or abs(contribution) < MIN_CONTRIBUTION:
+        return False
+    if feature.type == "boolean":
+        deviation = 1.0 if value else -1.0
+    elif feature.type == "number":
+        # Contributions are measured from the average patient; near the average an input's sign
+        # says little (and a non-linear model mixes in the other inputs), so only a value at
+        # least half a standard deviation away is judged.
+        deviation = float(value) - stats.mean
+        if abs(deviation) < 0.5 * stats.scale:
+            return False
+    else:
+        return False
+    expected_sign = 1.0 if feature.expected == "raises" else -1.0
+    return bool(np.sign(contribution) != expected_sign * np.sign(deviation))
+
+
+MIN_CONTRIBUTION = 0.05  # log-odds; a smaller push is no direction worth a warning
+AGAINST_EXPECTATION = (
+    " in this model, against clinical expectation (a pattern in its training data, not a cause "
+    "and not advice; see the model card)"
+)
+
+
 def factor_sentence(
     feature: Feature, stats: FeatureStats, value: Value, contribution: float
 ) -> str:
@@ -51,4 +86,31 @@ def factor_sentence(
     )
     if relation:
         subject += f" ({relation})"
-    return f"{subject} {effect} the risk"
+    caveat = AGAINST_EXPECTATION if against_expectation(feature, stats, value, contribution) else ""
+    return f"{subject} {effect} the risk{caveat}"
+
+
+MIN_SIMILAR = 5  # fewer held-out patients in a range than this say nothing about it
+
+
+def similar_patients(
+    calibration: Mapping[str, Any] | None, probability: float, outcome: str
+) -> str:
+    """What the estimate meant for held-out patients who got a similar one (the calibration
+    table of the model card), in words: a doctor's reading of how far to trust it."""
+    for entry in (calibration or {}).get("bins", ()):
+        low, high = (float(edge) for edge in str(entry["bin"]).split("-"))
+        if low <= probability < high or (high >= 1.0 and probability >= low):
+            count = int(entry["count"])
+            span = f"{low * 100:.0f} % and {high * 100:.0f} %"
+            if count < MIN_SIMILAR:
+                return (
+                    f"Only {count} held-out patient(s) got an estimate between {span}: too few "
+                    "to say how often estimates in this range were right."
+                )
+            observed = float(entry["observed_rate"])
+            return (
+                f"Of {count} held-out patients whose estimate was also between {span}, "
+                f"{round(observed * count)} ({observed * 100:.0f} %) had {outcome}."
+            )
+    return "This version's model card has no calibration table for estimates in this range."

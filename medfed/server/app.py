@@ -32,7 +32,7 @@ from medfed.server.services.registry import ModelCache
 from medfed.server.services.round_driver import RoundServices
 from medfed.server.storage import LocalArtifactStore
 from medfed.server.ticker import RoundTicker
-from medfed.server.web import build_pages_router
+from medfed.server.web import build_pages_router, words
 
 logger = logging.getLogger("medfed.server")
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Fewer requests hold a session than the pool has connections and the worker threads (40).
     app.state.db_gate = DatabaseGate(request_sessions(engine))
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    words.install(app.state.templates.env)
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
     app.state.metrics_registry = CollectorRegistry()
     app.state.artifact_store = store

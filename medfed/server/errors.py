@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medfed.core import errors
+from medfed.server.web.render import NAVIGATION
+from medfed.server.web.session import form_csrf_token
 
 logger = logging.getLogger("medfed.server")
 
@@ -68,10 +70,15 @@ def error_response(
             body["field"] = field
         return JSONResponse({"error": body}, status_code=status, headers=headers)
     templates: Jinja2Templates = request.app.state.templates
+    # A signed-in person keeps the navigation and the sign-out button on an error page.
+    user = getattr(request.state, "page_user", None)
+    frame: dict[str, Any] = {"user": user, "navigation": [], "csrf_token": ""}
+    if user is not None:
+        frame.update(navigation=NAVIGATION.get(user.role, []), csrf_token=form_csrf_token(request))
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "code": code, "message": message, "user": None},
+        {"status": status, "code": code, "message": message, **frame},
         status_code=status,
         headers=headers,
     )

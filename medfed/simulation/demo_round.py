@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,27 @@ from medfed.node.credential import load_credential
 from medfed.node.rounds import Participation, RoundAgent
 from medfed.simulation.hospitals import write_csv
 
-SITES = {"cleveland": "Cleveland", "hungarian": "Budapest", "va": "Long Beach"}
 API = "/api/v1"
 Say = Callable[[str], None]
+DEMO_EPSILON = 1.0
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    site: str  # the heart dataset's site id
+    city: str
+    login: str  # the hospital staff login the demo creates for it
+
+    @property
+    def hospital(self) -> str:
+        return f"Demo {self.city} Hospital"
+
+
+DEMO_SITES = (
+    DemoSite("cleveland", "Cleveland", "cleveland"),
+    DemoSite("hungarian", "Budapest", "budapest"),
+    DemoSite("va", "Long Beach", "longbeach"),
+)
 
 
 def _wait_ready(url: str, timeout: float = 300) -> None:
@@ -40,15 +59,34 @@ def _wait_ready(url: str, timeout: float = 300) -> None:
     raise TimeoutError("the demo server did not become ready")
 
 
+def _prefixed(say: Say, prefix: str) -> Say:
+    return lambda line: say(prefix + line)
+
+
+def _enrollment_token(url: str, headers: dict[str, str], hospital: str) -> str:
+    """A one-time token for the hospital, created through the API as an administrator would."""
+    listed = httpx.get(url + API + "/hospitals", headers=headers, timeout=30).json()
+    known = {entry["name"]: entry["id"] for entry in listed}
+    if hospital in known:
+        issued = httpx.post(
+            f"{url}{API}/hospitals/{known[hospital]}/enrollment-tokens", headers=headers, timeout=30
+        )
+    else:
+        issued = httpx.post(
+            url + API + "/hospitals", json={"name": hospital}, headers=headers, timeout=30
+        )
+    if issued.status_code != 201:
+        raise Conflict(f"could not enroll a node for {hospital}: {issued.text}")
+    body = issued.json()
+    return str(
+        body["enrollment"]["enrollment_token"] if "enrollment" in body else body["enrollment_token"]
+    )
+
+
 def _node(url: str, headers: dict[str, str], home: Path, hospital: str) -> ServerClient:
     credential = load_credential(home)
     if credential is None:
-        created = httpx.post(
-            url + API + "/hospitals", json={"name": hospital}, headers=headers, timeout=30
-        )
-        if created.status_code != 201:
-            raise Conflict(f"could not create {hospital}: {created.text}")
-        token = created.json()["enrollment"]["enrollment_token"]
+        token = _enrollment_token(url, headers, hospital)
         credential = node_enroll.enroll(home, url, token, node_name=f"{hospital} node")
     return ServerClient(url, credential.credential)
 
@@ -67,13 +105,20 @@ def run_demo_round(
     spec = get_disease("heart")
     data = load_dataset(spec, datasets_dir)
     agents = []
-    for site, city in SITES.items():
-        node_home = home / "demo-nodes" / site
+    for demo_site in DEMO_SITES:
+        node_home = home / "demo-nodes" / demo_site.site
         node_home.mkdir(parents=True, exist_ok=True)
-        rows = [i for i, s in enumerate(data.sites) if s == site]
+        rows = [i for i, s in enumerate(data.sites) if s == demo_site.site]
         csv_path = write_csv(spec, data.subset(rows), node_home / "patients.csv")  # type: ignore[arg-type]
-        client = _node(url, headers, node_home, f"Demo {city} Hospital")
-        agents.append(RoundAgent(node_home, client, Participation("heart", csv_path), say=say))
+        client = _node(url, headers, node_home, demo_site.hospital)
+        agents.append(
+            RoundAgent(
+                node_home,
+                client,
+                Participation("heart", csv_path),
+                say=_prefixed(say, f"  [{demo_site.city} node] "),
+            )
+        )
     opened = httpx.post(
         url + API + "/rounds",
         json={
@@ -82,7 +127,7 @@ def run_demo_round(
             "max_hospitals": len(agents),
             "min_rows": 100,
             "grace_seconds": 0,
-            "target_epsilon": 1.0,
+            "target_epsilon": DEMO_EPSILON,
         },
         headers=headers,
         timeout=30,
@@ -99,6 +144,47 @@ def run_demo_round(
         if state["status"] in ("deployed", "rejected", "failed"):
             for agent in agents:
                 agent.step()  # each node records the outcome
-            return dict(state)
+            served = httpx.get(f"{url}{API}/models/heart", headers=headers, timeout=30).json()
+            return {"round": state, "served_version": served["active_version"]}
         time.sleep(0.3)
     raise TimeoutError("the demo round did not finish in 10 minutes")
+
+
+def explain_outcome(outcome: dict[str, Any]) -> list[str]:
+    """The demo round's ending in words a newcomer can follow: what ran, what doctors now get, why."""
+    state = outcome["round"]
+    served = outcome["served_version"]
+    hospitals = ", ".join(site.hospital for site in DEMO_SITES)
+    lines = [
+        f"Round {state['number']} trained heart disease at {len(DEMO_SITES)} hospitals "
+        f"({hospitals}) from {state['base_version']}, with DP-SGD (ε = {DEMO_EPSILON:g} each) "
+        "and secure aggregation: the server saw only the sum of their updates.",
+    ]
+    if state["status"] == "deployed":
+        lines.append(
+            f"Doctors now get heart {served}: the candidate passed the validation gate "
+            f"({state['reason']})."
+        )
+    elif state["status"] == "rejected":
+        lines += [
+            f"Doctors keep getting heart {served}: the validation gate kept the candidate out of "
+            f"service because {_lowercase_first(state['reason'] or 'it was not good enough')}.",
+            f"Why that is expected here: {state['base_version']} was trained on the public heart "
+            "data, which includes these three hospitals' patients, so one round of noisy, "
+            "privacy-protected training has little to add; the gate serves a new version only "
+            "when it is at least as good on held-out and hospital validation data.",
+        ]
+    else:
+        lines.append(
+            f"The round {state['status']} ({state['reason']}); doctors keep getting heart {served}."
+        )
+    lines.append(
+        "Sign in as " + ", ".join(site.login for site in DEMO_SITES) + " to see each hospital's "
+        "contribution, privacy spend and impact; as admin to see the round's evidence "
+        f"(Admin, Rounds, round {state['number']}); as doctor to use the models."
+    )
+    return lines
+
+
+def _lowercase_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text

@@ -162,7 +162,7 @@ def test_demo_creates_working_logins_once_and_refuses_foreign_homes(
     first = run_medfed(["demo", "--no-serve"], env)
     assert first.returncode == 0, first.stderr
     logins = json.loads((tmp_path / "home" / "demo-logins.json").read_text())
-    assert set(logins) == {"admin", "staff", "doctor"}
+    assert set(logins) == {"admin", "doctor", "cleveland", "budapest", "longbeach"}
     assert stat.S_IMODE((tmp_path / "home" / "demo-logins.json").stat().st_mode) == 0o600
     again = run_medfed(["demo", "--no-serve"], env)
     assert again.returncode == 0 and logins["doctor"] in again.stdout

@@ -17,7 +17,7 @@ from tests.utils.processes import medfed_env, run_medfed, running_server
 
 @pytest.fixture
 def mirror(datasets_dir: Path) -> Iterator[str]:
-    """A local HTTP server that serves ../shared/datasets under the files' relative paths."""
+    """A local HTTP server that serves the bundled datasets under the files' relative paths."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(datasets_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

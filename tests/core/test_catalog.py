@@ -84,3 +84,21 @@ def test_a_missing_specs_folder_is_named(tmp_path: Path, extra_specs: None) -> N
     use_spec_folder(tmp_path / "nowhere")
     with pytest.raises(ConfigurationError, match="nowhere does not exist"):
         load_catalog()
+
+
+def test_risk_bands_say_their_level_once() -> None:
+    from medfed.core.catalog import get_disease
+
+    high = get_disease("diabetes").risk_bands[-1]
+    assert high.title == "High risk of diabetes"
+    assert high.advice == "Confirm with diagnostic testing."
+    benign = get_disease("breast_cancer").risk_bands[0]
+    assert benign.title == "Low risk: features typical of a benign mass"
+    assert benign.advice == ""
+
+
+def test_counts_are_described_as_whole_numbers_without_a_unit() -> None:
+    from medfed.core.catalog import get_disease
+
+    pregnancies = get_disease("diabetes").feature("pregnancies")
+    assert pregnancies.describe_accepted() == "a whole number from 0 to 20"

@@ -18,7 +18,7 @@ from medfed.core.config import Settings
 from medfed.node import enroll as node_enroll
 from medfed.server.db.tables import Contribution
 from tests.node.conftest import site_csv
-from tests.utils.browser import Traffic, guarded_page, screenshot
+from tests.utils.browser import Traffic, guarded_page, look
 from tests.utils.processes import ServerProcess, free_port, medfed_env, run_medfed, running_server
 
 
@@ -87,7 +87,7 @@ def test_hospital_checks_trains_and_submits_from_the_node_page(
         expect(page.locator("#report-verdict")).to_contain_text("Ready to train")
         expect(page.locator("table.columns tbody tr")).to_have_count(13)
         expect(page.locator("#report")).to_contain_text("Identifier scan: no names")
-        screenshot(page, "node-validation-report")
+        look(page, "node-validation-report")
 
         # Record every progress text the page shows while the job runs.
         page.evaluate(
@@ -104,10 +104,10 @@ def test_hospital_checks_trains_and_submits_from_the_node_page(
         assert any("%" in text for text in seen), seen  # live progress was shown before the end
         expect(page.locator("#metrics-table tbody tr")).to_have_count(3)
         expect(page.locator("#budget")).to_contain_text("heart")
-        screenshot(page, "node-trained")
+        look(page, "node-trained")
         page.click("#submit-button")
         expect(page.locator("#submit-status")).to_contain_text("Submitted", timeout=30_000)
-        screenshot(page, "node-submitted")
+        look(page, "node-submitted")
 
     # The page spoke only to the node; the node alone talked to the server.
     assert traffic.requested and all(u.startswith(url) for u in traffic.requested)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -60,12 +60,89 @@ def guarded_page(browser: Browser, traffic: Traffic) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: _console_error(page, message, errors))
     try:
         yield page
     finally:
         context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript or console errors on the page: {errors}"
     assert not traffic.outside, f"pages asked for addresses outside this machine: {traffic.outside}"
+
+
+def _console_error(page: Page, message: ConsoleMessage, errors: list[str]) -> None:
+    if message.type != "error":
+        return
+    # A request the test itself refused (an address off this machine) is reported by `Traffic`;
+    # an error status of the page a test opened on purpose (a 403 page) is what it checks.
+    if "ERR_FAILED" in message.text or message.location.get("url") == page.url:
+        return
+    errors.append(f"{message.text} ({message.location.get('url')})")
+
+
+# What a person would notice at a glance, measured in the page: a page wider than the window,
+# chart text that pygal shortened ("+0…"), drawn outside its chart, or on top of other text.
+LAYOUT_PROBLEMS_JS = """
+() => {
+  const problems = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) {
+    const scrolls = (el) => el.closest(".table-wrap, pre");  // scrolls inside its own box
+    const culprits = [...document.body.querySelectorAll("*")]
+      .filter((el) => !scrolls(el) && el.getBoundingClientRect().right > root.clientWidth + 1)
+      .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+        + (el.classList.length ? "." + [...el.classList].join(".") : ""));
+    problems.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`
+      + (culprits.length ? ` (widest: ${culprits.slice(-3).join(", ")})` : ""));
+  }
+  for (const svg of document.querySelectorAll("svg")) {
+    if (!svg.getClientRects().length) continue;  // not shown at this width
+    const box = svg.getBoundingClientRect();
+    const texts = [...svg.querySelectorAll("text")].filter((t) => {
+      const r = t.getBoundingClientRect();
+      return r.width > 0 && t.textContent.trim() && getComputedStyle(t).visibility !== "hidden"
+        && getComputedStyle(t).opacity !== "0";
+    });
+    const rects = texts.map((t) => t.getBoundingClientRect());
+    texts.forEach((t, i) => {
+      const r = rects[i];
+      const label = t.textContent.trim();
+      if (label.includes("…")) problems.push(`chart text shortened: "${label}"`);
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
+        problems.push(`chart text outside its chart: "${label}"`);
+      }
+      for (let j = i + 1; j < texts.length; j++) {
+        const o = rects[j];
+        const overlap = Math.min(r.right, o.right) - Math.max(r.left, o.left);
+        const overlapY = Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top);
+        if (overlap > 2 && overlapY > 2) problems.push(`chart texts overlap: "${label}" and "${texts[j].textContent.trim()}"`);
+      }
+    });
+  }
+  return problems;
+}
+"""
+WIDTHS = {"desktop": 1280, "mobile": 390}
+
+
+def layout_problems(page: Page) -> list[str]:
+    problems: list[str] = page.evaluate(LAYOUT_PROBLEMS_JS)
+    return problems
+
+
+def look(page: Page, name: str) -> None:
+    """Screenshot the page at a desktop and at a phone width; fail on what a person would see
+    as broken at either width (see LAYOUT_PROBLEMS_JS)."""
+    original = page.viewport_size
+    found = {}
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        screenshot(page, f"{name}-{label}")
+        problems = layout_problems(page)
+        if problems:
+            found[label] = problems
+    if original:
+        page.set_viewport_size(original)
+    assert not found, f"{name}: {found}"
 
 
 def screenshot(page: Page, name: str) -> Path:

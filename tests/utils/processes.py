@@ -27,7 +27,6 @@ def medfed_env(
         MEDFED_SECRET_KEY="cli-test-secret-key-0123456789-abcdefghij",
         MEDFED_TRAIN_BASELINES="false",
         MEDFED_ROUND_TICK_SECONDS="0.2",
-        MEDFED_DATASETS_DIR=str(Path(__file__).resolve().parents[3] / "shared" / "datasets"),
         COLUMNS="200",
     )
     env.update(extra)

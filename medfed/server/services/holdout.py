@@ -38,6 +38,13 @@ class HoldoutData:
                     self._sets[disease] = data.subset(test_index)
             return self._sets[disease]
 
+    def calibration(self, model: DiseaseModel) -> dict[str, object] | None:
+        """The model's reliability table on the held-out rows (what its card shows doctors)."""
+        data = self.get(model.disease)
+        if data is None:
+            return None
+        return metrics.calibration(np.asarray(data.labels), model.predict_proba(data.rows))
+
     def evaluate(self, model: DiseaseModel) -> dict[str, object] | None:
         data = self.get(model.disease)
         if data is None:

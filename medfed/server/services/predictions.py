@@ -18,9 +18,9 @@ from medfed.core.coercion import Value, ValueProblem, coerce_value, match_column
 from medfed.core.errors import InvalidInput, NotFound
 from medfed.ml.explain import Explanation, explain
 from medfed.ml.model import DiseaseModel, sigmoid
-from medfed.ml.narrate import factor_sentence
+from medfed.ml.narrate import factor_sentence, similar_patients
 from medfed.server.db.tables import ModelVersion, Prediction, User
-from medfed.server.services import ab, audit
+from medfed.server.services import ab, audit, registry
 from medfed.server.services.registry import ModelCache
 
 TOP_FACTORS = 5
@@ -125,8 +125,10 @@ def explain_row(
     confidence = max(probability, 1.0 - probability)
     warnings = []
     if imputed:
+        labels = [feature.label for feature in spec.features if feature.name in imputed]
         warnings.append(
-            f"{len(imputed)} input(s) not given were assumed typical: {', '.join(imputed)}."
+            "Not given, so the model assumed a typical value (the training data's median or "
+            f"most common answer): {', '.join(labels)}."
         )
     return PredictionResult(
         disease=spec.id,
@@ -320,3 +322,9 @@ def parse_patient_csv(spec: DiseaseSpec, text: str) -> list[dict[str, Value]]:
     if not rows:
         raise InvalidInput("The CSV has a header but no patient rows.", field="file")
     return rows
+
+
+def similar_patients_note(session: Session, spec: DiseaseSpec, result: PredictionResult) -> str:
+    """How often held-out patients with a similar estimate had the disease (the version's card)."""
+    card = registry.find_version(session, spec.id, result.model_version).card or {}
+    return similar_patients(card.get("calibration"), result.probability, spec.condition)

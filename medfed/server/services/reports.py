@@ -15,10 +15,12 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from medfed.core.catalog import DiseaseSpec
+from medfed.ml.narrate import describe_value
 from medfed.server.services.predictions import PredictionResult
 
 BRAND = colors.HexColor("#0b5c6b")
 RAISES = colors.HexColor("#b42318")
+FONT = "Helvetica"  # the report's body font (reportlab's sample style sheet), in the chart too
 DISCLAIMER = (
     "Decision support only. This estimate comes from a statistical model trained by a "
     "federation of hospitals; it is not a diagnosis. Interpret it with the full clinical "
@@ -34,6 +36,7 @@ class ReportRequest:
     patient_reference: str
     clinician: str
     created_at: datetime
+    similar_patients: str  # what estimates like this one meant for held-out patients
 
 
 def _factor_drawing(result: PredictionResult) -> Drawing:
@@ -43,30 +46,34 @@ def _factor_drawing(result: PredictionResult) -> Drawing:
     chart = HorizontalBarChart()
     chart.x, chart.y = 62 * mm, 8 * mm
     chart.width, chart.height = width - 70 * mm, height - 14 * mm
-    chart.data = [[f.shap for f in factors] or [0.0]]
-    chart.categoryAxis.categoryNames = [f.label[:32] for f in factors] or ["(no factors)"]
+    values = [f.shap for f in factors] or [0.0]
+    reach = max(0.1, *(abs(v) for v in values)) * 1.1
+    chart.data = [values]
+    # The labels stand left of the plot, not on the zero line where negative bars are drawn.
+    chart.categoryAxis.joinAxisMode = "left"
+    chart.categoryAxis.categoryNames = [f.label[:40] for f in factors] or ["(no factors)"]
+    chart.categoryAxis.labels.fontName = FONT
     chart.categoryAxis.labels.fontSize = 8
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax = -reach, reach
+    chart.valueAxis.labels.fontName = FONT
     chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.labelTextFormat = "%+.1f"
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = colors.HexColor("#d5dde4")
     chart.bars.strokeColor = None
     for index, factor in enumerate(factors):
         chart.bars[(0, index)].fillColor = RAISES if factor.shap > 0 else BRAND
     drawing.add(chart)
     drawing.add(
         String(
-            62 * mm, 1 * mm, "Contribution to the log-odds (positive raises the risk)", fontSize=7
+            62 * mm,
+            1 * mm,
+            "Contribution to the log-odds (right of zero raises the risk, left lowers it)",
+            fontName=FONT,
+            fontSize=7,
         )
     )
     return drawing
-
-
-def _value_text(value: object, unit: str | None) -> str:
-    if value is None:
-        return "not given (assumed typical)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        value = f"{value:g}"
-    return f"{value} {unit}".strip() if unit else str(value)
 
 
 def render_pdf(request: ReportRequest) -> bytes:
@@ -99,15 +106,21 @@ def render_pdf(request: ReportRequest) -> bytes:
             [("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"), ("FONTSIZE", (0, 0), (-1, -1), 9)]
         )
     )
+    band = spec.risk_band(result.probability)
     outcome = (
-        f"<b>{result.risk_band.capitalize()} risk</b>: {result.risk_wording} "
-        f"Estimated probability of {spec.positive_label.lower()}: <b>{result.probability:.0%}</b>. "
-        f"Confidence: {result.confidence_level} ({result.confidence:.0%})."
+        f"<b>{band.title}.</b> {band.advice} "
+        f"Estimated probability of {spec.condition}: <b>{result.probability:.0%}</b>. "
+        f"{request.similar_patients}"
     )
     inputs = Table(
         [["Input", "Value"]]
         + [
-            [f.label, _value_text(f.value, spec.feature(f.feature).unit)]
+            [
+                f.label,
+                "not given (assumed typical)"
+                if f.value is None
+                else describe_value(spec.feature(f.feature), f.value),
+            ]
             for f in result.contributions
         ],
         colWidths=[90 * mm, 84 * mm],

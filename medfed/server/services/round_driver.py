@@ -274,8 +274,21 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
     card = {
         **base.card,
         "metrics": metrics,
+        # The candidate's own calibration (the base's would describe another model).
+        "calibration": services.holdout.calibration(candidate),
         "federated_evaluation": federated,
         "round": {"id": round_.id, "number": round_.number, "strategy": config.strategy},
+        "training": {
+            "federated round": round_.number,
+            "from version": base.version,
+            "strategy": config.strategy,
+            "local epochs": config.local_epochs,
+            "batch size": config.batch_size,
+            "learning rate": config.learning_rate,
+            "FedProx mu": config.proximal_mu,
+            "DP target epsilon per hospital": config.target_epsilon,
+            "secure aggregation": config.secure,
+        },
     }
     version = registry.register_version(
         session,

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
+from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import load_catalog
 from medfed.server.db.migrate import migration_status
 from medfed.server.db.tables import AuditEvent, Hospital, Node, Prediction, Round
 from medfed.server.deps import DbSession, SettingsDep
 from medfed.server.services import ab, accounts, audit, contributions, enrollment, registry
-from medfed.server.web import charts
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
 
@@ -127,11 +127,7 @@ def privacy(request: Request, user: WebAdmin, db: DbSession, settings: SettingsD
     cap = settings.policy_epsilon_cap if math.isfinite(settings.policy_epsilon_cap) else None
     rows = []
     for hospital in accounts.list_hospitals(db):
-        spend = contributions.spend_by_disease(db, hospital.id)
-        gauge = (
-            charts.budget_gauge({d: s["epsilon"] for d, s in spend.items()}, cap) if spend else None
-        )
-        rows.append((hospital, spend, gauge))
+        rows.append((hospital, contributions.spend_by_disease(db, hospital.id)))
     return render(request, "admin/privacy.html", user=user, rows=rows, cap=cap)
 
 
@@ -144,30 +140,55 @@ def audit_log(
     action: str = "",
     actor: str = "",
 ) -> Response:
-    events = audit.list_events(
-        db, limit=50, before_seq=before, action=action or None, actor=actor or None
-    )
-    return render(
-        request,
-        "admin/audit.html",
-        user=user,
-        events=events,
-        action=action[:64],
-        actor=actor[:120],
-        verdict=None,
-    )
+    return _audit_page(request, user, db, before=before, action=action, actor=actor)
 
 
 @router.post("/audit/verify", response_class=HTMLResponse, dependencies=[CsrfChecked])
 def verify(request: Request, user: WebAdmin, db: DbSession) -> Response:
-    verdict = audit.verify(db)
+    return _audit_page(request, user, db, verdict=audit.verify(db))
+
+
+AUDIT_PAGE = 25
+
+
+def _actor_query(typed: str) -> str | None:
+    """People type a username ("admin"); the log stores "user:admin"."""
+    typed = typed.strip()[:120]
+    if not typed:
+        return None
+    if ":" in typed or typed in (audit.SYSTEM_ACTOR, audit.ANONYMOUS_ACTOR):
+        return typed
+    return audit.user_actor(typed)
+
+
+def _audit_page(
+    request: Request,
+    user: Any,
+    db: DbSession,
+    *,
+    before: int | None = None,
+    action: str = "",
+    actor: str = "",
+    verdict: Any = None,
+) -> Response:
+    action = action.strip()[:64]
+    events = audit.list_events(
+        db,
+        limit=AUDIT_PAGE + 1,
+        before_seq=before,
+        action=action or None,
+        actor=_actor_query(actor),
+    )
     return render(
         request,
         "admin/audit.html",
         user=user,
-        events=audit.list_events(db, limit=50),
-        action="",
-        actor="",
+        events=events[:AUDIT_PAGE],
+        older=events[AUDIT_PAGE - 1].seq if len(events) > AUDIT_PAGE else None,
+        paged=before is not None,
+        actions=sorted(item.value for item in AuditAction),
+        action=action,
+        actor=actor.strip()[:120],
         verdict=verdict,
     )
 

@@ -53,6 +53,62 @@ def progress(round_: Round) -> dict[str, Any]:
     return detail
 
 
+SHOWN_METRICS = ("accuracy", "roc_auc", "brier")
+
+
+def _compared(
+    base: dict[str, Any], candidate: dict[str, Any], names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        if base.get(name) is None or candidate.get(name) is None:
+            continue
+        rows.append(
+            {
+                "metric": name,
+                "base": float(base[name]),
+                "candidate": float(candidate[name]),
+                "change": float(candidate[name]) - float(base[name]),
+            }
+        )
+    return rows
+
+
+def validation(round_: Round) -> dict[str, Any]:
+    """Every piece of evidence the gate weighed, side by side: the server's held-out rows, the
+    cohort's federated evaluation (what hospitals' own validation rows said), and each hospital."""
+    evaluation = round_.evaluation or {}
+    server, federated = evaluation.get("server"), evaluation.get("federated")
+    return {
+        "gate_metric": round_.config.get("metric", "accuracy"),
+        "tolerance": round_.config.get("tolerance"),
+        "server": server
+        and {
+            "rows": server["base"].get("rows"),
+            "metrics": _compared(server["base"], server["candidate"], SHOWN_METRICS),
+        },
+        "federated": federated
+        and {
+            "rows": federated.get("rows"),
+            "hospitals": federated.get("hospitals"),
+            "metrics": _compared(federated["base"], federated["candidate"], SHOWN_METRICS),
+        },
+        "hospitals": [
+            {
+                "name": member.hospital.name,
+                "rows": member.evaluation.get("rows"),
+                "metrics": _compared(
+                    member.evaluation.get("base", {}),
+                    member.evaluation.get("candidate", {}),
+                    SHOWN_METRICS,
+                ),
+            }
+            for member in round_.members
+            if member.evaluation
+        ],
+    }
+
+
 def _defaults() -> dict[str, str]:
     config = RoundConfig()
     values = {name: str(getattr(config, name)) for name in FORM_FIELDS}
@@ -135,6 +191,7 @@ def round_page(
         progress=progress(round_),
         steps=STEPS,
         stage=stage,
+        validation=validation(round_),
         live=round_.status in LIVE,
         notice=notice[:200],
         error=error[:300],

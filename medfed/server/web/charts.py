@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pygal
@@ -22,11 +23,11 @@ STYLE = Style(
     opacity_hover="0.85",
     colors=SERIES,
     font_family="system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-    label_font_size=12,
-    major_label_font_size=12,
-    value_font_size=11,
-    legend_font_size=12,
-    title_font_size=14,
+    label_font_size=13,
+    major_label_font_size=13,
+    value_font_size=12,
+    legend_font_size=13,
+    title_font_size=15,
 )
 
 COMMON: dict[str, Any] = {
@@ -36,7 +37,20 @@ COMMON: dict[str, Any] = {
     "explicit_size": False,
     "print_values": False,
     "margin": 12,
+    # pygal shortens labels it thinks too long ("+0…"); every label here is short enough whole.
+    "truncate_label": -1,
+    "truncate_legend": -1,
 }
+# Each chart is drawn twice, for a wide and a narrow screen, and CSS shows the one that fits: an
+# SVG scaled down to a phone's width would shrink its text below what anyone can read.
+WIDE, NARROW = 720, 360
+
+
+def _both(draw: Callable[[int], str]) -> str:
+    return (
+        f'<div class="chart-size chart-wide-only">{draw(WIDE)}</div>'
+        f'<div class="chart-size chart-narrow-only">{draw(NARROW)}</div>'
+    )
 
 
 def _svg(chart: Any, description: str) -> str:
@@ -49,16 +63,38 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def factor_chart(factors: Sequence[tuple[str, float]], title: str = "Key factors") -> str:
+FACTOR_CAPTION = (
+    "Each bar is one input's contribution to the log-odds of the estimate: right of zero "
+    "raises the risk, left lowers it."
+)
+
+
+def factor_chart(factors: Sequence[tuple[str, float]], title: str | None = None) -> str:
     """Horizontal bars of each factor's contribution to the log-odds; red raises the risk."""
+    return _both(lambda width: _factor_chart(factors, title, width))
+
+
+def symmetric_ticks(reach: float, count: int) -> list[float]:
+    """`count` (odd) evenly spaced round ticks from -reach to +reach, zero in the middle."""
+    step = reach / (count // 2)
+    magnitude = 10 ** math.floor(math.log10(step))
+    nice = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= step)
+    return [nice * k for k in range(-(count // 2), count // 2 + 1)]
+
+
+def _factor_chart(factors: Sequence[tuple[str, float]], title: str | None, width: int) -> str:
+    ticks = symmetric_ticks(
+        max([0.1, *(abs(value) for _, value in factors)]), 3 if width < WIDE else 5
+    )
     chart = pygal.HorizontalBar(
         **COMMON,
-        width=640,
-        height=max(160, 46 * len(factors) + 70),
+        width=width,
+        height=max(150, 40 * len(factors) + (80 if title else 50)),
         show_legend=False,
         title=title,
-        x_title="Contribution to the log-odds (right: raises the risk, left: lowers it)",
-        value_formatter=lambda value: f"{value:+.2f}",
+        range=(ticks[0], ticks[-1]),
+        y_labels=ticks,
+        value_formatter=lambda value: f"{value:+.2g}" if value else "0",
     )
     ordered = list(reversed(factors))  # pygal draws the first bar at the bottom
     chart.x_labels = [label for label, _ in ordered]
@@ -70,15 +106,21 @@ def factor_chart(factors: Sequence[tuple[str, float]], title: str = "Key factors
         ],
     )
     described = "; ".join(f"{label} {value:+.2f}" for label, value in factors)
-    return _svg(chart, f"{title}: {described}")
+    return _svg(chart, f"{title or 'Key factors'}: {described}")
 
 
 def version_chart(versions: Sequence[str], series: dict[str, Sequence[float | None]]) -> str:
     """Held-out metrics of each model version, oldest first."""
+    return _both(lambda width: _version_chart(versions, series, width))
+
+
+def _version_chart(
+    versions: Sequence[str], series: dict[str, Sequence[float | None]], width: int
+) -> str:
     chart = pygal.Line(
         **COMMON,
-        width=640,
-        height=280,
+        width=width,
+        height=320 if width >= WIDE else 300,
         title="Held-out test metrics by version",
         range=(0.5, 1.0),
         dots_size=4,
@@ -110,31 +152,3 @@ def outcome_chart(
     ]
     chart.add("accuracy", list(accuracy))
     return _svg(chart, "Real-world accuracy by period")
-
-
-def budget_gauge(spent: dict[str, float], cap: float | None) -> str:
-    """Privacy budget spent per disease against the cap (a bar per disease when there is no cap)."""
-    if cap is None:
-        chart = pygal.HorizontalBar(
-            **COMMON,
-            width=640,
-            height=80 + 40 * max(1, len(spent)),
-            show_legend=False,
-            title="Epsilon spent (no network cap)",
-            value_formatter=lambda value: f"ε {value:.2f}",
-        )
-        chart.x_labels = list(spent)
-        chart.add("epsilon", list(spent.values()))
-        return _svg(chart, "Privacy budget spent per disease")
-    chart = pygal.SolidGauge(
-        **COMMON,
-        width=640,
-        height=260,
-        inner_radius=0.7,
-        half_pie=True,
-        title=f"Epsilon spent of the cap {cap:g}",
-        value_formatter=lambda value: f"ε {value:.2f} of {cap:g}",
-    )
-    for disease, value in spent.items():
-        chart.add(disease, [{"value": value, "max_value": cap}])
-    return _svg(chart, "Privacy budget spent per disease against the cap")

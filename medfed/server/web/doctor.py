@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.coercion import Value
 from medfed.core.errors import InvalidInput
+from medfed.ml.directions import learned_directions
 from medfed.server.deps import DbSession
 from medfed.server.services import ab, marketplace, outcomes, predictions, registry
 from medfed.server.services.predictions import PredictionResult
@@ -65,6 +66,10 @@ def model_page(request: Request, disease: str, user: WebUser, db: DbSession) -> 
         outcome_svg=outcome_svg,
         challenger=ab.get_challenger(db, disease),
         arms=ab.arm_usage(db, disease),
+        directions=(
+            learned_directions(spec, request.app.state.model_cache.get(active)) if active else []
+        ),
+        labels={feature.name: feature.label for feature in spec.features},
     )
 
 
@@ -95,7 +100,12 @@ def predict_form(request: Request, disease: str, user: WebClinician) -> Response
 
 
 def result_page(
-    request: Request, user: Any, spec: DiseaseSpec, result: PredictionResult, row: dict[str, Value]
+    request: Request,
+    user: Any,
+    db: DbSession,
+    spec: DiseaseSpec,
+    result: PredictionResult,
+    row: dict[str, Value],
 ) -> Response:
     factors = [(f.label, f.shap) for f in result.top_factors]
     return render(
@@ -104,7 +114,10 @@ def result_page(
         user=user,
         spec=spec,
         result=result,
+        band=spec.risk_band(result.probability),
+        similar_patients=predictions.similar_patients_note(db, spec, result),
         factor_svg=charts.factor_chart(factors) if factors else None,
+        factor_caption=charts.FACTOR_CAPTION,
         inputs_json=json.dumps(row),
     )
 
@@ -131,7 +144,7 @@ async def predict_submit(
         dict(row),
         store_inputs=form.get("store_inputs") == "yes",
     )
-    return result_page(request, user, spec, result, row)
+    return result_page(request, user, db, spec, result, row)
 
 
 @router.post(
@@ -168,4 +181,4 @@ async def predict_file(
     result = predictions.predict(
         db, request.app.state.model_cache, user, spec.id, dict(row), store_inputs=False
     )
-    return result_page(request, user, spec, result, row)
+    return result_page(request, user, db, spec, result, row)

@@ -18,6 +18,7 @@ class FormField:
     diseases: tuple[str, ...] = ()
     value: str = ""
     error: str | None = None
+    required_for: tuple[str, ...] = ()  # the diseases whose model cannot answer without it
 
     @property
     def step(self) -> str:
@@ -27,7 +28,7 @@ class FormField:
     def placeholder(self) -> str:
         if self.feature.typical:
             low, high = self.feature.typical
-            return f"typical {low:g} to {high:g}"
+            return f"typical {low:g}" if low == high else f"typical {low:g} to {high:g}"
         return ""
 
 
@@ -51,7 +52,14 @@ def fields_for(
 ) -> list[FormField]:
     values, errors = values or {}, errors or {}
     return [
-        FormField(f.name, f, (spec.id,), values.get(f.name, ""), errors.get(f.name))
+        FormField(
+            f.name,
+            f,
+            (spec.id,),
+            values.get(f.name, ""),
+            errors.get(f.name),
+            (spec.id,) if f.required else (),
+        )
         for f in spec.features
     ]
 
@@ -75,9 +83,10 @@ def union_fields(
             if existing is not None and not _same_input(existing.feature, feature):
                 name = f"{spec.id}.{feature.name}"
                 existing = merged.get(name)
+            needs = (spec.id,) if feature.required else ()
             if existing is None:
                 merged[name] = FormField(
-                    name, feature, (spec.id,), values.get(name, ""), errors.get(name)
+                    name, feature, (spec.id,), values.get(name, ""), errors.get(name), needs
                 )
             else:
                 merged[name] = FormField(
@@ -86,8 +95,24 @@ def union_fields(
                     (*existing.diseases, spec.id),
                     existing.value,
                     existing.error,
+                    (*existing.required_for, *needs),
                 )
     return list(merged.values())
+
+
+def group_fields(
+    fields: Iterable[FormField], specs: Iterable[DiseaseSpec]
+) -> list[tuple[str, list[FormField]]]:
+    """The multi-disease form in sections: inputs several models use, asked once, then each
+    disease's own inputs; required ones first in each section."""
+    fields = list(fields)
+    ordered = sorted(fields, key=lambda f: not f.required_for)
+    groups = [("Used by several models", [f for f in ordered if len(f.diseases) > 1])]
+    for spec in specs:
+        own = [f for f in ordered if f.diseases == (spec.id,)]
+        if own:
+            groups.append((f"{spec.title} only", own))
+    return [(title, members) for title, members in groups if members]
 
 
 def check_fields(fields: Iterable[FormField], submitted: Mapping[str, str]) -> FormCheck:

@@ -11,7 +11,6 @@ from medfed.core.catalog import load_catalog
 from medfed.core.errors import PermissionDenied
 from medfed.server.deps import DbSession, SettingsDep
 from medfed.server.services import accounts, audit, contributions, participation
-from medfed.server.web import charts
 from medfed.server.web.render import form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebStaff, WebUser
 
@@ -38,9 +37,6 @@ def contributions_page(
         history=participation.history(db, hospital.id),
         spend=spend,
         cap=cap,
-        gauge=charts.budget_gauge({d: s["epsilon"] for d, s in spend.items()}, cap)
-        if spend
-        else None,
         nodes=accounts.list_nodes(db, hospital.id),
         titles={d: s.title for d, s in load_catalog().items()},
         notice=notice[:200],

@@ -15,7 +15,14 @@ from medfed.core.errors import InvalidInput
 from medfed.server.deps import DbSession
 from medfed.server.services import predictions, reports
 from medfed.server.web import charts
-from medfed.server.web.forms import check_fields, missing_required, union_fields
+from medfed.server.web.doctor import result_page
+from medfed.server.web.forms import (
+    FormField,
+    check_fields,
+    group_fields,
+    missing_required,
+    union_fields,
+)
 from medfed.server.web.render import render, see_other
 from medfed.server.web.session import CsrfChecked, WebClinician
 
@@ -39,10 +46,12 @@ async def report(
     prediction, result = predictions.recompute(
         db, request.app.state.model_cache, user, prediction_id, inputs
     )
+    spec = get_disease(prediction.disease)
     pdf = reports.render_pdf(
         reports.ReportRequest(
-            spec=get_disease(prediction.disease),
+            spec=spec,
             result=result,
+            similar_patients=predictions.similar_patients_note(db, spec, result),
             patient_reference=reference,
             clinician=user.display_name,
             created_at=prediction.created_at,
@@ -67,8 +76,33 @@ def history(request: Request, user: WebClinician, db: DbSession, notice: str = "
         "doctor/history.html",
         user=user,
         rows=rows,
-        titles={d: s.title for d, s in load_catalog().items()},
+        specs=load_catalog(),
         notice=notice[:200],
+    )
+
+
+@router.get("/predictions/{prediction_id}", response_class=HTMLResponse)
+def prediction_page(
+    request: Request, prediction_id: int, user: WebClinician, db: DbSession
+) -> Response:
+    """One earlier prediction: explained again when its inputs were kept, else what was recorded.
+
+    The result page moves the address bar here, so reloading it shows the result again instead
+    of sending the form (and recording a prediction) twice."""
+    prediction = predictions.owned_prediction(db, user, prediction_id)
+    spec = get_disease(prediction.disease)
+    if prediction.inputs:
+        _, result = predictions.recompute(
+            db, request.app.state.model_cache, user, prediction_id, prediction.inputs
+        )
+        return result_page(request, user, db, spec, result, prediction.inputs)
+    return render(
+        request,
+        "doctor/prediction.html",
+        user=user,
+        spec=spec,
+        prediction=prediction,
+        band=spec.risk_band(prediction.probability),
     )
 
 
@@ -84,13 +118,33 @@ async def outcome(
     return see_other("/predictions", f"Outcome saved for prediction #{prediction_id}.")
 
 
-def _check_page(request: Request, user: Any, **context: Any) -> Response:
-    return render(request, "doctor/check.html", user=user, **context)
+def _check_page(
+    request: Request, user: Any, fields: list[FormField], status: int = 200, **context: Any
+) -> Response:
+    specs = list(load_catalog().values())
+    needed = {spec.id: sum(1 for f in fields if spec.id in f.required_for) for spec in specs}
+    filled = {
+        spec.id: sum(1 for f in fields if spec.id in f.required_for and f.value.strip())
+        for spec in specs
+    }
+    return render(
+        request,
+        "doctor/check.html",
+        status=status,
+        user=user,
+        specs=specs,
+        titles={spec.id: spec.title for spec in specs},
+        labels={f.name: f.feature.label for f in fields},
+        groups=group_fields(fields, specs),
+        needed=needed,
+        filled=filled,
+        **context,
+    )
 
 
 @router.get("/check", response_class=HTMLResponse)
 def check_form(request: Request, user: WebClinician) -> Response:
-    return _check_page(request, user, fields=union_fields(load_catalog().values()), results=[])
+    return _check_page(request, user, union_fields(load_catalog().values()), results=[])
 
 
 @router.post("/check", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -103,9 +157,7 @@ async def check_submit(request: Request, user: WebClinician, db: DbSession) -> R
     checked = check_fields(union_fields(specs), values)
     if checked.errors:
         fields = union_fields(specs, values, checked.errors)
-        return _check_page(
-            request, user, fields=fields, results=[], errors=checked.errors, status=422
-        )
+        return _check_page(request, user, fields, results=[], errors=checked.errors, status=422)
     results, skipped = [], []
     for spec in specs:
         patient = checked.patients.get(spec.id, {})
@@ -117,11 +169,12 @@ async def check_submit(request: Request, user: WebClinician, db: DbSession) -> R
             db, request.app.state.model_cache, user, spec.id, dict(patient), store_inputs=False
         )
         factors = [(f.label, f.shap) for f in result.top_factors]
-        results.append((spec, result, charts.factor_chart(factors, f"{spec.title}: key factors")))
+        chart = charts.factor_chart(factors, f"{spec.title}: key factors")
+        results.append((spec, result, spec.risk_band(result.probability), chart))
     return _check_page(
         request,
         user,
-        fields=union_fields(specs, values),
+        union_fields(specs, values),
         results=results,
         skipped=skipped,
         checked_at=utcnow(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Request, Response
@@ -57,6 +58,14 @@ def check_csrf(request: Request, csrf_token: Annotated[str, Form()] = "") -> Non
         )
 
 
+@dataclass(frozen=True)
+class PageUser:
+    """Who is signed in, as the page frame shows it; kept so an error page keeps the navigation."""
+
+    display_name: str
+    role: str
+
+
 def optional_web_user(request: Request, db: DbSession) -> User | None:
     token = session_token(request)
     if token is None:
@@ -65,6 +74,7 @@ def optional_web_user(request: Request, db: DbSession) -> User | None:
         user, _ = auth.resolve_token(db, token, kind="session")
     except AuthenticationFailed:
         return None
+    request.state.page_user = PageUser(user.display_name, user.role)
     return user
 
 

@@ -16,7 +16,7 @@ from medfed.node.rounds import Participation, RoundAgent
 from medfed.server.db.tables import Hospital, ModelVersion
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
-from tests.utils.browser import Traffic, guarded_page, screenshot, sign_in
+from tests.utils.browser import Traffic, guarded_page, look, sign_in
 from tests.utils.processes import ServerProcess, run_medfed
 
 SITES = ("cleveland", "hungarian", "va")
@@ -75,7 +75,7 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
             page.fill("#grace_seconds", "0")
             page.fill("#tolerance", "1")
             expect(page.locator("#secure")).to_be_checked()
-            screenshot(page, "admin-rounds")
+            look(page, "admin-rounds")
             page.click("#open-round button[type=submit]")
             expect(page.locator(".notice")).to_contain_text("Round opened")
             nodes.start()
@@ -84,7 +84,10 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
             assert not failures, failures
             expect(page.locator("#result-version")).to_have_text("v1.1")
             expect(page.locator("#cohort tbody tr")).to_have_count(3)
-            screenshot(page, "admin-round-deployed")
+            validation = page.locator("#validation-table")
+            expect(validation).to_contain_text("Server held-out data")
+            expect(validation).to_contain_text("Federated evaluation (3 hospitals)")
+            look(page, "admin-round-deployed")
 
             page.goto(server.url + "/admin/models#heart")
             heart = page.locator("section#heart")
@@ -93,16 +96,16 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
             )
             heart.get_by_role("button", name="Roll back to v1.0").click()
             expect(page.locator(".notice")).to_contain_text("v1.0 is now active for heart")
-            screenshot(page, "admin-versions")
+            look(page, "admin-versions")
 
             page.goto(server.url + "/admin/audit")
             page.click("#verify-chain")
             expect(page.locator("#verdict")).to_contain_text("audit chain intact")
-            screenshot(page, "admin-audit")
+            look(page, "admin-audit")
             for path in ("hospitals", "privacy", "health"):
                 page.goto(f"{server.url}/admin/{path}")
                 expect(page.locator("h1")).to_be_visible()
-                screenshot(page, f"admin-{path}")
+                look(page, f"admin-{path}")
             expect(page.locator("main")).to_contain_text("Ready")
     finally:
         stop.set()
@@ -125,6 +128,6 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
         page.goto(server.url + "/hospital")
         expect(page.locator("main")).to_contain_text("Heart disease #1")
         expect(page.locator("main")).to_contain_text("v1.1")
-        screenshot(page, "hospital-contributions")
+        look(page, "hospital-contributions")
         page.goto(server.url + "/leaderboard")
         expect(page.locator("tbody tr")).to_have_count(3)

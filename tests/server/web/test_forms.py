@@ -38,3 +38,18 @@ def test_union_shares_inputs_that_mean_the_same_and_fills_each_disease() -> None
     assert checked.patients["heart"]["age"] == 45.0 and checked.patients["diabetes"]["age"] == 45.0
     assert checked.filled["diabetes"] == {"age", "glucose"} and "heart" in checked.filled
     assert "breast_cancer" not in checked.filled
+
+
+def test_the_multi_disease_form_asks_shared_inputs_once_then_each_disease_apart() -> None:
+    from medfed.core.catalog import load_catalog
+    from medfed.server.web.forms import group_fields, union_fields
+
+    specs = list(load_catalog().values())
+    groups = group_fields(union_fields(specs), specs)
+    titles = [title for title, _ in groups]
+    assert titles[0] == "Used by several models"
+    assert titles[1:] == [f"{spec.title} only" for spec in specs]
+    age = next(f for f in groups[0][1] if f.name == "age")
+    assert set(age.diseases) >= {"diabetes", "heart"} and "diabetes" in age.required_for
+    every = [f.name for _, members in groups for f in members]
+    assert sorted(every) == sorted(f.name for f in union_fields(specs))  # none lost or repeated

@@ -70,7 +70,34 @@ function enhanceRefresh(region) {
   setTimeout(tick, seconds);
 }
 
+function enhanceReadiness(list) {
+  // Multi-disease check: as inputs are filled, each model says how many of its needed inputs it has.
+  const form = list.closest("form");
+  const update = () => {
+    list.querySelectorAll("li[data-disease]").forEach((item) => {
+      const disease = item.dataset.disease;
+      let filled = 0;
+      form.querySelectorAll("[data-required-for]").forEach((field) => {
+        const input = field.querySelector("input, select");
+        if (input && input.value.trim() !== "" && field.dataset.requiredFor.split(" ").includes(disease)) filled += 1;
+      });
+      item.querySelector(".count").textContent = String(filled);
+      item.classList.toggle("ready", filled >= Number(item.dataset.needed));
+    });
+  };
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  update();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  // A result drawn in answer to a form moves the address bar to its own page, so a reload
+  // shows the result again instead of sending the form (and predicting) a second time.
+  const located = document.querySelector("[data-location]");
+  if (located && window.location.pathname !== located.dataset.location) {
+    window.history.replaceState(null, "", located.dataset.location);
+  }
+  document.querySelectorAll("#model-readiness").forEach(enhanceReadiness);
   document.querySelectorAll("form[data-validate]").forEach(enhanceValidation);
   document.querySelectorAll("input[data-filter]").forEach(enhanceFilter);
   document.querySelectorAll("[data-refresh]").forEach(enhanceRefresh);
