@@ -220,15 +220,19 @@ def decide(
         }
     words = describe(evidence, measure, level)
     if primary_interval is None:
-        return Promotion(False, f"not promoted: {words}", record)
+        return _verdict(False, "", words, record)
     low = primary_interval[0]
     if low > 0:
-        return Promotion(True, f"promoted, better: {words}", record)
+        return _verdict(True, "better", words, record)
     if low > -margin and secondary_interval is not None and secondary_interval[0] > 0:
-        return Promotion(
-            True,
-            f"promoted, no worse than {margin:g} and better on "
-            f"{NAMES[secondary]}: {words}; {describe(evidence, secondary, level)}",
-            record,
-        )
-    return Promotion(False, f"not promoted, the evidence is not enough: {words}", record)
+        also = describe(evidence, secondary, level)
+        verdict = f"no worse than {margin:g} and better on {NAMES[secondary]}"
+        return _verdict(True, verdict, f"{words}; {also}", record)
+    return _verdict(False, "the evidence is not enough", words, record)
+
+
+def _verdict(promote: bool, verdict: str, words: str, record: dict[str, Any]) -> Promotion:
+    """The decision, its reason in one line, and the same in parts for pages to lay out."""
+    outcome = "promoted" if promote else "not promoted"
+    reason = f"{outcome}, {verdict}: {words}" if verdict else f"{outcome}: {words}"
+    return Promotion(promote, reason, {**record, "verdict": verdict, "words": words})

@@ -68,7 +68,7 @@ class RoundConfig:
     submit_seconds: float = 1800.0
     evaluate_seconds: float = 300.0
     metric: str = "accuracy"
-    tolerance: float = 0.01  # how much of the metric a candidate may lose and still deploy
+    tolerance: float = 0.01  # non-inferiority margin of the promotion rule (fl/promotion.py)
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
     secagg_threshold: int | None = None  # None: more than half of the cohort
     secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
@@ -173,13 +173,6 @@ def next_step(snapshot: RoundSnapshot, now: datetime) -> Step | None:
     return None
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    deploy: bool
-    reason: str
-    evidence: dict[str, Any]
-
-
 def weighted_metric(reports: list[tuple[int, dict[str, Any]]], metric: str) -> float | None:
     """Row-weighted mean of one metric over hospitals' reports; None if nobody reported it."""
     usable = [(rows, float(r[metric])) for rows, r in reports if r.get(metric) is not None]
@@ -187,38 +180,6 @@ def weighted_metric(reports: list[tuple[int, dict[str, Any]]], metric: str) -> f
     if not usable or total <= 0:
         return None
     return sum(rows * value for rows, value in usable) / total
-
-
-def gate(
-    metric: str,
-    tolerance: float,
-    server: tuple[float, float] | None,
-    federated: tuple[float, float] | None,
-) -> GateDecision:
-    """Deploy only if no available measure of `metric` drops by more than `tolerance`.
-
-    `server` and `federated` are (base, candidate) pairs: the server's held-out data, and the
-    cohort's local validation data weighted by rows. With neither, there is no evidence: reject.
-    """
-    evidence: dict[str, Any] = {"metric": metric, "tolerance": tolerance}
-    checks = {"server validation": server, "federated evaluation": federated}
-    drops = []
-    for name, pair in checks.items():
-        if pair is None:
-            continue
-        base, candidate = pair
-        evidence[name] = {"base": base, "candidate": candidate, "change": candidate - base}
-        if candidate < base - tolerance:
-            drops.append(f"{metric} on {name} fell from {base:.3f} to {candidate:.3f}")
-    if len(evidence) == 2:
-        return GateDecision(
-            False, "no validation data was available to check the candidate", evidence
-        )
-    if drops:
-        return GateDecision(
-            False, "; ".join(drops) + f" (more than the tolerance {tolerance:g})", evidence
-        )
-    return GateDecision(True, f"{metric} held within the tolerance {tolerance:g}", evidence)
 
 
 class UpdateRefused(ValueError):

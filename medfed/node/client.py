@@ -159,6 +159,10 @@ class ServerClient:
     def round_candidate(self, round_id: int) -> bytes:
         return self._artifact(f"/nodes/rounds/{round_id}/candidate")[0]
 
+    def round_served(self, round_id: int) -> bytes:
+        """The version doctors were served when the candidate was made: what it must beat."""
+        return self._artifact(f"/nodes/rounds/{round_id}/served")[0]
+
     def submit_update(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._request(
             "POST", f"/nodes/rounds/{round_id}/update", json=body

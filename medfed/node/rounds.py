@@ -39,15 +39,22 @@ from medfed.fl.privacy import (
     effective_cap,
     smallest_epsilon,
 )
+from medfed.fl.promotion import paired_sums
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
+from medfed.ml import metrics
 from medfed.ml.model import DiseaseModel
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
 from medfed.node.intake import check_file
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import Job, NodeState
-from medfed.node.training import VALIDATION_FRACTION, TrainRequest, evaluate_locally, run_training
+from medfed.node.training import (
+    VALIDATION_FRACTION,
+    TrainRequest,
+    run_training,
+    validation_probabilities,
+)
 
 logger = logging.getLogger("medfed.node.rounds")
 Say = Callable[[str], None]
@@ -321,27 +328,44 @@ class RoundAgent:
         self.say(f"Sent the update for round {round_id} ({result['rows_train']} rows)")
 
     def _evaluate(self, round_: dict[str, Any]) -> None:
+        """Score the version doctors are served and the candidate on the same local validation
+        rows; send their metrics and the paired sums (numbers only, never a row)."""
         round_id = round_["id"]
-        base = DiseaseModel.from_bytes(self.client.round_base(round_id)[0])
+        served = DiseaseModel.from_bytes(self.client.round_served(round_id))
         candidate = DiseaseModel.from_bytes(self.client.round_candidate(round_id))
         request = replace(self._request(round_), no_dp=True)
-        rows, (before, after) = evaluate_locally(
-            self.node_home, request, [base, candidate], min_rows=1
+        labels, served_probabilities = validation_probabilities(
+            self.node_home, request, served, min_rows=1
         )
+        same_rows, candidate_probabilities = validation_probabilities(
+            self.node_home, request, candidate, min_rows=1
+        )
+        if not np.array_equal(labels, same_rows):  # the split is seeded; it cannot differ
+            raise RuntimeError("the local validation rows differ between the two models")
+        before = metrics.summary(labels, served_probabilities)
+        after = metrics.summary(labels, candidate_probabilities)
+        paired = paired_sums(labels, served_probabilities, candidate_probabilities)
         self.client.report_evaluation(
             round_id,
-            {"rows": max(rows, 1), "base": json_safe(before), "candidate": json_safe(after)},
+            {
+                "rows": max(len(labels), 1),
+                "base": json_safe(before),
+                "candidate": json_safe(after),
+                "paired": {name: sums.as_dict() for name, sums in paired.items()},
+            },
         )
         self._record(round_id, "evaluated")
         self.say(
             f"Round {round_id} candidate on local validation: accuracy "
-            f"{before.get('accuracy')} -> {after.get('accuracy')} ({rows} rows)"
+            f"{before.get('accuracy')} (served) -> {after.get('accuracy')} ({len(labels)} rows)"
         )
 
     def _finish(self, round_: dict[str, Any]) -> None:
         outcome = round_["status"]
         if outcome == "deployed":
-            note = f"deployed {round_['result_version']}"
+            note = f"promoted {round_['result_version']} to doctors"
+        elif outcome == "rejected" and round_.get("result_version"):
+            note = f"trained {round_['result_version']} (not promoted): {round_['reason']}"
         else:
             note = f"{outcome}: {round_['reason']}"
         self._record(round_["id"], "finished", note=note)

@@ -309,24 +309,18 @@ def run_training(
             leftover.unlink()
 
 
-def evaluate_locally(
-    node_home: Path,
-    request: TrainRequest,
-    models: list[DiseaseModel],
-    *,
-    min_rows: int,
-) -> tuple[int, list[dict[str, object]]]:
-    """Metrics of each model on the hospital's local validation split (same rows as training's)."""
+def validation_probabilities(
+    node_home: Path, request: TrainRequest, model: DiseaseModel, *, min_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of the hospital's local validation split and the model's probabilities on
+    them (each model through its own preprocessing); they never leave the node."""
     spec = get_disease(request.disease)
     workdir = node_home / "jobs" / f"evaluate-{uuid.uuid4().hex[:12]}"
     workdir.mkdir(parents=True)
     try:
-        data = prepare(spec, models[0], request, workdir, min_rows=min_rows)
-        results = [
-            evaluate(model, model.parameters, data.valid_inputs, data.valid_labels)
-            for model in models
-        ]
-        return len(data.valid_labels), results
+        data = prepare(spec, model, request, workdir, min_rows=min_rows)
+        logits = model.logits_from_inputs(np.asarray(data.valid_inputs))
+        return np.asarray(data.valid_labels).copy(), sigmoid(logits)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

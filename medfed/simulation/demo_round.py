@@ -160,19 +160,24 @@ def explain_outcome(outcome: dict[str, Any]) -> list[str]:
         f"({hospitals}) from {state['base_version']}, with DP-SGD (ε = {DEMO_EPSILON:g} each) "
         "and secure aggregation: the server saw only the sum of their updates.",
     ]
+    promotion = (state.get("evaluation") or {}).get("promotion") or {}
+    verdict, words = promotion.get("verdict", ""), promotion.get("words", "")
+    evidence = f"{verdict}: {words}" if verdict else words
     if state["status"] == "deployed":
         lines.append(
-            f"Doctors now get heart {served}: the candidate passed the validation gate "
-            f"({state['reason']})."
+            f"Doctors now get heart {served}: it was promoted because, scored against the "
+            f"version they had on the same patients, {evidence or state['reason']}."
         )
     elif state["status"] == "rejected":
         lines += [
-            f"Doctors keep getting heart {served}: the validation gate kept the candidate out of "
-            f"service because {_lowercase_first(state['reason'] or 'it was not good enough')}.",
-            f"Why that is expected here: {state['base_version']} was trained on the public heart "
-            "data, which includes these three hospitals' patients, so one round of noisy, "
-            "privacy-protected training has little to add; the gate serves a new version only "
-            "when it is at least as good on held-out and hospital validation data.",
+            f"Doctors keep getting heart {served}. The round's model, "
+            f"{state.get('result_version') or 'the candidate'}, joined the training line (the "
+            "next round continues from it) but was not promoted: "
+            f"{_lowercase_first(evidence or state['reason'] or 'the evidence was not enough')}.",
+            f"Why that is expected here: {served} was trained on the public heart data, which "
+            "includes these three hospitals' patients, so one round of noisy, privacy-protected "
+            "training has little to add; a version reaches doctors only when the paired "
+            "evidence (held-out and hospital rows, 95 % confidence) says it is better.",
         ]
     else:
         lines.append(

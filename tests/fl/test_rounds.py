@@ -97,28 +97,6 @@ def test_evaluation_ends_when_all_reported_or_at_its_deadline() -> None:
         assert step is not None and step.target == machine.DECIDE
 
 
-@given(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 0.2))
-def test_the_gate_deploys_exactly_when_no_measure_drops_beyond_tolerance(
-    server_base: float,
-    server_candidate: float,
-    fed_base: float,
-    fed_candidate: float,
-    tolerance: float,
-) -> None:
-    decision = machine.gate(
-        "accuracy", tolerance, (server_base, server_candidate), (fed_base, fed_candidate)
-    )
-    ok = server_candidate >= server_base - tolerance and fed_candidate >= fed_base - tolerance
-    assert decision.deploy == ok
-
-
-def test_the_gate_uses_what_it_has_and_refuses_without_evidence() -> None:
-    assert machine.gate("accuracy", 0.0, None, (0.7, 0.71)).deploy
-    assert not machine.gate("accuracy", 0.0, (0.8, 0.7), None).deploy
-    blind = machine.gate("accuracy", 0.0, None, None)
-    assert not blind.deploy and "no validation data" in blind.reason
-
-
 def test_weighted_metric_weights_by_rows_and_skips_missing() -> None:
     reports = [(100, {"accuracy": 0.9}), (300, {"accuracy": 0.5}), (50, {"accuracy": None})]
     assert machine.weighted_metric(reports, "accuracy") == pytest.approx(0.6)

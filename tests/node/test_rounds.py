@@ -182,13 +182,14 @@ def test_policy_approval_round_trip_and_restart_safety(
         lambda: _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed"),
     )
     final = _round(process, headers, round_id)
-    assert final["status"] == "deployed", final["reason"]
+    assert final["status"] in ("deployed", "rejected"), final["reason"]
+    assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     assert {m["status"] for m in final["members"]} == {"evaluated"}  # type: ignore[union-attr]
     assert len(NodeState(tmp_path / "a").ledger("heart")) == 1
     _step_until(
         [restarted, eager], lambda: restarted.state.round_entry(round_id).status == "finished"
     )  # type: ignore[union-attr]
-    assert restarted.state.round_entry(round_id).note == "deployed v1.1"  # type: ignore[union-attr]
+    assert "v1.1" in restarted.state.round_entry(round_id).note  # type: ignore[union-attr]
     # Both hospitals reported their (DP) spend: one entry each, numbers only.
     spends = trained_db.scalars(select(PrivacySpend)).all()
     assert len(spends) == 2 and all(0 < s.epsilon <= 2.0 + 1e-6 for s in spends)
@@ -254,7 +255,7 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
         "/api/v1/nodes/policy",
         "/api/v1/nodes/rounds",
         "/api/v1/nodes/privacy-spend",
-        *(f"{prefix}/{p}" for p in ("join", "base", "secagg", "candidate", "evaluation")),
+        *(f"{prefix}/{p}" for p in ("join", "base", "secagg", "candidate", "served", "evaluation")),
         *(f"{prefix}/secagg/{stage}" for stage in stages),
     }
     assert paths <= allowed and {f"{prefix}/secagg/{stage}" for stage in stages} <= paths
@@ -264,7 +265,12 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     assert set(body) == {"masked", "job_ref", "base_version", "rows", "epsilon", "delta", "metrics"}
     evaluation = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/evaluation".encode())[1]
     body = json.loads(evaluation.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
-    assert set(body) == {"rows", "base", "candidate"}
+    assert set(body) == {"rows", "base", "candidate", "paired"}
+    # The paired evidence is three sums per measure over all the local rows, never a row.
+    assert set(body["paired"]) == {"accuracy", "brier"}
+    for sums in body["paired"].values():
+        assert set(sums) == {"n", "total", "squares"} and sums["n"] == body["rows"]
+        assert all(isinstance(value, int | float) for value in sums.values())
 
 
 def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
@@ -299,7 +305,8 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
 
     _step_until(agents[:2], everyone_steps)
     final = _round(process, headers, round_id)
-    assert final["status"] == "deployed", final["reason"]
+    assert final["status"] in ("deployed", "rejected"), final["reason"]
+    assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     statuses = sorted(m["status"] for m in final["members"])  # type: ignore[union-attr]
     assert statuses == ["dropped", "evaluated", "evaluated"]
     assert final["evaluation"]["contributors"] == 2  # type: ignore[index]
@@ -374,7 +381,8 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
         )
         final = _round(second, headers, round_id)
     assert killed_at in ("masked_input", "unmasking")
-    assert final["status"] == "deployed", final["reason"]
+    assert final["status"] in ("deployed", "rejected"), final["reason"]
+    assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     assert final["evaluation"]["contributors"] == 3  # type: ignore[index]
     for site in sites:  # each hospital trained (and spent privacy) once
         assert len(NodeState(tmp_path / site).ledger("heart")) == 1

@@ -88,8 +88,22 @@ class Rounds:
             f"/api/v1/nodes/rounds/{round_id}/update", json=body, headers=self.node_headers(index)
         )
 
-    def evaluate(self, round_id: int, index: int, base: float, candidate: float) -> Any:
-        body = {"rows": 60, "base": {"accuracy": base}, "candidate": {"accuracy": candidate}}
+    def evaluate(
+        self, round_id: int, index: int, base: float, candidate: float, rows: int = 200
+    ) -> Any:
+        """A hospital's report: metrics of the served version ("base") and the candidate, and
+        paired sums that agree with them (every changed answer in the same direction)."""
+        changed = round((candidate - base) * rows)
+        brier = (candidate - base) * rows * 0.5
+        body = {
+            "rows": rows,
+            "base": {"accuracy": base},
+            "candidate": {"accuracy": candidate},
+            "paired": {
+                "accuracy": {"n": rows, "total": changed, "squares": abs(changed)},
+                "brier": {"n": rows, "total": brier, "squares": abs(brier)},
+            },
+        }
         return self.client.post(
             f"/api/v1/nodes/rounds/{round_id}/evaluation",
             json=body,

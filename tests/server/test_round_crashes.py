@@ -184,7 +184,8 @@ def test_killed_while_aggregating_or_deploying_the_round_resumes(
         if before == "training":
             wait_for(lambda: network.status(round_id) == "evaluating")
             network.evaluate_all(server, round_id, 3)
-        wait_for(lambda: network.status(round_id) == "deployed")
+        # Same accuracy everywhere: not promoted, but the training line gains v1.1 either way.
+        wait_for(lambda: network.status(round_id) in ("deployed", "rejected"))
     assert network.counts(round_id) == (3, 3, 2)  # exactly one new version, v1.1
     assert network.audit_intact()
 

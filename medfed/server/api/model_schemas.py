@@ -30,6 +30,10 @@ class VersionPublic(BaseModel):
     version: str
     is_active: bool
     status: str
+    state: str = Field(
+        description="in service, promoted (may be served) or trained (a "
+        "checkpoint on the training line that doctors have not been given)"
+    )
     architecture: str
     metrics: dict[str, Any]
     provenance: dict[str, Any]

@@ -35,6 +35,7 @@ def _version_public(version: ModelVersion) -> VersionPublic:
         version=version.version,
         is_active=version.is_active,
         status=version.status,
+        state=version.state,
         architecture=version.architecture,
         metrics=version.metrics,
         provenance=version.provenance,

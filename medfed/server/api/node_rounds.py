@@ -154,11 +154,34 @@ def candidate_model(round_id: int, node: CurrentNode, db: DbSession, request: Re
     return _artifact(request, round_.candidate_key, f"round {round_id} candidate")
 
 
+@router.get(
+    "/{round_id}/served",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def served_model(round_id: int, node: CurrentNode, db: DbSession, request: Request) -> Response:
+    """The version doctors were served when the candidate was made: the cohort scores both on
+    the same local rows, so the promotion rule can pair them."""
+    round_ = rounds.get_round(db, round_id)
+    if rounds.member_of(round_, node) is None:
+        raise PermissionDenied(f"This node is not in the cohort of round {round_id}.")
+    served = rounds.served_version(db, round_)
+    if served is None:
+        raise Conflict(f"Round {round_id} has no candidate yet ({round_.status}).")
+    return _artifact(request, served.artifact_key, f"round {round_id} served version")
+
+
 @router.post("/{round_id}/evaluation", response_model=MemberStatusPublic)
 def evaluation(
     round_id: int, body: EvaluationIn, node: CurrentNode, db: DbSession
 ) -> MemberStatusPublic:
     member = rounds.report_evaluation(
-        db, node, round_id, rows=body.rows, base=body.base, candidate=body.candidate
+        db,
+        node,
+        round_id,
+        rows=body.rows,
+        base=body.base,
+        candidate=body.candidate,
+        paired=body.paired_sums(),
     )
     return MemberStatusPublic(round_id=round_id, status=member.status)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from medfed.core.errors import InvalidInput
+from medfed.fl.promotion import PairedSums
 from medfed.server.api.schemas import StrictIn
 
 Metrics = dict[str, float | int | None]
@@ -35,8 +37,16 @@ class RoundConfigIn(StrictIn):
     grace_seconds: float = Field(10, ge=0, description="Wait after the minimum has joined.")
     submit_seconds: float = Field(1800, gt=0, description="Submission deadline after the cohort.")
     evaluate_seconds: float = Field(300, gt=0, description="Federated evaluation deadline.")
-    metric: Literal["accuracy", "roc_auc", "f1"] = "accuracy"
-    tolerance: float = Field(0.01, ge=0, le=1, description="Largest drop that still deploys.")
+    metric: Literal["accuracy", "roc_auc", "brier"] = Field(
+        "accuracy", description="The measure the promotion rule judges (fl/promotion.py)."
+    )
+    tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Non-inferiority margin: a candidate no worse than this on the measure is "
+        "promoted when it is better on the secondary measure.",
+    )
     secure: bool = Field(
         True,
         description="Secure aggregation (the server learns only the sum). False is plain mode: "
@@ -113,10 +123,36 @@ class UpdateIn(StrictIn):
     update: str = Field(description="Parameter delta, little-endian float32, base64.")
 
 
+class PairedSumsIn(StrictIn):
+    """n, Σd and Σd² of the per-row differences candidate vs served (see fl/promotion.py)."""
+
+    n: int = Field(ge=0)
+    total: float
+    squares: float = Field(ge=0)
+
+
 class EvaluationIn(StrictIn):
     rows: int = Field(ge=1, description="Rows of the hospital's local validation split.")
-    base: Metrics
+    base: Metrics = Field(description="Metrics of the version compared with: the served one.")
     candidate: Metrics
+    paired: dict[Literal["accuracy", "brier"], PairedSumsIn] | None = Field(
+        None,
+        description="Sums of per-row differences (never a row): what the promotion rule pools.",
+    )
+
+    def paired_sums(self) -> dict[str, PairedSums] | None:
+        if self.paired is None:
+            return None
+        try:
+            sums = {str(k): PairedSums.from_dict(v.model_dump()) for k, v in self.paired.items()}
+        except ValueError as problem:
+            raise InvalidInput(f"paired: {problem}", field="paired") from None
+        if any(s.n != self.rows for s in sums.values()):
+            raise InvalidInput(
+                "paired: each measure's n must equal rows (the same validation rows)",
+                field="paired",
+            )
+        return sums
 
 
 class SecaggMessageIn(BaseModel):

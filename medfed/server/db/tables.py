@@ -165,6 +165,9 @@ class ModelVersion(Base):
     minor: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "promoted": passed promotion (or a baseline) and may be served; "trained": a checkpoint on
+    # the training line that rounds continue from but doctors never get unless promoted.
+    stage: Mapped[str] = mapped_column(String(16), default="promoted", server_default="promoted")
     schema_hash: Mapped[str] = mapped_column(String(64))
     architecture: Mapped[str] = mapped_column(String(80))
     artifact_key: Mapped[str] = mapped_column(String(64))
@@ -178,6 +181,13 @@ class ModelVersion(Base):
     @property
     def version(self) -> str:
         return f"v{self.major}.{self.minor}"
+
+    @property
+    def state(self) -> str:
+        """What people are told: in service, promoted (can be served again), or trained only."""
+        if self.is_active:
+            return "in service"
+        return "promoted" if self.stage == "promoted" else "trained"
 
 
 class Prediction(Base):

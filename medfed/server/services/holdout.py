@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medfed.core.catalog import get_disease
 from medfed.core.errors import DatasetProblem
+from medfed.fl.promotion import compare_auc, paired_sums
 from medfed.ml import metrics
 from medfed.ml.baseline import baseline_split
 from medfed.ml.datasets import LabelledData, load_dataset
@@ -37,6 +39,28 @@ class HoldoutData:
                     _, test_index = baseline_split(spec, data)
                     self._sets[disease] = data.subset(test_index)
             return self._sets[disease]
+
+    def compare(self, served: DiseaseModel, candidate: DiseaseModel) -> dict[str, Any] | None:
+        """Both models on the same held-out rows: their metrics, the paired sums the promotion
+        rule pools, and DeLong's comparison of their AUCs."""
+        data = self.get(served.disease)
+        if data is None:
+            return None
+        labels = np.asarray(data.labels)
+        served_p, candidate_p = served.predict_proba(data.rows), candidate.predict_proba(data.rows)
+        paired = paired_sums(labels, served_p, candidate_p)
+        auc = compare_auc(labels, served_p, candidate_p)
+        return {
+            "served": metrics.summary(labels, served_p),
+            "candidate": metrics.summary(labels, candidate_p),
+            "paired": {name: sums.as_dict() for name, sums in paired.items()},
+            "auc": {
+                "served": auc.served,
+                "candidate": auc.candidate,
+                "standard_error": auc.standard_error,
+                "rows": auc.rows,
+            },
+        }
 
     def calibration(self, model: DiseaseModel) -> dict[str, object] | None:
         """The model's reliability table on the held-out rows (what its card shows doctors)."""

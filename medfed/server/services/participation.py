@@ -18,9 +18,11 @@ COUNTED = ("submitted", "evaluated")
 
 
 def _change(values: dict[str, Any] | None, metric: str) -> float | None:
-    if not values or values.get("base") is None or values.get("candidate") is None:
+    """Candidate minus the version it was judged against (the served one; older rounds: base)."""
+    reference = (values or {}).get("served") or (values or {}).get("base")
+    if reference is None or not values or values.get("candidate") is None:
         return None
-    base, candidate = values["base"].get(metric), values["candidate"].get(metric)
+    base, candidate = reference.get(metric), values["candidate"].get(metric)
     if base is None or candidate is None:
         return None
     return round(float(candidate) - float(base), 4)

@@ -53,6 +53,18 @@ def find_version(session: Session, disease: str, version_label: str) -> ModelVer
     return found
 
 
+def training_head(session: Session, disease: str) -> ModelVersion:
+    """Where the next round of a disease starts: the newest version on its training line,
+    promoted or not. Serving (the active version, rollback, A/B) does not move it."""
+    head = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.disease == disease)
+        .order_by(ModelVersion.major.desc(), ModelVersion.minor.desc())
+        .limit(1)
+    )
+    return head if head is not None else active_version(session, disease)
+
+
 def active_version(session: Session, disease: str) -> ModelVersion:
     spec = get_disease(disease)
     version = session.scalar(
@@ -79,6 +91,7 @@ def register_version(
     activate: bool,
     actor: str,
     major: int = 1,
+    stage: str = "promoted",
 ) -> ModelVersion:
     """Store the artifact first, then the row: a crash leaves at most an unreferenced file."""
     blob = model.to_bytes()
@@ -89,6 +102,8 @@ def register_version(
         )
     )
     minor = 0 if latest is None else latest + 1
+    if stage not in ("promoted", "trained") or (activate and stage != "promoted"):
+        raise ValueError(f"a version is promoted or trained, and only promoted ones serve: {stage}")
     if activate:
         session.execute(
             update(ModelVersion)
@@ -100,6 +115,7 @@ def register_version(
         major=major,
         minor=minor,
         status="deployed",
+        stage=stage,
         is_active=activate,
         schema_hash=model.schema_hash,
         architecture=model.architecture.describe(),
@@ -117,7 +133,12 @@ def register_version(
         actor=actor,
         action=AuditAction.MODEL_VERSION_CREATED,
         object=f"model:{model.disease}:{version.version}",
-        details={"active": activate, "source": provenance.get("source"), "artifact": key},
+        details={
+            "active": activate,
+            "stage": stage,
+            "source": provenance.get("source"),
+            "artifact": key,
+        },
     )
     return version
 
@@ -142,7 +163,8 @@ class ModelCache:
 def activate(
     session: Session, disease: str, version_label: str, *, reason: str, actor: str
 ) -> ModelVersion:
-    """Make any deployed version the active one (a rollback or a roll-forward); reason required."""
+    """Make any deployed version the active one (a rollback, a roll-forward, or an administrator
+    promoting a trained checkpoint by hand); reason required."""
     spec = get_disease(disease)
     if len(reason.strip()) < 5:
         raise InvalidInput(
@@ -169,6 +191,8 @@ def activate(
     )
     session.flush()
     target.is_active = True
+    promoted_by_hand = target.stage != "promoted"
+    target.stage = "promoted"
     session.flush()
     audit.record(
         session,
@@ -178,6 +202,7 @@ def activate(
         details={
             "previous": previous.version if previous else None,
             "reason": reason.strip()[:500],
+            "promoted_by_hand": promoted_by_hand,
         },
     )
     return target

@@ -22,6 +22,7 @@ from medfed.core.audit_actions import AuditAction
 from medfed.core.clock import utcnow
 from medfed.core.config import Settings
 from medfed.core.numbers import json_safe
+from medfed.fl import promotion
 from medfed.fl import rounds as machine
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg.protocol import ProtocolError
@@ -198,8 +199,16 @@ def _aggregate(
     candidate = base_model.with_parameters(parameters)
     round_.candidate_key = services.store.put(candidate.to_bytes())
     crash_point(services.settings, "aggregate:after_artifact")
-    server = _server_metrics(services, base_model, candidate)
-    round_.evaluation = {"server": server, "contributors": len(contributors)}
+    # The candidate must beat what doctors are served now, on the same rows (not the base,
+    # which is the training line's head and may never have been served).
+    served = registry.active_version(session, round_.disease)
+    server = services.holdout.compare(services.cache.get(served), candidate)
+    round_.evaluation = {
+        "server": json_safe(server) if server else None,
+        "contributors": len(contributors),
+        "served_version": served.version,
+        "served_version_id": served.id,
+    }
     round_.strategy_state = state
     round_.candidate_at = now
     round_.status = machine.EVALUATING
@@ -221,62 +230,79 @@ def _aggregate(
     )
 
 
-def _server_metrics(
-    services: RoundServices, base: DiseaseModel, candidate: DiseaseModel
-) -> dict[str, Any] | None:
-    base_metrics = services.holdout.evaluate(base)
-    if base_metrics is None:
-        return None
-    candidate_metrics = services.holdout.evaluate(candidate)
-    return json_safe({"base": base_metrics, "candidate": candidate_metrics})
+def _evidence(round_: Round) -> promotion.Evidence:
+    """The server's held-out comparison and the cohort's paired sums, pooled."""
+    server = round_.evaluation.get("server") or {}
+    reports = [m.evaluation for m in round_.members if m.evaluation and m.evaluation.get("paired")]
+    pooled = {name: promotion.PairedSums() for name in ("accuracy", "brier")}
+    for source in [server.get("paired") or {}, *(r["paired"] for r in reports)]:
+        for name in pooled:
+            if name in source:
+                pooled[name] = pooled[name] + promotion.PairedSums.from_dict(source[name])
+    auc = server.get("auc")
+    return promotion.Evidence(
+        accuracy=pooled["accuracy"],
+        brier=pooled["brier"],
+        auc=promotion.AucComparison(
+            float(auc["served"]),
+            float(auc["candidate"]),
+            float(auc["standard_error"]),
+            int(auc["rows"]),
+        )
+        if auc
+        else None,
+        server_rows=int(server.get("served", {}).get("rows") or 0),
+        hospitals=len(reports),
+    )
 
 
-def _pair(values: dict[str, Any] | None, metric: str) -> tuple[float, float] | None:
-    if not values:
+def _federated_summary(round_: Round, metric: str) -> dict[str, Any] | None:
+    """Row-weighted metrics of the served version and the candidate over the cohort (shown)."""
+    reports = [m.evaluation for m in round_.members if m.evaluation]
+    served = machine.weighted_metric([(r["rows"], r["base"]) for r in reports], metric)
+    candidate = machine.weighted_metric([(r["rows"], r["candidate"]) for r in reports], metric)
+    if served is None or candidate is None:
         return None
-    base, candidate = values["base"].get(metric), values["candidate"].get(metric)
-    if base is None or candidate is None:
-        return None
-    return float(base), float(candidate)
+    return {
+        "base": {metric: served},
+        "candidate": {metric: candidate},
+        "hospitals": len(reports),
+        "rows": sum(int(r["rows"]) for r in reports),
+    }
 
 
 def _decide(services: RoundServices, session: Session, round_: Round) -> None:
+    """Every completed round's candidate joins the training line as the next version; it is
+    promoted to doctors only when the paired evidence says it beats the served version."""
     config = config_of(round_)
-    reports = [m.evaluation for m in round_.members if m.evaluation]
-    federated = None
-    base_value = machine.weighted_metric([(r["rows"], r["base"]) for r in reports], config.metric)
-    candidate_value = machine.weighted_metric(
-        [(r["rows"], r["candidate"]) for r in reports], config.metric
-    )
-    if base_value is not None and candidate_value is not None:
-        federated = {
-            "base": {config.metric: base_value},
-            "candidate": {config.metric: candidate_value},
-            "hospitals": len(reports),
-            "rows": sum(int(r["rows"]) for r in reports),
-        }
-    server = round_.evaluation.get("server")
-    decision = machine.gate(
-        config.metric,
-        config.tolerance,
-        _pair(server, config.metric),
-        _pair(federated, config.metric),
-    )
-    round_.evaluation = {**round_.evaluation, "federated": federated, "gate": decision.evidence}
-    if not decision.deploy:
-        finish(session, round_, machine.REJECTED, decision.reason, actor=ACTOR)
-        return
+    measure = config.metric if config.metric in promotion.MEASURES else "accuracy"
+    decision = promotion.decide(_evidence(round_), measure, margin=config.tolerance)
+    served_id = round_.evaluation.get("served_version_id")
+    current = registry.active_version(session, round_.disease)
+    promote, reason = decision.promote, decision.reason
+    if promote and served_id is not None and current.id != served_id:
+        promote = False
+        reason = (
+            f"not promoted: the served version changed to {current.version} while the "
+            "candidate was being evaluated, so the evidence compared it with another model"
+        )
+    round_.evaluation = {
+        **round_.evaluation,
+        "federated": _federated_summary(round_, config.metric),
+        "promotion": {**decision.evidence, "promote": promote, "reason": reason},
+    }
     assert round_.candidate_key is not None
     candidate = DiseaseModel.from_bytes(services.store.get(round_.candidate_key))
     base = round_.base_version
     contributors = [m for m in round_.members if m.status in ("submitted", "evaluated")]
+    server = round_.evaluation.get("server")
     metrics = dict(server["candidate"]) if server else dict(base.metrics)
     card = {
         **base.card,
         "metrics": metrics,
         # The candidate's own calibration (the base's would describe another model).
         "calibration": services.holdout.calibration(candidate),
-        "federated_evaluation": federated,
+        "federated_evaluation": round_.evaluation.get("federated"),
         "round": {"id": round_.id, "number": round_.number, "strategy": config.strategy},
         "training": {
             "federated round": round_.number,
@@ -305,29 +331,40 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
             "rows": sum(m.rows for m in contributors),
         },
         contributing_hospitals=_hospitals_behind(session, round_, contributors),
-        activate=True,
+        activate=promote,
         actor=ACTOR,
         major=base.major,
+        stage="promoted" if promote else "trained",
     )
     round_.result_version_id = version.id
-    finish(
-        session,
-        round_,
-        machine.DEPLOYED,
-        f"{decision.reason}; deployed {version.version}",
-        actor=ACTOR,
-    )
+    if promote:
+        finish(
+            session,
+            round_,
+            machine.DEPLOYED,
+            f"{version.version} {reason}; doctors now get it",
+            actor=ACTOR,
+        )
+    else:
+        finish(
+            session,
+            round_,
+            machine.REJECTED,
+            f"{version.version} trained and kept on the training line (the next round starts "
+            f"from it); {reason}; doctors keep {current.version}",
+            actor=ACTOR,
+        )
     crash_point(services.settings, "deploy:before_commit")
 
 
 def _hospitals_behind(session: Session, round_: Round, contributors: list[RoundMember]) -> int:
-    """Distinct hospitals whose updates went into any deployed version of this disease so far."""
+    """Distinct hospitals whose updates went into this disease's training line so far."""
     earlier = session.scalars(
         select(RoundMember.hospital_id)
         .join(Round, Round.id == RoundMember.round_id)
         .where(
             Round.disease == round_.disease,
-            Round.status == machine.DEPLOYED,
+            Round.result_version_id.is_not(None),
             RoundMember.status.in_(("submitted", "evaluated")),
         )
     )

@@ -20,8 +20,9 @@ from medfed.core.clock import utcnow
 from medfed.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from medfed.core.numbers import json_safe
 from medfed.fl import rounds as machine
+from medfed.fl.promotion import PairedSums
 from medfed.fl.strategies import STRATEGIES
-from medfed.server.db.tables import Contribution, Node, Round, RoundMember
+from medfed.server.db.tables import Contribution, ModelVersion, Node, Round, RoundMember
 from medfed.server.services import audit, registry
 from medfed.server.services.contributions import decode_update
 from medfed.server.services.registry import ModelCache
@@ -67,7 +68,8 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
             "or cancel it.",
             field="disease",
         )
-    base = registry.active_version(session, spec.id)
+    # Rounds continue the training line, whichever version doctors are served.
+    base = registry.training_head(session, spec.id)
     last = session.scalar(select(func.max(Round.number)).where(Round.disease == spec.id))
     round_ = Round(
         disease=spec.id,
@@ -90,6 +92,14 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
         details={"disease": spec.id, "base": base.version, "strategy": config.strategy},
     )
     return round_
+
+
+def served_version(session: Session, round_: Round) -> ModelVersion | None:
+    """The version doctors were served when the round's candidate was made (None before)."""
+    version_id = (round_.evaluation or {}).get("served_version_id")
+    if version_id is None:
+        return round_.base_version if round_.candidate_key else None
+    return session.get(ModelVersion, int(version_id))
 
 
 def cancel(session: Session, round_id: int, *, reason: str, actor: str) -> Round:
@@ -307,8 +317,10 @@ def report_evaluation(
     rows: int,
     base: dict[str, Any],
     candidate: dict[str, Any],
+    paired: dict[str, PairedSums] | None = None,
 ) -> RoundMember:
-    """A contributor's metrics of the base and the candidate on its local validation split."""
+    """A contributor's metrics of the served version ("base") and the candidate on its local
+    validation split, and the paired sums the promotion rule pools (numbers only)."""
     round_ = get_round(session, round_id, lock=True)
     member = member_of(round_, node)
     if member is None or member.node_id != node.id:
@@ -321,7 +333,10 @@ def report_evaluation(
             "whose update was aggregated reports an evaluation, once."
         )
     member.status = "evaluated"
-    member.evaluation = json_safe({"rows": rows, "base": base, "candidate": candidate})
+    report: dict[str, Any] = {"rows": rows, "base": base, "candidate": candidate}
+    if paired is not None:
+        report["paired"] = {name: sums.as_dict() for name, sums in paired.items()}
+    member.evaluation = json_safe(report)
     audit.record(
         session,
         actor=audit.node_actor(node.id),

@@ -82,10 +82,15 @@ def validation(round_: Round) -> dict[str, Any]:
     return {
         "gate_metric": round_.config.get("metric", "accuracy"),
         "tolerance": round_.config.get("tolerance"),
+        # Rounds before the training line compared the candidate with their base.
+        "compared_with": evaluation.get("served_version") or round_.base_version.version,
+        "promotion": evaluation.get("promotion"),
         "server": server
         and {
-            "rows": server["base"].get("rows"),
-            "metrics": _compared(server["base"], server["candidate"], SHOWN_METRICS),
+            "rows": (server.get("served") or server["base"]).get("rows"),
+            "metrics": _compared(
+                server.get("served") or server["base"], server["candidate"], SHOWN_METRICS
+            ),
         },
         "federated": federated
         and {

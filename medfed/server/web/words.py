@@ -29,6 +29,18 @@ ACTOR_KINDS = {"user": "user", "node": "node", "cli": "command line"}
 SPECIAL_ACTORS = {"system": "MedFed server", "anonymous": "not signed in"}
 
 
+ROUND_OUTCOMES = {
+    "deployed": "Promoted",
+    "rejected": "Trained, not promoted",
+    "failed": "Failed",
+}
+
+
+def outcome(status: str) -> str:
+    """A finished round in words: 'rejected' rounds still advanced the training line."""
+    return ROUND_OUTCOMES.get(status, status.replace("_", " ").capitalize())
+
+
 def metric(name: str) -> str:
     return METRICS.get(name, name.replace("_", " ").capitalize())
 
@@ -87,4 +99,5 @@ def install(environment: Environment) -> None:
         action=action,
         disease=disease,
         details=details,
+        outcome=outcome,
     )

@@ -300,7 +300,11 @@ def test_admin_rolls_back_with_a_reason_and_predictions_follow(
     event = trained_db.scalars(
         select(AuditEvent).where(AuditEvent.action == "model_activated")
     ).one()
-    assert event.details == {"previous": "v1.1", "reason": "calibration drift"}
+    assert event.details == {
+        "previous": "v1.1",
+        "reason": "calibration drift",
+        "promoted_by_hand": False,
+    }
     trained_db.rollback()  # end this read: on SQLite every transaction holds the write lock
     again = trained_client.post(
         "/api/v1/models/diabetes/active",

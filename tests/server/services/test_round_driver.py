@@ -39,13 +39,15 @@ def test_a_good_round_deploys_the_next_version_and_everyone_sees_it(rounds: Roun
     evaluating = rounds.round(round_id)
     assert evaluating["status"] == "evaluating"
     server = evaluating["evaluation"]["server"]
-    assert server["base"]["rows"] > 0 and server["candidate"]["accuracy"] is not None
+    assert server["served"]["rows"] > 0 and server["candidate"]["accuracy"] is not None
+    assert evaluating["evaluation"]["served_version"] == "v1.0"
     for index in range(3):
         assert rounds.evaluate(round_id, index, 0.80, 0.81).status_code == 200
     rounds.tick()
     done = rounds.round(round_id)
     assert done["status"] == "deployed", done["reason"]
     assert done["result_version"] == "v1.1" == rounds.active()
+    assert "promoted, better: accuracy +" in done["reason"] and "95 % CI" in done["reason"]
     assert done["evaluation"]["federated"]["candidate"]["accuracy"] == pytest.approx(0.81)
     # The node learns the outcome when it asks.
     mine = rounds.client.get(f"/api/v1/nodes/rounds/{round_id}", headers=rounds.node_headers(0))
@@ -79,7 +81,9 @@ def test_fedavg_candidate_is_the_weighted_mean_of_the_updates(rounds: Rounds) ->
     np.testing.assert_allclose(candidate, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_a_candidate_that_worsens_validation_accuracy_is_not_deployed(rounds: Rounds) -> None:
+def test_a_worse_candidate_is_not_served_but_the_training_line_continues_from_it(
+    rounds: Rounds,
+) -> None:
     round_id, _ = _run_to_training(rounds)
     base = rounds.base_model(round_id).parameters
     for index in range(3):
@@ -91,21 +95,26 @@ def test_a_candidate_that_worsens_validation_accuracy_is_not_deployed(rounds: Ro
     rounds.tick()
     done = rounds.round(round_id)
     assert done["status"] == "rejected"
-    assert "accuracy on server validation fell" in done["reason"]
-    assert done["result_version"] is None
+    assert "not promoted" in done["reason"] and "doctors keep v1.0" in done["reason"]
+    assert done["result_version"] == "v1.1"  # a trained checkpoint on the training line
     assert rounds.active() == "v1.0"
-    # The rejected candidate is kept with its evidence; no version row was made for it.
-    assert done["evaluation"]["gate"]["server validation"]["change"] < -0.1
-    count = rounds.db.scalar(
-        select(func.count()).select_from(ModelVersion).where(ModelVersion.disease == "heart")
-    )
-    assert count == 1
+    promotion = done["evaluation"]["promotion"]
+    assert not promotion["promote"] and promotion["accuracy"]["total"] < 0
+    trained = rounds.db.scalars(
+        select(ModelVersion).where(ModelVersion.disease == "heart", ModelVersion.minor == 1)
+    ).one()
+    assert (trained.stage, trained.state, trained.is_active) == ("trained", "trained", False)
     rounds.db.rollback()
     mine = rounds.client.get(f"/api/v1/nodes/rounds/{round_id}", headers=rounds.node_headers(1))
-    assert mine.json()["status"] == "rejected" and "fell" in mine.json()["reason"]
+    assert mine.json()["status"] == "rejected" and mine.json()["result_version"] == "v1.1"
+    listed = rounds.client.get("/api/v1/models/heart", headers=rounds.admin.headers).json()
+    states = {v["version"]: v["state"] for v in listed["versions"]}
+    assert states == {"v1.0": "in service", "v1.1": "trained"}
+    # The next round continues the training line from v1.1, not from the served v1.0.
+    assert rounds.open()["base_version"] == "v1.1"
 
 
-def test_federated_evaluation_alone_can_reject(rounds: Rounds) -> None:
+def test_the_hospitals_evidence_alone_keeps_a_candidate_from_doctors(rounds: Rounds) -> None:
     round_id, size = _run_to_training(rounds)
     for index in range(3):
         rounds.submit(round_id, index, _small_update(size, index))
@@ -115,7 +124,8 @@ def test_federated_evaluation_alone_can_reject(rounds: Rounds) -> None:
     rounds.tick()
     done = rounds.round(round_id)
     assert done["status"] == "rejected"
-    assert "federated evaluation" in done["reason"]
+    assert "not promoted" in done["reason"] and rounds.active() == "v1.0"
+    assert done["evaluation"]["promotion"]["hospitals"] == 3
 
 
 def test_a_round_below_the_minimum_at_its_deadline_fails_and_says_why(rounds: Rounds) -> None:
@@ -252,8 +262,8 @@ def test_robust_rules_refuse_secure_mode_and_bad_configs_are_explained(rounds: R
     assert bad.status_code == 422 and "max_hospitals must be at least" in bad.text
 
 
-def test_fedadam_state_carries_to_the_next_round(rounds: Rounds) -> None:
-    round_id, size = _run_to_training(rounds, strategy="fedadam", tolerance=1.0)
+def test_fedadam_state_carries_to_the_next_round_promoted_or_not(rounds: Rounds) -> None:
+    round_id, size = _run_to_training(rounds, strategy="fedadam")
     for index in range(3):
         rounds.submit(round_id, index, _small_update(size, index))
     rounds.tick()
@@ -261,13 +271,14 @@ def test_fedadam_state_carries_to_the_next_round(rounds: Rounds) -> None:
         rounds.evaluate(round_id, index, 0.8, 0.8)
     rounds.tick()
     first = rounds.round(round_id)
-    assert first["status"] == "deployed"
+    assert first["status"] == "rejected"  # same accuracy: not promoted, still on the line
+    assert first["result_version"] == "v1.1"
     from medfed.server.db.tables import Round
 
     stored = rounds.db.get(Round, round_id)
     assert stored is not None and stored.strategy_state["rounds"] == 1
     rounds.db.rollback()
-    second_id, _ = _run_to_training(rounds, strategy="fedadam", tolerance=1.0)
+    second_id, _ = _run_to_training(rounds, strategy="fedadam")
     for index in range(3):
         rounds.submit(second_id, index, _small_update(size, index), base_version="v1.1")
     rounds.tick()
