@@ -49,18 +49,23 @@ class HoldoutData:
         labels = np.asarray(data.labels)
         served_p, candidate_p = served.predict_proba(data.rows), candidate.predict_proba(data.rows)
         paired = paired_sums(labels, served_p, candidate_p)
-        auc = compare_auc(labels, served_p, candidate_p)
-        return {
+        comparison: dict[str, Any] = {
             "served": metrics.summary(labels, served_p),
             "candidate": metrics.summary(labels, candidate_p),
             "paired": {name: sums.as_dict() for name, sums in paired.items()},
-            "auc": {
-                "served": auc.served,
-                "candidate": auc.candidate,
-                "standard_error": auc.standard_error,
-                "rows": auc.rows,
-            },
+            "auc": None,
         }
+        try:
+            auc = compare_auc(labels, served_p, candidate_p)
+        except ValueError:  # a held-out set with fewer than two rows of a class has no AUC
+            return comparison
+        comparison["auc"] = {
+            "served": auc.served,
+            "candidate": auc.candidate,
+            "standard_error": auc.standard_error,
+            "rows": auc.rows,
+        }
+        return comparison
 
     def calibration(self, model: DiseaseModel) -> dict[str, object] | None:
         """The model's reliability table on the held-out rows (what its card shows doctors)."""
