@@ -37,6 +37,11 @@ class AuditAction(StrEnum):
     LEADERBOARD_CHOICE = "leaderboard_choice"
     SECAGG_MESSAGE = "secagg_message"
     SECAGG_STAGE = "secagg_stage"
+    CAMPAIGN_STARTED = "campaign_started"
+    CAMPAIGN_PAUSED = "campaign_paused"
+    CAMPAIGN_RESUMED = "campaign_resumed"
+    CAMPAIGN_CANCELLED = "campaign_cancelled"
+    CAMPAIGN_FINISHED = "campaign_finished"
 
 
 class Outcome(StrEnum):

@@ -11,6 +11,7 @@ diagram does not allow, so a transition is checked before it runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,14 @@ FAILED = "failed"
 DECIDE = "decide"  # not a state: "run the validation gate", which ends in deployed or rejected
 
 LIVE = (OPEN, TRAINING, EVALUATING)
+DEADLINES = (
+    "join_seconds",
+    "grace_seconds",
+    "submit_seconds",
+    "evaluate_seconds",
+    "secagg_stage_seconds",
+)
+MAX_DEADLINE_SECONDS = 30 * 24 * 3600.0
 FINISHED = (DEPLOYED, REJECTED, FAILED)
 ALLOWED: dict[str, frozenset[str]] = {
     OPEN: frozenset({TRAINING, FAILED}),
@@ -88,10 +97,14 @@ class RoundConfig:
         if self.max_hospitals < self.min_hospitals:
             found.append("max_hospitals must be at least min_hospitals")
         for name in ("join_seconds", "submit_seconds", "evaluate_seconds", "norm_bound"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:
                 found.append(f"{name} must be positive")
-        if self.grace_seconds < 0 or self.tolerance < 0:
+        if not (self.grace_seconds >= 0 and self.tolerance >= 0):
             found.append("grace_seconds and tolerance cannot be negative")
+        for name in DEADLINES:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value <= MAX_DEADLINE_SECONDS):
+                found.append(f"{name} must be at most {MAX_DEADLINE_SECONDS:g} seconds (30 days)")
         if (
             self.secagg_threshold is not None
             and not 1 <= self.secagg_threshold <= self.max_hospitals

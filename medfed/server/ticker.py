@@ -1,4 +1,5 @@
-"""A background thread that moves federated rounds along (deadlines, cohorts, aggregation).
+"""A background thread that moves federated rounds along (deadlines, cohorts, aggregation) and
+opens campaigns' rounds when they are due.
 
 All round state is in the database, so the ticker holds nothing: after a crash or restart the
 next tick carries on from what was committed.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from medfed.server.services import campaigns
 from medfed.server.services.round_driver import RoundServices, advance_all
 
 logger = logging.getLogger("medfed.rounds")
@@ -37,3 +39,10 @@ class RoundTicker:
                 continue
             for round_id, status in moved.items():
                 logger.info("round %s is now %s", round_id, status)
+            try:
+                started = campaigns.advance_all(self.services.factory)
+            except Exception:
+                logger.exception("the campaign scheduler could not run")
+                continue
+            for campaign_id, result in started.items():
+                logger.info("campaign %s: %s", campaign_id, result)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.clock import utcnow
 from medfed.ml.model import DiseaseModel
-from medfed.server.services import registry
+from medfed.server.services import campaigns, registry
 from medfed.server.services.round_driver import advance_all
 from tests.factories import LoggedIn, make_logged_in, make_node
 
@@ -112,8 +112,27 @@ class Rounds:
 
     def tick(self, after_seconds: float = 0.0) -> dict[int, str]:
         now: datetime = utcnow() + timedelta(seconds=after_seconds)
-        moved = advance_all(self.client.app.state.round_services, now)  # type: ignore[attr-defined]
+        services = self.client.app.state.round_services  # type: ignore[attr-defined]
+        moved = advance_all(services, now)
+        campaigns.advance_all(services.factory, now)
         return moved
+
+    def complete(self, round_id: int, served: float, candidate: float, hospitals: int = 3) -> None:
+        """Join, submit a small update, evaluate: the round ends deployed or rejected."""
+        for index in range(hospitals):
+            assert self.join(round_id, index).status_code == 201
+        self.tick(after_seconds=15)  # past any grace period
+        base = self.round(round_id)["base_version"]
+        size = self.base_model(round_id).parameters.shape[0]
+        for index in range(hospitals):
+            update = np.random.default_rng(round_id * 10 + index).normal(0, 0.001, size)
+            response = self.submit(round_id, index, update, base_version=base)
+            assert response.status_code == 201, response.text
+        self.tick()
+        for index in range(hospitals):
+            assert self.evaluate(round_id, index, served, candidate).status_code == 200
+        self.tick()
+        assert self.round(round_id)["status"] in ("deployed", "rejected")
 
     def active(self, disease: str = "heart") -> str:
         label = registry.active_version(self.db, disease).version

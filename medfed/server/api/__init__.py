@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from medfed.server.api import (
     audit,
     auth,
+    campaigns,
     deployments,
     hospitals,
     models,
@@ -29,6 +30,7 @@ def build_api_router() -> APIRouter:
         nodes,
         node_rounds,
         rounds,
+        campaigns,
         audit,
         models,
         deployments,

@@ -353,6 +353,55 @@ class RoundMember(Base):
     contribution: Mapped[Contribution | None] = relationship()
 
 
+ACTIVE_CAMPAIGN = "status IN ('running', 'paused')"
+
+
+class Campaign(Base):
+    """A training campaign: a plan that opens a disease's rounds by itself (fl/campaigns.py).
+    Its progress is read from its rounds, so nothing here needs updating round by round."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index(
+            "ix_campaigns_one_active",
+            "disease",
+            unique=True,
+            sqlite_where=text(ACTIVE_CAMPAIGN),
+            postgresql_where=text(ACTIVE_CAMPAIGN),
+        ),
+        CheckConstraint(
+            "status IN ('running', 'paused', 'finished', 'cancelled')", name="status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    disease: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    round_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_for: Mapped[str | None] = mapped_column(String(200))
+
+    rounds: Mapped[list[Round]] = relationship(secondary="campaign_rounds", order_by="Round.id")
+
+
+class CampaignRound(Base):
+    """Which campaign opened a round (a round belongs to at most one)."""
+
+    __tablename__ = "campaign_rounds"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+
+
 class SecaggMessage(Base):
     """One hospital's message at one stage of a round's secure aggregation (opaque to the server
     except where the protocol says otherwise); at most one per sender and stage."""

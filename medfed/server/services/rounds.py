@@ -47,8 +47,8 @@ def list_rounds(session: Session, disease: str | None = None, limit: int = 100) 
     return list(session.scalars(query))
 
 
-def open_round(session: Session, disease: str, config: machine.RoundConfig, *, actor: str) -> Round:
-    spec = get_disease(disease)
+def config_problems(config: machine.RoundConfig) -> list[str]:
+    """Everything wrong with a round's settings, in words (empty when they can run)."""
     problems = config.problems()
     if config.strategy not in STRATEGIES:
         problems.append(f"unknown strategy {config.strategy!r}; known: {', '.join(STRATEGIES)}")
@@ -57,11 +57,21 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
             f"{config.strategy} needs each hospital's update, so it runs only with secure "
             "aggregation off (plain mode)"
         )
+    return problems
+
+
+def live_round(session: Session, disease: str) -> Round | None:
+    return session.scalar(
+        select(Round).where(Round.disease == disease, Round.status.in_(machine.LIVE))
+    )
+
+
+def open_round(session: Session, disease: str, config: machine.RoundConfig, *, actor: str) -> Round:
+    spec = get_disease(disease)
+    problems = config_problems(config)
     if problems:
         raise InvalidInput("The round cannot be opened: " + "; ".join(problems) + ".")
-    live = session.scalar(
-        select(Round).where(Round.disease == spec.id, Round.status.in_(machine.LIVE))
-    )
+    live = live_round(session, spec.id)
     if live is not None:
         raise Conflict(
             f"{spec.title} round {live.number} is still {live.status}; wait for it to finish "

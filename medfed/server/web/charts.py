@@ -152,3 +152,46 @@ def outcome_chart(
     ]
     chart.add("accuracy", list(accuracy))
     return _svg(chart, "Real-world accuracy by period")
+
+
+def training_line_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    promoted: Sequence[float | None],
+    measure: str,
+) -> str:
+    """The training line round by round: the candidate's measure, promotions as large dots."""
+    return _both(lambda width: _training_line_chart(labels, values, promoted, measure, width))
+
+
+def _training_line_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    promoted: Sequence[float | None],
+    measure: str,
+    width: int,
+) -> str:
+    known = [v for v in values if v is not None] or [0.5]
+    low = max(0.0, math.floor((min(known) - 0.02) * 20) / 20)
+    high = min(1.0, math.ceil((max(known) + 0.02) * 20) / 20)
+    chart = pygal.Line(
+        **COMMON,
+        width=width,
+        height=300,
+        title=f"Training line: {measure} of each round's model",
+        range=(low, high if high > low else low + 0.05),
+        dots_size=4,
+        value_formatter=lambda value: f"{value:.3f}",
+        legend_at_bottom=True,
+        legend_at_bottom_columns=2 if width >= WIDE else 1,
+        show_minor_x_labels=False,
+        x_labels_major_every=max(1, len(labels) // (12 if width >= WIDE else 6)),
+    )
+    chart.x_labels = list(labels)
+    chart.add(measure, list(values))
+    chart.add("promoted to doctors", list(promoted), stroke=False, dots_size=8)
+    described = ", ".join(
+        f"{label} {'—' if v is None else f'{v:.3f}'}"
+        for label, v in zip(labels, values, strict=True)
+    )
+    return _svg(chart, f"Training line ({measure}): {described}")

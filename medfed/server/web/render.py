@@ -17,6 +17,7 @@ NAVIGATION = {
     "admin": [
         ("Models", "/models"),
         ("Rounds", "/admin/rounds"),
+        ("Campaigns", "/admin/campaigns"),
         ("Hospitals", "/admin/hospitals"),
         ("Versions", "/admin/models"),
         ("Privacy", "/admin/privacy"),

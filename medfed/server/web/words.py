@@ -25,7 +25,7 @@ STRATEGIES = {
     "median": "Coordinate median",
     "trimmed_mean": "Trimmed mean",
 }
-ACTOR_KINDS = {"user": "user", "node": "node", "cli": "command line"}
+ACTOR_KINDS = {"user": "user", "node": "node", "cli": "command line", "campaign": "campaign"}
 SPECIAL_ACTORS = {"system": "MedFed server", "anonymous": "not signed in"}
 
 

@@ -117,6 +117,27 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
                 expect(page.locator("h1")).to_be_visible()
                 look(page, f"admin-{path}")
             expect(page.locator("main")).to_contain_text("Ready")
+
+            # A one-round campaign: the server opens the round itself and the nodes join.
+            page.goto(server.url + "/admin/campaigns")
+            page.select_option("#disease", "heart")
+            page.fill("#rounds", "1")
+            page.fill("#epsilon_budget", "2")
+            page.fill("#min_rows", "50")
+            page.fill("#grace_seconds", "0")
+            page.fill("#local_epochs", "2")
+            look(page, "admin-campaigns")
+            page.click("#start-campaign button[type=submit]")
+            expect(page.locator(".notice")).to_contain_text("Campaign started")
+            expect(page.locator("#campaign-status")).to_have_attribute(
+                "data-status", "finished", timeout=180_000
+            )
+            assert not failures, failures
+            expect(page.locator("#campaign-outcome")).to_contain_text("all 1 planned rounds")
+            expect(page.locator("#campaign-rounds tbody tr")).to_have_count(1)
+            expect(page.locator("#campaign-rounds")).to_contain_text("v1.2")
+            expect(page.locator("#campaign-privacy tbody tr")).to_have_count(3)
+            look(page, "admin-campaign")
     finally:
         stop.set()
         if nodes.is_alive():

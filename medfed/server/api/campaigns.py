@@ -1,0 +1,104 @@
+"""Training campaigns: rounds the server opens by itself until a plan or a stopping rule ends."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medfed.server.api.campaign_schemas import (
+    CampaignCancelIn,
+    CampaignProgressPublic,
+    CampaignPublic,
+    CampaignRoundPublic,
+    CampaignStartIn,
+)
+from medfed.server.db.tables import Campaign
+from medfed.server.deps import AdminUser, DbSession
+from medfed.server.services import audit, campaigns
+
+router = APIRouter(tags=["campaigns"])
+
+
+def campaign_public(campaign: Campaign) -> CampaignPublic:
+    summary = campaigns.summary(campaign)
+    return CampaignPublic(
+        id=campaign.id,
+        disease=campaign.disease,
+        status=campaign.status,
+        measure=campaigns.config_of(campaign).metric,
+        plan=campaign.plan,
+        round_config=campaign.round_config,
+        created_by=campaign.created_by,
+        created_at=campaign.created_at,
+        finished_at=campaign.finished_at,
+        reason=campaign.reason,
+        waiting_for=campaign.waiting_for,
+        next_check_at=campaign.next_check_at,
+        progress=CampaignProgressPublic(
+            trained=summary.trained,
+            completed=summary.completed,
+            promotions=summary.promotions,
+            skipped=summary.skipped,
+            best=summary.best,
+            since_best=summary.since_best,
+            round_epsilon=summary.round_epsilon,
+            epsilon_spent=summary.spent,
+        ),
+        rounds=[
+            CampaignRoundPublic(
+                id=r.id,
+                number=r.number,
+                status=r.status,
+                trained=r.cohort_fixed_at is not None,
+                value=campaigns.line_value(r),
+                promoted=r.status == "deployed",
+                result_version=r.result_version.version if r.result_version else None,
+                opened_at=r.opened_at,
+                closed_at=r.closed_at,
+            )
+            for r in campaign.rounds
+        ],
+    )
+
+
+@router.post("/campaigns", response_model=CampaignPublic, status_code=201)
+def start_campaign(body: CampaignStartIn, admin: AdminUser, db: DbSession) -> CampaignPublic:
+    """Start a campaign; its first round opens on the server's next tick (or at start_at)."""
+    started = campaigns.start(
+        db, body.disease, body.plan(), body.round_config(), actor=audit.user_actor(admin.username)
+    )
+    return campaign_public(started)
+
+
+@router.get("/campaigns", response_model=list[CampaignPublic])
+def list_campaigns(_: AdminUser, db: DbSession, disease: str | None = None) -> list[CampaignPublic]:
+    return [campaign_public(c) for c in campaigns.list_campaigns(db, disease)]
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
+def get_campaign(campaign_id: int, _: AdminUser, db: DbSession) -> CampaignPublic:
+    return campaign_public(campaigns.get_campaign(db, campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
+def pause_campaign(campaign_id: int, admin: AdminUser, db: DbSession) -> CampaignPublic:
+    """No new round opens; a live round runs to its end."""
+    return campaign_public(campaigns.pause(db, campaign_id, actor=audit.user_actor(admin.username)))
+
+
+@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignPublic)
+def resume_campaign(campaign_id: int, admin: AdminUser, db: DbSession) -> CampaignPublic:
+    return campaign_public(
+        campaigns.resume(db, campaign_id, actor=audit.user_actor(admin.username))
+    )
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignPublic)
+def cancel_campaign(
+    campaign_id: int, body: CampaignCancelIn, admin: AdminUser, db: DbSession
+) -> CampaignPublic:
+    """End the campaign; its live round is cancelled with the same reason."""
+    return campaign_public(
+        campaigns.cancel(
+            db, campaign_id, reason=body.reason, actor=audit.user_actor(admin.username)
+        )
+    )
