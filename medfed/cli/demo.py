@@ -56,7 +56,7 @@ def demo(
         bool, typer.Option("--no-serve", help="Set up and print the logins only.")
     ] = False,
     no_round: Annotated[
-        bool, typer.Option("--no-round", help="Serve without running the demo federated round.")
+        bool, typer.Option("--no-round", help="Serve without running the demo training campaign.")
     ] = False,
 ) -> None:
     """Create demo accounts with random passwords (kept in MEDFED_HOME, mode 0600) and serve."""
@@ -131,13 +131,15 @@ def demo(
 def _round_in_background(
     url: str, admin: tuple[str, str], settings: Settings, announce: Callable[[], None]
 ) -> None:
-    console.print("Running one federated round: three heart-disease sites as hospitals...")
+    console.print(
+        "Running a short training campaign: three heart-disease sites as hospitals..."
+    )
     try:
         outcome = run_demo_round(
             url, admin, settings.home, settings.datasets_dir, say=console.print
         )
     except Exception as error:  # the demo server keeps running; say what went wrong
-        console.print(f"[red]The demo round did not complete:[/red] {error}")
+        console.print(f"[red]The demo campaign did not complete:[/red] {error}")
         return
     announce()
     console.print("\n[bold]What happened[/bold]")

@@ -1,8 +1,9 @@
-"""The demo's federated round: three heart-disease sites as hospitals with their own nodes.
+"""The demo's training campaign: three heart-disease sites as hospitals with their own nodes.
 
 Runs beside the demo server once it is ready: creates the hospitals through the REST API,
-enrolls a node for each (credentials under the demo home), and lets the nodes join, train with
-DP-SGD, submit and evaluate over HTTP while the server aggregates and gates the candidate.
+enrolls a node for each (credentials under the demo home), starts a short campaign, and lets
+the nodes join each round the server opens, train with DP-SGD, submit and evaluate over HTTP
+while the server aggregates, advances the training line and decides on promotion.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from medfed.simulation.hospitals import write_csv
 
 API = "/api/v1"
 Say = Callable[[str], None]
-DEMO_EPSILON = 1.0
+DEMO_ROUNDS = 3
+DEMO_EPSILON_BUDGET = 3.0  # per hospital for the whole campaign: 1 per round
 
 
 @dataclass(frozen=True)
@@ -119,74 +121,130 @@ def run_demo_round(
                 say=_prefixed(say, f"  [{demo_site.city} node] "),
             )
         )
-    opened = httpx.post(
-        url + API + "/rounds",
+    started = httpx.post(
+        url + API + "/campaigns",
         json={
             "disease": "heart",
-            "min_hospitals": len(agents),
-            "max_hospitals": len(agents),
-            "min_rows": 100,
-            "grace_seconds": 0,
-            "target_epsilon": DEMO_EPSILON,
+            "rounds": DEMO_ROUNDS,
+            "patience": None,
+            "epsilon_budget": DEMO_EPSILON_BUDGET,
+            "round": {
+                "min_hospitals": len(agents),
+                "max_hospitals": len(agents),
+                "min_rows": 100,
+                "grace_seconds": 0,
+            },
         },
         headers=headers,
         timeout=30,
     )
-    if opened.status_code != 201:
-        raise Conflict(f"could not open the demo round: {opened.text}")
-    round_id = opened.json()["id"]
-    say(f"Opened heart round {opened.json()['number']} on {opened.json()['base_version']}")
-    deadline = time.monotonic() + 600
+    if started.status_code != 201:
+        raise Conflict(f"could not start the demo campaign: {started.text}")
+    campaign_id = started.json()["id"]
+    say(
+        f"Started heart campaign {campaign_id}: {DEMO_ROUNDS} rounds back to back, "
+        f"ε {DEMO_EPSILON_BUDGET:g} per hospital for the whole campaign"
+    )
+    seen: set[int] = set()
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         for agent in agents:
             agent.step()
-        state = httpx.get(f"{url}{API}/rounds/{round_id}", headers=headers, timeout=30).json()
-        if state["status"] in ("deployed", "rejected", "failed"):
+        campaign = httpx.get(
+            f"{url}{API}/campaigns/{campaign_id}", headers=headers, timeout=30
+        ).json()
+        for entry in campaign["rounds"]:
+            if entry["id"] not in seen and entry["status"] in ("deployed", "rejected", "failed"):
+                seen.add(entry["id"])
+                value = "" if entry["value"] is None else f", accuracy {entry['value']:.3f}"
+                say(
+                    f"Round {entry['number']}: {_ROUND_WORDS.get(entry['status'], entry['status'])}"
+                    f" ({entry['result_version'] or 'no version'}{value})"
+                )
+        if campaign["status"] not in ("running", "paused"):
             for agent in agents:
-                agent.step()  # each node records the outcome
+                agent.step()  # each node records the last outcome
+            rounds = [
+                httpx.get(f"{url}{API}/rounds/{r['id']}", headers=headers, timeout=30).json()
+                for r in campaign["rounds"]
+            ]
             served = httpx.get(f"{url}{API}/models/heart", headers=headers, timeout=30).json()
-            return {"round": state, "served_version": served["active_version"]}
+            return {
+                "campaign": campaign,
+                "rounds": rounds,
+                "served_version": served["active_version"],
+            }
         time.sleep(0.3)
-    raise TimeoutError("the demo round did not finish in 10 minutes")
+    raise TimeoutError("the demo campaign did not finish in 15 minutes")
+
+
+_ROUND_WORDS = {
+    "deployed": "promoted to doctors",
+    "rejected": "trained, kept on the training line",
+    "failed": "failed",
+}
+
+
+def _evidence(round_: dict[str, Any]) -> str:
+    promotion = (round_.get("evaluation") or {}).get("promotion") or {}
+    verdict, words = promotion.get("verdict", ""), promotion.get("words", "")
+    return f"{verdict}: {words}" if verdict else words or (round_.get("reason") or "")
 
 
 def explain_outcome(outcome: dict[str, Any]) -> list[str]:
-    """The demo round's ending in words a newcomer can follow: what ran, what doctors now get, why."""
-    state = outcome["round"]
+    """The demo campaign's ending in words a newcomer can follow: what ran, what the training
+    line did, which version doctors now get and why."""
+    campaign, rounds = outcome["campaign"], outcome["rounds"]
     served = outcome["served_version"]
     hospitals = ", ".join(site.hospital for site in DEMO_SITES)
+    per_round = campaign["progress"]["round_epsilon"]
     lines = [
-        f"Round {state['number']} trained heart disease at {len(DEMO_SITES)} hospitals "
-        f"({hospitals}) from {state['base_version']}, with DP-SGD (ε = {DEMO_EPSILON:g} each) "
-        "and secure aggregation: the server saw only the sum of their updates.",
+        f"A campaign of {len(rounds)} rounds trained heart disease at {len(DEMO_SITES)} "
+        f"hospitals ({hospitals}) with DP-SGD (ε = {DEMO_EPSILON_BUDGET:g} per hospital for the "
+        f"whole campaign, {per_round:g} per round) and secure aggregation: the server saw only "
+        "the sum of their updates.",
     ]
-    promotion = (state.get("evaluation") or {}).get("promotion") or {}
-    verdict, words = promotion.get("verdict", ""), promotion.get("words", "")
-    evidence = f"{verdict}: {words}" if verdict else words
-    if state["status"] == "deployed":
-        lines.append(
-            f"Doctors now get heart {served}: it was promoted because, scored against the "
-            f"version they had on the same patients, {evidence or state['reason']}."
+    completed = [r for r in rounds if r["status"] in ("deployed", "rejected")]
+    values = {entry["id"]: entry["value"] for entry in campaign["rounds"]}
+    if completed:
+        steps = ", ".join(
+            str(r["result_version"])
+            + ("" if values.get(r["id"]) is None else f" ({values[r['id']]:.3f})")
+            for r in completed
         )
-    elif state["status"] == "rejected":
+        lines.append(
+            "The training line advanced every completed round, each starting from the one "
+            f"before: {completed[0]['base_version']} → {steps} (accuracy on the hospitals' "
+            "validation rows)."
+        )
+    promoted = [r for r in completed if r["status"] == "deployed"]
+    if promoted:
+        last = promoted[-1]
+        lines.append(
+            f"Doctors now get heart {served}: {last['result_version']} was promoted in round "
+            f"{last['number']} because, scored against the version they had on the same "
+            f"patients, {_evidence(last)}."
+        )
+    elif completed:
+        last = completed[-1]
         lines += [
-            f"Doctors keep getting heart {served}. The round's model, "
-            f"{state.get('result_version') or 'the candidate'}, joined the training line (the "
-            "next round continues from it) but was not promoted: "
-            f"{_lowercase_first(evidence or state['reason'] or 'the evidence was not enough')}.",
+            f"Doctors keep getting heart {served}: no round's model was promoted. The last "
+            f"round's evidence against {served}: {_lowercase_first(_evidence(last))}.",
             f"Why that is expected here: {served} was trained on the public heart data, which "
-            "includes these three hospitals' patients, so one round of noisy, privacy-protected "
-            "training has little to add; a version reaches doctors only when the paired "
+            "includes these three hospitals' patients, so a few rounds of noisy, privacy-protected "
+            "training have little to add; a version reaches doctors only when the paired "
             "evidence (held-out and hospital rows, 95 % confidence) says it is better.",
         ]
     else:
         lines.append(
-            f"The round {state['status']} ({state['reason']}); doctors keep getting heart {served}."
+            f"The campaign {campaign['status']} ({campaign.get('reason')}); no round completed "
+            f"and doctors keep getting heart {served}."
         )
     lines.append(
         "Sign in as " + ", ".join(site.login for site in DEMO_SITES) + " to see each hospital's "
-        "contribution, privacy spend and impact; as admin to see the round's evidence "
-        f"(Admin, Rounds, round {state['number']}); as doctor to use the models."
+        "contribution, privacy spend and impact; as admin to see the campaign's training line "
+        f"(Admin, Campaigns, campaign {campaign['id']}) and each round's evidence; as doctor "
+        "to use the models."
     )
     return lines
 

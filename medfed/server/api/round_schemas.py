@@ -180,6 +180,13 @@ class HospitalRoundPublic(BaseModel):
     global_change: dict[str, float | None]
     local_impact: dict[str, float | None]
     closed_at: datetime | None
+    in_training_line: bool = Field(
+        description="This hospital's update went into the round's checkpoint on the training line."
+    )
+    reached_doctors: str | None = Field(
+        description="The promoted version that carries it to doctors (this round's or a later "
+        "checkpoint's); null: not yet."
+    )
 
 
 class LeaderboardEntryPublic(BaseModel):

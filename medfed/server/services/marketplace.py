@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.core.catalog import DiseaseSpec, load_catalog
 from medfed.core.errors import NotFound
-from medfed.server.db.tables import ModelVersion
+from medfed.server.db.tables import ModelVersion, Round
 from medfed.server.services import registry
 
 
@@ -43,3 +46,35 @@ def matches(card: dict[str, Any], query: str) -> bool:
     """Case-insensitive search over the disease's id, title and description."""
     text = f"{card['disease']} {card['title']} {card['description']}".lower()
     return all(word in text for word in query.lower().split())
+
+
+@dataclass(frozen=True)
+class TrainingLine:
+    """What a doctor is told of the training line behind the version they get."""
+
+    served: str
+    head: str  # the newest checkpoint, where the next round starts
+    last_improved_at: datetime | None  # the last round whose checkpoint was promoted
+    last_improved_round: int | None
+    trained_since: int  # checkpoints after the served version, not promoted
+
+
+def training_line(session: Session, disease: str, active: ModelVersion) -> TrainingLine:
+    last = session.scalar(
+        select(Round)
+        .where(Round.disease == disease, Round.status == "deployed")
+        .order_by(Round.closed_at.desc(), Round.id.desc())
+        .limit(1)
+    )
+    newer = [
+        v
+        for v in registry.versions(session, disease)
+        if (v.major, v.minor) > (active.major, active.minor) and v.stage == "trained"
+    ]
+    return TrainingLine(
+        served=active.version,
+        head=registry.training_head(session, disease).version,
+        last_improved_at=last.closed_at if last else None,
+        last_improved_round=last.number if last else None,
+        trained_since=len(newer),
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
 from medfed.fl import rounds as machine
-from medfed.server.db.tables import Hospital, Round, RoundMember
+from medfed.server.db.tables import Hospital, ModelVersion, Round, RoundMember
 from medfed.server.services import audit
 
 OPTED_OUT = "A hospital that chose not to be named"
@@ -35,10 +35,17 @@ def history(session: Session, hospital_id: int) -> list[dict[str, Any]]:
         .where(RoundMember.hospital_id == hospital_id)
         .order_by(RoundMember.round_id.desc())
     )
+    promoted = list(
+        session.scalars(
+            select(ModelVersion).where(ModelVersion.stage == "promoted").order_by(ModelVersion.id)
+        )
+    )
     entries = []
     for member in members:
         round_ = member.round
         server = round_.evaluation.get("server")
+        result = round_.result_version
+        in_line = result is not None and member.status in COUNTED
         entries.append(
             {
                 "round_id": round_.id,
@@ -52,9 +59,23 @@ def history(session: Session, hospital_id: int) -> list[dict[str, Any]]:
                 "global_change": {m: _change(server, m) for m in ("accuracy", "roc_auc")},
                 "local_impact": {m: _change(member.evaluation, m) for m in ("accuracy", "roc_auc")},
                 "closed_at": round_.closed_at,
+                "in_training_line": in_line,
+                "reached_doctors": _carrier(promoted, result) if in_line else None,
             }
         )
     return entries
+
+
+def _carrier(promoted: list[ModelVersion], result: ModelVersion | None) -> str | None:
+    """The first promoted version that carries the round's result: the result itself, or a later
+    checkpoint of the same training line (each round continues from the one before)."""
+    if result is None:
+        return None
+    for version in promoted:
+        if version.disease == result.disease and version.major == result.major:
+            if version.id >= result.id:
+                return version.version
+    return None
 
 
 @dataclass

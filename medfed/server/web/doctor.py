@@ -66,6 +66,7 @@ def model_page(request: Request, disease: str, user: WebUser, db: DbSession) -> 
         outcome_svg=outcome_svg,
         challenger=ab.get_challenger(db, disease),
         arms=ab.arm_usage(db, disease),
+        line=marketplace.training_line(db, disease, active) if active else None,
         directions=(
             learned_directions(spec, request.app.state.model_cache.get(active)) if active else []
         ),

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from medfed.server.db.tables import Hospital, Node
 from medfed.server.services.participation import OPTED_OUT
-from tests.factories import make_logged_in
+from tests.factories import make_logged_in, make_user
 from tests.server.rounds_harness import make_rounds
+from tests.server.web.test_pages import sign_in
 
 
 def test_history_impact_and_leaderboard(trained_client: TestClient, trained_db: Session) -> None:
@@ -69,3 +70,33 @@ def test_history_impact_and_leaderboard(trained_client: TestClient, trained_db: 
     names = [e["hospital"] for e in board]
     assert first_name not in names and names[-1] == OPTED_OUT
     assert board[-1]["rows"] == 100  # its contribution still counts
+
+
+def test_history_says_whether_an_update_joined_the_training_line_and_reached_doctors(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    rounds = make_rounds(trained_client, trained_db, nodes=3)
+    first = rounds.open()
+    rounds.complete(first["id"], 0.80, 0.70)  # worse: trained, not promoted
+    assert rounds.round(first["id"])["status"] == "rejected"
+    node = trained_db.get(Node, rounds.nodes[0][0])
+    assert node is not None
+    hospital = trained_db.get(Hospital, node.hospital_id)
+    staff = make_logged_in(trained_client, trained_db, "hospital", hospital=hospital)
+    trained_db.rollback()
+    url = f"/api/v1/hospitals/{node.hospital_id}/rounds"
+    [entry] = trained_client.get(url, headers=staff.headers).json()
+    assert entry["in_training_line"] is True and entry["reached_doctors"] is None
+    make_user(trained_db, "doctor", username="doctor.line")
+    trained_db.rollback()
+    assert sign_in(trained_client, "doctor.line").status_code == 303
+    card = trained_client.get("/models/heart").text
+    assert "No federated round has improved on the baseline yet: doctors get v1.0" in card
+    assert "1 newer checkpoint (latest v1.1) was trained since" in card
+    second = rounds.open()
+    rounds.complete(second["id"], 0.70, 0.80)  # better: promoted, carrying round 1's update too
+    assert rounds.round(second["id"])["status"] == "deployed"
+    latest, earlier = trained_client.get(url, headers=staff.headers).json()
+    assert latest["reached_doctors"] == "v1.2" and earlier["reached_doctors"] == "v1.2"
+    card = trained_client.get("/models/heart").text
+    assert "last improved the version doctors get on" in card and "(round 2)" in card
