@@ -131,9 +131,7 @@ def demo(
 def _round_in_background(
     url: str, admin: tuple[str, str], settings: Settings, announce: Callable[[], None]
 ) -> None:
-    console.print(
-        "Running a short training campaign: three heart-disease sites as hospitals..."
-    )
+    console.print("Running a short training campaign: three heart-disease sites as hospitals...")
     try:
         outcome = run_demo_round(
             url, admin, settings.home, settings.datasets_dir, say=console.print

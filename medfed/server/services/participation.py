@@ -72,9 +72,9 @@ def _carrier(promoted: list[ModelVersion], result: ModelVersion | None) -> str |
     if result is None:
         return None
     for version in promoted:
-        if version.disease == result.disease and version.major == result.major:
-            if version.id >= result.id:
-                return version.version
+        same_line = version.disease == result.disease and version.major == result.major
+        if same_line and version.id >= result.id:
+            return version.version
     return None
 
 
