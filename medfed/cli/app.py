@@ -10,7 +10,18 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
-from medfed.cli import admin, campaigns, config, datasets, demo, models, node, server, simulate
+from medfed.cli import (
+    admin,
+    buffered,
+    campaigns,
+    config,
+    datasets,
+    demo,
+    models,
+    node,
+    server,
+    simulate,
+)
 from medfed.cli.context import err_console
 from medfed.core.errors import ConfigurationError, MedFedError
 
@@ -22,6 +33,7 @@ app = typer.Typer(
 app.add_typer(server.app, name="server")
 app.add_typer(admin.app, name="admin")
 app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(buffered.app, name="buffered")
 app.add_typer(node.app, name="node")
 app.add_typer(config.app, name="config")
 app.add_typer(demo.app, name="demo")

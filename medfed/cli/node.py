@@ -278,6 +278,8 @@ def contribute(
     console.print(
         f"Contribution {answer['id']} accepted for {answer['disease']} ({answer['rows']} rows)."
     )
+    if answer.get("message"):
+        console.print(answer["message"])
 
 
 @app.command()

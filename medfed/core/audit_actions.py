@@ -42,6 +42,10 @@ class AuditAction(StrEnum):
     CAMPAIGN_RESUMED = "campaign_resumed"
     CAMPAIGN_CANCELLED = "campaign_cancelled"
     CAMPAIGN_FINISHED = "campaign_finished"
+    BUFFER_ENABLED = "buffer_enabled"
+    BUFFER_DISABLED = "buffer_disabled"
+    BUFFER_AGGREGATED = "buffer_aggregated"
+    CONTRIBUTION_STALE = "contribution_stale"
 
 
 class Outcome(StrEnum):

@@ -107,9 +107,11 @@ class ServerClient:
         result: dict[str, Any] = self._request("GET", "/nodes/policy")
         return result
 
-    def download_model(self, disease: str) -> tuple[bytes, str]:
-        """The active model's artifact and its version label, checked against the sent hash."""
-        return self._artifact(f"/nodes/models/{disease}")
+    def download_model(self, disease: str, line: str = "served") -> tuple[bytes, str]:
+        """A model's artifact and its version label, checked against the sent hash: the served
+        version, or with line="training" the training line's newest checkpoint."""
+        suffix = "?line=training" if line == "training" else ""
+        return self._artifact(f"/nodes/models/{disease}{suffix}")
 
     def _artifact(self, path: str) -> tuple[bytes, str]:
         try:

@@ -199,7 +199,7 @@ def run_training(
     job_id: str | None = None,
     base: tuple[bytes, str] | None = None,
 ) -> JobResult:
-    """Train from `base` (artifact, version label), or from the active model if None."""
+    """Train from `base` (artifact, version label), or from the training line's head if None."""
     spec = get_disease(request.disease)
     local_policy = load_policy(node_home)
     local_policy.check_disease(spec.id)
@@ -216,7 +216,9 @@ def run_training(
             f"{cap:g} is spent and {decision.remaining:g} is left. The hospital's data is protected: "
             "no more contributions for this disease."
         )
-    blob, base_version = base or client.download_model(spec.id)
+    # A job trains from the training line's newest checkpoint: the base a buffered
+    # contribution must be fresh against (rounds pass their own base).
+    blob, base_version = base or client.download_model(spec.id, line="training")
     model = DiseaseModel.from_bytes(blob)
     if model.schema_hash != spec.schema_hash:
         raise ConfigurationError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from medfed.server.services import campaigns
+from medfed.server.services import buffered, campaigns
 from medfed.server.services.round_driver import RoundServices, advance_all
 
 logger = logging.getLogger("medfed.rounds")
@@ -46,3 +46,5 @@ class RoundTicker:
                 continue
             for campaign_id, result in started.items():
                 logger.info("campaign %s: %s", campaign_id, result)
+            for disease, version in buffered.flush_all(self.services).items():
+                logger.info("buffered contributions made %s %s", disease, version)

@@ -20,6 +20,14 @@ class LiveNetwork:
     env: dict[str, str]
     node_home: Path
 
+    def enable_buffer(self, disease: str = "heart", size: int = 3) -> None:
+        """Switch buffered contributions on, as an administrator would on the server host."""
+        result = run_medfed(
+            ["buffered", "enable", disease, "--size", str(size), "--plain-mode-acknowledged"],
+            self.env,
+        )
+        assert result.returncode == 0, result.stderr
+
     def new_enrollment_token(self, hospital: str) -> str:
         result = run_medfed(["admin", "create-hospital", hospital], self.env)
         assert result.returncode == 0, result.stderr

@@ -22,6 +22,7 @@ def test_upload_validate_train_with_progress_and_contribute(
         ).returncode
         == 0
     )
+    live_network.enable_buffer()
     app = create_local_app(load_settings(node_home=live_network.node_home))
     csv_path = site_csv(datasets_dir, "hungarian", tmp_path / "hungarian.csv")
     with TestClient(app, base_url="http://127.0.0.1:8700") as client:
@@ -54,6 +55,7 @@ def test_upload_validate_train_with_progress_and_contribute(
         assert seen_phases & {"reading", "training", "starting"}
         contributed = client.post(f"/api/jobs/{job_id}/contribute")
         assert contributed.status_code == 200 and contributed.json()["disease"] == "heart"
+        assert "1 of the 3 contributions needed" in contributed.json()["message"]
         assert client.get("/api/status").json()["privacy_spent"]["heart"]["epsilon"] > 0
 
 

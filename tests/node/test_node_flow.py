@@ -44,8 +44,12 @@ def test_check_train_contribute_and_report_the_ledger(
     )
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert re.search(r"epsilon 0\.9\d\d, delta", trained.stdout)
+    refused = run_medfed(["node", "contribute"], live_network.env)
+    assert refused.returncode == 1 and "Buffered contributions are off" in refused.stderr
+    live_network.enable_buffer()
     contributed = run_medfed(["node", "contribute"], live_network.env)
     assert contributed.returncode == 0 and "accepted for heart" in contributed.stdout
+    assert "1 of the 3 contributions needed" in contributed.stdout
     contribution = trained_db.scalars(select(Contribution)).one()
     assert contribution.disease == "heart" and 200 <= contribution.rows < 303
     assert contribution.epsilon is not None and contribution.epsilon <= 1.0
@@ -171,6 +175,7 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
     )
     rows = csv_path.read_text().splitlines()[1:]
     port = int(live_network.server.url.rsplit(":", 1)[1])
+    live_network.enable_buffer()
     with recording_proxy(port) as proxy:
         token = live_network.new_enrollment_token("Sentinel Hospital")
         url = f"http://127.0.0.1:{proxy.port}"
@@ -198,7 +203,7 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
     assert paths == [
         "/api/v1/nodes/contributions",
         "/api/v1/nodes/enroll",
-        "/api/v1/nodes/models/heart",
+        "/api/v1/nodes/models/heart?line=training",
         "/api/v1/nodes/policy",
         "/api/v1/nodes/privacy-spend",
     ]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.clock import utcnow
 from medfed.ml.model import DiseaseModel
-from medfed.server.services import campaigns, registry
+from medfed.server.services import buffered, campaigns, registry
 from medfed.server.services.round_driver import advance_all
 from tests.factories import LoggedIn, make_logged_in, make_node
 
@@ -115,6 +115,7 @@ class Rounds:
         services = self.client.app.state.round_services  # type: ignore[attr-defined]
         moved = advance_all(services, now)
         campaigns.advance_all(services.factory, now)
+        buffered.flush_all(services)
         return moved
 
     def complete(self, round_id: int, served: float, candidate: float, hospitals: int = 3) -> None:
@@ -133,6 +134,31 @@ class Rounds:
             assert self.evaluate(round_id, index, served, candidate).status_code == 200
         self.tick()
         assert self.round(round_id)["status"] in ("deployed", "rejected")
+
+    def contribute(
+        self,
+        index: int,
+        vector: np.ndarray,
+        *,
+        base_version: str = "v1.0",
+        epsilon: float | None = 1.0,
+        job_ref: str | None = None,
+        rows: int = 250,
+    ) -> Any:
+        """A node's out-of-round contribution (buffered when the disease's buffer is on)."""
+        body = {
+            "disease": "heart",
+            "base_version": base_version,
+            "job_ref": job_ref or f"buffered-{index}-{base_version}",
+            "rows": rows,
+            "epsilon": epsilon,
+            "delta": None if epsilon is None else 1e-5,
+            "metrics": {},
+            "update": encode(vector),
+        }
+        return self.client.post(
+            "/api/v1/nodes/contributions", json=body, headers=self.node_headers(index)
+        )
 
     def active(self, disease: str = "heart") -> str:
         label = registry.active_version(self.db, disease).version

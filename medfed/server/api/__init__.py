@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from medfed.server.api import (
     audit,
     auth,
+    buffers,
     campaigns,
     deployments,
     hospitals,
@@ -31,6 +32,7 @@ def build_api_router() -> APIRouter:
         node_rounds,
         rounds,
         campaigns,
+        buffers,
         audit,
         models,
         deployments,

@@ -6,6 +6,7 @@ Nodes always call out; nothing here ever calls a node.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
@@ -22,7 +23,7 @@ from medfed.server.api.schemas import (
     SpendReportPublic,
 )
 from medfed.server.deps import ClientAddress, CurrentNode, DbSession, SettingsDep
-from medfed.server.services import contributions, enrollment, registry
+from medfed.server.services import buffered, contributions, enrollment, registry
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -66,10 +67,21 @@ def policy(_: CurrentNode, settings: SettingsDep) -> NetworkPolicyPublic:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_model(disease: str, _: CurrentNode, db: DbSession, request: Request) -> Response:
-    """The active version's artifact: preprocessing statistics and weights, no patient data."""
+def download_model(
+    disease: str,
+    _: CurrentNode,
+    db: DbSession,
+    request: Request,
+    line: Literal["served", "training"] = "served",
+) -> Response:
+    """A version's artifact (preprocessing statistics and weights, no patient data): the one
+    doctors are served, or with `line=training` the training line's newest checkpoint, which
+    buffered contributions train from."""
     spec = get_disease(disease)
-    version = registry.active_version(db, spec.id)
+    if line == "training":
+        version = registry.training_head(db, spec.id)
+    else:
+        version = registry.active_version(db, spec.id)
     blob = request.app.state.artifact_store.get(version.artifact_key)
     return Response(
         blob,
@@ -92,8 +104,19 @@ def contribute(
         contributions.ContributionIn(**body.model_dump()),
         min_rows=settings.policy_min_rows,
     )
+    settings_now = buffered.get_buffer(db, received.disease)
+    waiting = len(buffered.pending(db, received.disease))
+    size = buffered.settings_of(settings_now).size if settings_now else waiting
     return ContributionPublic(
-        id=received.id, disease=received.disease, rows=received.rows, status=received.status
+        id=received.id,
+        disease=received.disease,
+        rows=received.rows,
+        status=received.status,
+        message=(
+            f"Buffered: {waiting} of the {size} contributions needed are waiting; they are "
+            "aggregated into the next checkpoint on the training line once enough have arrived "
+            "(plain + DP: the server sees this update, protected by its DP-SGD training)."
+        ),
     )
 
 

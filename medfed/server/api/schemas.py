@@ -141,6 +141,7 @@ class ContributionPublic(BaseModel):
     disease: str
     rows: int
     status: str
+    message: str = Field(description="What happens to it next, in words.")
 
 
 class SpendEntryIn(StrictIn):

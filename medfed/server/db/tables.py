@@ -402,6 +402,17 @@ class CampaignRound(Base):
     )
 
 
+class ContributionBuffer(Base):
+    """Buffered contributions switched on for a disease (fl/buffered.py); no row: off."""
+
+    __tablename__ = "contribution_buffers"
+
+    disease: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enabled_by: Mapped[str] = mapped_column(String(80))
+    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SecaggMessage(Base):
     """One hospital's message at one stage of a round's secure aggregation (opaque to the server
     except where the protocol says otherwise); at most one per sender and stage."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,25 +13,9 @@ from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.server.db.tables import Contribution, ModelVersion, Node, PrivacySpend
-from medfed.server.services import audit
+from medfed.server.services import audit, buffered
 from medfed.server.services.registry import ModelCache, parse_version
-
-
-def decode_update(encoded: str, expected_length: int) -> np.ndarray:
-    """Little-endian float32 vector, base64; its length and finiteness are checked."""
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except ValueError:
-        raise InvalidInput("The update is not valid base64.", field="update") from None
-    if len(raw) != expected_length * 4:
-        raise InvalidInput(
-            f"The update has {len(raw) // 4} values; the base model has {expected_length} parameters.",
-            field="update",
-        )
-    vector = np.frombuffer(raw, dtype="<f4").astype(np.float64)
-    if not np.all(np.isfinite(vector)):
-        raise InvalidInput("The update contains NaN or infinite values.", field="update")
-    return vector
+from medfed.server.services.updates import decode_update
 
 
 @dataclass(frozen=True)
@@ -77,6 +59,7 @@ def receive(
             field="job_ref",
         )
     vector = decode_update(body.update, cache.get(base).parameters.shape[0])
+    buffered.check_incoming(session, base, vector, body.epsilon)
     blob = vector.astype("<f4").tobytes()
     contribution = Contribution(
         hospital_id=node.hospital_id,

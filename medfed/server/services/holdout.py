@@ -14,6 +14,7 @@ import numpy as np
 
 from medfed.core.catalog import get_disease
 from medfed.core.errors import DatasetProblem
+from medfed.fl import promotion
 from medfed.fl.promotion import compare_auc, paired_sums
 from medfed.ml import metrics
 from medfed.ml.baseline import baseline_split
@@ -80,3 +81,31 @@ class HoldoutData:
             return None
         probabilities = model.predict_proba(data.rows)
         return metrics.summary(np.asarray(data.labels), probabilities)
+
+
+def evidence_from(
+    server: dict[str, Any] | None, reports: list[dict[str, Any]]
+) -> promotion.Evidence:
+    """What the promotion rule weighs: the held-out comparison (`HoldoutData.compare`) and
+    hospitals' reports with paired sums, pooled."""
+    server = server or {}
+    pooled = {name: promotion.PairedSums() for name in ("accuracy", "brier")}
+    for source in [server.get("paired") or {}, *(r["paired"] for r in reports)]:
+        for name in pooled:
+            if name in source:
+                pooled[name] = pooled[name] + promotion.PairedSums.from_dict(source[name])
+    auc = server.get("auc")
+    return promotion.Evidence(
+        accuracy=pooled["accuracy"],
+        brier=pooled["brier"],
+        auc=promotion.AucComparison(
+            float(auc["served"]),
+            float(auc["candidate"]),
+            float(auc["standard_error"]),
+            int(auc["rows"]),
+        )
+        if auc
+        else None,
+        server_rows=int(server.get("served", {}).get("rows") or 0),
+        hospitals=len(reports),
+    )

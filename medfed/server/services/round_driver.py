@@ -33,7 +33,7 @@ from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Round, RoundMember
 from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry, secagg
-from medfed.server.services.holdout import HoldoutData
+from medfed.server.services.holdout import HoldoutData, evidence_from
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.rounds import config_of, finish, get_round
 from medfed.server.storage import ArtifactStore
@@ -232,28 +232,8 @@ def _aggregate(
 
 def _evidence(round_: Round) -> promotion.Evidence:
     """The server's held-out comparison and the cohort's paired sums, pooled."""
-    server = round_.evaluation.get("server") or {}
     reports = [m.evaluation for m in round_.members if m.evaluation and m.evaluation.get("paired")]
-    pooled = {name: promotion.PairedSums() for name in ("accuracy", "brier")}
-    for source in [server.get("paired") or {}, *(r["paired"] for r in reports)]:
-        for name in pooled:
-            if name in source:
-                pooled[name] = pooled[name] + promotion.PairedSums.from_dict(source[name])
-    auc = server.get("auc")
-    return promotion.Evidence(
-        accuracy=pooled["accuracy"],
-        brier=pooled["brier"],
-        auc=promotion.AucComparison(
-            float(auc["served"]),
-            float(auc["candidate"]),
-            float(auc["standard_error"]),
-            int(auc["rows"]),
-        )
-        if auc
-        else None,
-        server_rows=int(server.get("served", {}).get("rows") or 0),
-        hospitals=len(reports),
-    )
+    return evidence_from(round_.evaluation.get("server"), reports)
 
 
 def _federated_summary(round_: Round, metric: str) -> dict[str, Any] | None:

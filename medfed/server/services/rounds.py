@@ -24,8 +24,8 @@ from medfed.fl.promotion import PairedSums
 from medfed.fl.strategies import STRATEGIES
 from medfed.server.db.tables import Contribution, ModelVersion, Node, Round, RoundMember
 from medfed.server.services import audit, registry
-from medfed.server.services.contributions import decode_update
 from medfed.server.services.registry import ModelCache
+from medfed.server.services.updates import decode_update
 
 
 def config_of(round_: Round) -> machine.RoundConfig:

@@ -1,4 +1,4 @@
-"""Training campaigns, and which campaign opened which round.
+"""Training campaigns, which campaign opened which round, and buffered contributions.
 
 Revision ID: 0007
 Revises: 0006
@@ -70,8 +70,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("round_id", name="pk_campaign_rounds"),
     )
     op.create_index("ix_campaign_rounds_campaign_id", "campaign_rounds", ["campaign_id"])
+    op.create_table(
+        "contribution_buffers",
+        sa.Column("disease", sa.String(40), nullable=False),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("enabled_by", sa.String(80), nullable=False),
+        sa.Column("enabled_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("disease", name="pk_contribution_buffers"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("contribution_buffers")
     op.drop_table("campaign_rounds")
     op.drop_table("campaigns")

@@ -1,0 +1,26 @@
+"""Model updates as they travel: little-endian float32 vectors in base64."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from medfed.core.errors import InvalidInput
+
+
+def decode_update(encoded: str, expected_length: int) -> np.ndarray:
+    """Little-endian float32 vector, base64; its length and finiteness are checked."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise InvalidInput("The update is not valid base64.", field="update") from None
+    if len(raw) != expected_length * 4:
+        raise InvalidInput(
+            f"The update has {len(raw) // 4} values; the base model has {expected_length} parameters.",
+            field="update",
+        )
+    vector = np.frombuffer(raw, dtype="<f4").astype(np.float64)
+    if not np.all(np.isfinite(vector)):
+        raise InvalidInput("The update contains NaN or infinite values.", field="update")
+    return vector
