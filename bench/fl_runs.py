@@ -94,13 +94,18 @@ def simulate_all(runs: list[Run], folder: Path, jobs: int) -> dict[Run, dict[str
 
 
 def final(result: dict[str, Any]) -> dict[str, float]:
-    """The last round's scores of the active model (a rejected last round keeps the previous)."""
+    """After the last round: the scores of the model doctors are served, of the training line's
+    newest checkpoint, and how many rounds advanced the line and were promoted."""
     last = result["rounds"][-1]
     return {
         "mean_site": last["mean_site_accuracy"],
         "combined": last["combined_accuracy"],
         "auc": last["combined_auc"],
+        "line_mean_site": last.get("line_mean_site_accuracy", last["mean_site_accuracy"]),
+        "line_combined": last.get("line_combined_accuracy", last["combined_accuracy"]),
+        "line_auc": last.get("line_combined_auc", last["combined_auc"]),
         "deployed": result["deployed"],
+        "advanced": result.get("advanced", result["deployed"]),
         "seconds_per_round": statistics.median(r["seconds"] for r in result["rounds"]),
     }
 
@@ -173,11 +178,16 @@ def collect(row: dict[str, list[float]], scores: dict[str, float]) -> None:
 
 
 def deployed(row: dict[str, Any], rounds: int) -> str:
-    """How many of the rounds passed the validation gate and were deployed, seed by seed."""
-    counts = row.get("deployed")
-    if not counts:
+    """Seed by seed: rounds that advanced the training line, and rounds promoted to doctors."""
+    promoted = row.get("deployed")
+    if not promoted:
         return "-"
-    return ", ".join(str(int(c)) for c in counts) + f" of {rounds}"
+    advanced = row.get("advanced") or promoted
+    return (
+        ", ".join(str(int(c)) for c in advanced)
+        + f" of {rounds} / "
+        + ", ".join(str(int(c)) for c in promoted)
+    )
 
 
 def spread(values: list[float], digits: int = 3) -> str:

@@ -63,12 +63,16 @@ def render(record: dict[str, Any]) -> str:
         f"stratified 66/34 split (seeds {', '.join(map(str, record['seeds']))}), "
         f"{record['rounds']} rounds of 5 local epochs from an untrained start, no DP. Federated "
         "rows ran through MedFed's real server and node processes with secure aggregation on. "
-        "Mean ± sd over seeds. A round's candidate is deployed only if it passes MedFed's "
-        "validation gate (accuracy may not fall by more than 0.01; FLamby has no gate); the last "
-        "column counts the deployed rounds per seed.",
+        "Mean ± sd over seeds. Every completed round's model joins the training line and is "
+        "the next round's base; it is promoted to doctors only when the paired evidence (the "
+        "server's held-out rows and the hospitals' own validation rows) says it beats the served "
+        'version at 95 % confidence (FLamby serves every round\'s model). "Served" is the model '
+        'doctors get after the last round, "training line" the last round\'s model; the last '
+        "column counts, per seed, the rounds that advanced the training line and the rounds "
+        "promoted.",
         "",
-        "| method | mean per-site accuracy | combined accuracy | combined AUC | FLamby published (per-site / combined) | rounds deployed, per seed |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| method | served: mean per-site accuracy | served: combined accuracy | served: combined AUC | training line: per-site / combined | FLamby published (per-site / combined) | rounds advancing the line / promoted, per seed |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in ("local", "pooled", *STRATEGIES):
         if name not in rows:
@@ -76,8 +80,13 @@ def render(record: dict[str, Any]) -> str:
         row = rows[name]
         published = PUBLISHED.get(name)
         cite = f"{published[0]:.3f} / {published[1]:.3f}" if published else "-"
+        line = (
+            f"{spread(row['line_mean_site'])} / {spread(row['line_combined'])}"
+            if "line_mean_site" in row
+            else "-"
+        )
         lines.append(
             f"| {LABELS[name]} | {spread(row['mean_site'])} | {spread(row['combined'])} | "
-            f"{spread(row['auc'])} | {cite} | {deployed(row, record['rounds'])} |"
+            f"{spread(row['auc'])} | {line} | {cite} | {deployed(row, record['rounds'])} |"
         )
     return "\n".join(lines)

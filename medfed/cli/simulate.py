@@ -51,7 +51,9 @@ def simulate(
             help="'untrained' (fresh weights: what is learned comes from the rounds) or 'baseline'."
         ),
     ] = "untrained",
-    tolerance: Annotated[float, typer.Option(min=0, help="Validation gate tolerance.")] = 0.01,
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="Non-inferiority margin of the promotion rule.")
+    ] = 0.01,
     plain: Annotated[
         bool, typer.Option("--plain", help="Plain aggregation (the server sees each update).")
     ] = False,
@@ -94,9 +96,11 @@ def simulate(
     result = Simulation(config, say=lambda text: console.print(text, soft_wrap=True)).run()
     last = result.rounds[-1]
     console.print(
-        f"\n{result.deployed} of {len(result.rounds)} rounds deployed a new version; final "
-        f"{last.version}: mean per-hospital accuracy {last.mean_site_accuracy:.3f}, combined "
-        f"{last.combined_accuracy:.3f} (AUC {last.combined_auc:.3f})."
+        f"\n{result.advanced} of {len(result.rounds)} rounds advanced the training line (to "
+        f"{last.line_version}: combined accuracy {last.line_combined_accuracy:.3f}); "
+        f"{result.deployed} promoted to doctors. Served {last.version}: mean per-hospital "
+        f"accuracy {last.mean_site_accuracy:.3f}, combined {last.combined_accuracy:.3f} "
+        f"(AUC {last.combined_auc:.3f})."
     )
     if output:
         output.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")

@@ -1,12 +1,13 @@
 """A federated simulation: public data split into hospitals, each a real node process, one real
-server process, rounds opened through the REST API, and every round's deployed model scored on
-each hospital's held-out test rows (which no node ever trains on).
+server process running a training campaign started through the REST API, and after every round
+both the served model and the training line's newest checkpoint scored on each hospital's
+held-out test rows (which no node ever trains on).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,13 +59,18 @@ class SimulationConfig:
 class RoundRecord:
     round: int
     status: str
-    version: str
+    version: str  # served to doctors after the round
     per_site: dict[str, float]
     mean_site_accuracy: float
     combined_accuracy: float
     combined_auc: float
     seconds: float
     reason: str | None = None
+    advanced: bool = False  # the round's model joined the training line
+    line_version: str = ""  # the training line's newest checkpoint after the round
+    line_mean_site_accuracy: float = 0.0
+    line_combined_accuracy: float = 0.0
+    line_combined_auc: float = 0.0
 
 
 @dataclass
@@ -76,7 +82,13 @@ class SimulationResult:
 
     @property
     def deployed(self) -> int:
+        """Rounds whose model was promoted to doctors."""
         return sum(r.status == "deployed" for r in self.rounds)
+
+    @property
+    def advanced(self) -> int:
+        """Rounds whose model joined the training line (promoted or not)."""
+        return sum(r.advanced for r in self.rounds)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +97,7 @@ class SimulationResult:
             "start": asdict(self.start),
             "rounds": [asdict(r) for r in self.rounds],
             "deployed": self.deployed,
+            "advanced": self.advanced,
         }
 
 
@@ -113,15 +126,14 @@ class Simulation:
         try:
             self._start_server(min_rows)
             self._start_nodes(hospitals)
-            start = self._record(0, "start", hospitals, time.monotonic(), None)
+            start = self._record(0, "start", hospitals, time.monotonic(), None, "v1.0", "v1.0")
             result = SimulationResult(
                 config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
                 hospitals={h.name: {"train": len(h.train), "test": len(h.test)} for h in hospitals},
                 start=start,
             )
             self._say_row(start)
-            for number in range(1, config.rounds + 1):
-                record = self._one_round(number, hospitals, min_rows)
+            for record in self._campaign(hospitals, min_rows):
                 result.rounds.append(record)
                 self._say_row(record)
             return result
@@ -237,58 +249,84 @@ class Simulation:
 
     # Rounds --------------------------------------------------------------------------------
 
-    def _round_body(self, hospitals: list[Hospital], min_rows: int) -> dict[str, Any]:
+    def _campaign_body(self, hospitals: list[Hospital], min_rows: int) -> dict[str, Any]:
         config = self.config
-        per_round = None if config.epsilon is None else config.epsilon / config.rounds
         return {
             "disease": self.spec.id,
-            "strategy": config.strategy,
-            "strategy_options": config.strategy_options,
-            # A hospital whose file cannot be used (e.g. one class only) declines; the round
-            # goes ahead with the others once half have joined and a short grace has passed.
-            "min_hospitals": max(1, len(hospitals) // 2),
-            "max_hospitals": len(hospitals),
-            "min_rows": max(1, int(min_rows * 0.5)),
-            "local_epochs": config.local_epochs,
-            "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate,
-            "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,
-            "target_epsilon": per_round,
-            "grace_seconds": 3,
-            "join_seconds": config.round_timeout,
-            "submit_seconds": min(config.round_timeout, 300),
-            "evaluate_seconds": 60,
-            "tolerance": config.tolerance,
-            "norm_bound": 100.0,
-            "secure": config.secure,
+            "rounds": config.rounds,
+            "patience": None,
+            # The budget per hospital for the whole campaign, split evenly over its rounds.
+            "epsilon_budget": config.epsilon,
+            "retry_seconds": 1,
+            "max_skips": 3,
+            "round": {
+                "strategy": config.strategy,
+                "strategy_options": config.strategy_options,
+                # A hospital whose file cannot be used (e.g. one class only) declines; the round
+                # goes ahead with the others once half have joined and a short grace has passed.
+                "min_hospitals": max(1, len(hospitals) // 2),
+                "max_hospitals": len(hospitals),
+                "min_rows": max(1, int(min_rows * 0.5)),
+                "local_epochs": config.local_epochs,
+                "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate,
+                "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,
+                "grace_seconds": 3,
+                "join_seconds": config.round_timeout,
+                "submit_seconds": min(config.round_timeout, 300),
+                "evaluate_seconds": 60,
+                "tolerance": config.tolerance,
+                "norm_bound": 100.0,
+                "secure": config.secure,
+            },
         }
 
-    def _one_round(self, number: int, hospitals: list[Hospital], min_rows: int) -> RoundRecord:
-        started = time.monotonic()
-        opened = httpx.post(
-            self.url + API + "/rounds",
-            json=self._round_body(hospitals, min_rows),
+    def _campaign(self, hospitals: list[Hospital], min_rows: int) -> Iterator[RoundRecord]:
+        """Start the campaign and yield each of its rounds as it ends, scored."""
+        started = httpx.post(
+            self.url + API + "/campaigns",
+            json=self._campaign_body(hospitals, min_rows),
             headers=self.headers,
         )
-        if opened.status_code != 201:
-            raise RuntimeError(f"could not open round {number}: {opened.text}")
-        round_id = opened.json()["id"]
-        deadline = started + self.config.round_timeout
+        if started.status_code != 201:
+            raise RuntimeError(f"could not start the campaign: {started.text}")
+        campaign_id = started.json()["id"]
+        served, head = "v1.0", "v1.0"
+        seen: set[int] = set()
+        since = time.monotonic()
+        deadline = since + self.config.round_timeout * (self.config.rounds + 3)
         while time.monotonic() < deadline:
-            state = httpx.get(f"{self.url}{API}/rounds/{round_id}", headers=self.headers).json()
-            if state["status"] in ("deployed", "rejected", "failed"):
-                return self._record(number, state["status"], hospitals, started, state["reason"])
+            campaign = httpx.get(
+                f"{self.url}{API}/campaigns/{campaign_id}", headers=self.headers
+            ).json()
+            for entry in campaign["rounds"]:
+                if entry["id"] in seen or entry["status"] not in ("deployed", "rejected", "failed"):
+                    continue
+                seen.add(entry["id"])
+                state = httpx.get(
+                    f"{self.url}{API}/rounds/{entry['id']}", headers=self.headers
+                ).json()
+                # Which versions doctors and the training line have after this round, from the
+                # round itself (the next round may already be running).
+                if state["result_version"]:
+                    head = state["result_version"]
+                    if state["status"] == "deployed":
+                        served = state["result_version"]
+                yield self._record(
+                    len(seen), state["status"], hospitals, since, state["reason"], served, head
+                )
+                since = time.monotonic()
+            if campaign["status"] not in ("running", "paused"):
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"round {number} did not finish in {self.config.round_timeout:.0f} s")
+        raise RuntimeError("the campaign did not finish in time")
 
-    def _active_model(self) -> tuple[DiseaseModel, str]:
-        detail = httpx.get(f"{self.url}{API}/models/{self.spec.id}", headers=self.headers).json()
-        version = detail["active_version"]
+    def _model(self, version: str) -> DiseaseModel:
         blob = httpx.get(
             f"{self.url}{API}/models/{self.spec.id}/versions/{version}/artifact",
             headers=self.headers,
         ).content
-        return DiseaseModel.from_bytes(blob), version
+        return DiseaseModel.from_bytes(blob)
 
     def _record(
         self,
@@ -297,26 +335,37 @@ class Simulation:
         hospitals: list[Hospital],
         started: float,
         reason: str | None,
+        served: str,
+        head: str,
     ) -> RoundRecord:
-        model, version = self._active_model()
-        per_site, mean_site, combined, auc = score(model, hospitals)
+        per_site, mean_site, combined, auc = score(self._model(served), hospitals)
+        if head == served:
+            line_mean, line_combined, line_auc = mean_site, combined, auc
+        else:
+            _, line_mean, line_combined, line_auc = score(self._model(head), hospitals)
         return RoundRecord(
             number,
             status,
-            version,
+            served,
             per_site,
             mean_site,
             combined,
             auc,
             round(time.monotonic() - started, 2),
             reason,
+            advanced=status in ("deployed", "rejected"),
+            line_version=head,
+            line_mean_site_accuracy=line_mean,
+            line_combined_accuracy=line_combined,
+            line_combined_auc=line_auc,
         )
 
     def _say_row(self, record: RoundRecord) -> None:
         sites = "  ".join(f"{v:.3f}" for v in record.per_site.values())
         self.say(
-            f"round {record.round:>2}  {record.status:<9} {record.version:<6} "
+            f"round {record.round:>2}  {record.status:<9} served {record.version:<6} "
             f"sites {sites}  mean {record.mean_site_accuracy:.3f}  "
             f"combined {record.combined_accuracy:.3f}  auc {record.combined_auc:.3f}  "
+            f"line {record.line_version:<6} {record.line_combined_accuracy:.3f}  "
             f"{record.seconds:5.1f}s"
         )

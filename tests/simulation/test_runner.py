@@ -32,6 +32,9 @@ def test_simulate_heart_natural_sites_learns_from_an_untrained_start(tmp_path: P
     summary = json.loads(output.read_text())
     assert list(summary["hospitals"]) == ["cleveland", "hungarian", "switzerland", "va"]
     assert len(summary["rounds"]) == 2 and summary["deployed"] >= 1
+    assert summary["advanced"] == 2  # the campaign's training line moved every round
     start, last = summary["start"], summary["rounds"][-1]
+    assert last["line_version"] == "v1.2"
     assert last["combined_accuracy"] > start["combined_accuracy"] + 0.1
-    assert "round  2" in result.stdout
+    assert last["line_combined_accuracy"] > start["combined_accuracy"] + 0.1
+    assert "round  2" in result.stdout and "2 of 2 rounds advanced the training line" in result.stdout

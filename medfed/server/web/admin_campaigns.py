@@ -10,12 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from medfed.core.catalog import load_catalog
+from medfed.fl.buffered import BufferSettings
 from medfed.fl.campaigns import CampaignPlan
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.campaign_schemas import CampaignStartIn
 from medfed.server.db.tables import Campaign
 from medfed.server.deps import DbSession
-from medfed.server.services import audit, campaigns
+from medfed.server.services import audit, buffered, campaigns
 from medfed.server.web import charts, words
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
@@ -91,14 +92,17 @@ def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Respons
         campaigns=listed,
         summaries={c.id: campaigns.summary(c) for c in listed},
         plans={c.id: campaigns.plan_of(c) for c in listed},
+        buffers=buffered.states(db),
         diseases=load_catalog(),
         **context,
     )
 
 
 @router.get("", response_class=HTMLResponse)
-def campaigns_page(request: Request, user: WebAdmin, db: DbSession, notice: str = "") -> Response:
-    return _page(request, user, db, notice=notice[:200])
+def campaigns_page(
+    request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
+) -> Response:
+    return _page(request, user, db, notice=notice[:200], error=error[:300])
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -207,3 +211,46 @@ async def resume(request: Request, campaign_id: int, user: WebAdmin, db: DbSessi
 @router.post("/{campaign_id}/cancel", dependencies=[CsrfChecked])
 async def cancel(request: Request, campaign_id: int, user: WebAdmin, db: DbSession) -> Response:
     return await _change(request, campaign_id, user, db, "cancel")
+
+
+@router.post("/buffers", dependencies=[CsrfChecked])
+async def enable_buffer(request: Request, user: WebAdmin, db: DbSession) -> Response:
+    values = await form_of(request)
+    if values.get("plain_mode_acknowledged") != "yes":
+        return see_other(
+            "/admin/campaigns",
+            error="Tick the box that accepts plain mode: buffered updates are not securely "
+            "aggregated, the server sees each one.",
+            anchor="buffers",
+        )
+    try:
+        settings = BufferSettings(
+            size=int(values.get("size") or 3), max_staleness=int(values.get("max_staleness") or 5)
+        )
+    except ValueError:
+        return see_other(
+            "/admin/campaigns", error="Size and staleness are whole numbers.", anchor="buffers"
+        )
+    disease = values.get("disease", "")
+    problem = attempt(
+        db, lambda: buffered.enable(db, disease, settings, actor=audit.user_actor(user.username))
+    )
+    if problem:
+        return see_other("/admin/campaigns", error=problem, anchor="buffers")
+    return see_other("/admin/campaigns", "Buffered contributions are on.", anchor="buffers")
+
+
+@router.post("/buffers/{disease}/disable", dependencies=[CsrfChecked])
+async def disable_buffer(request: Request, disease: str, user: WebAdmin, db: DbSession) -> Response:
+    found: list[int] = []
+    problem = attempt(
+        db,
+        lambda: found.append(buffered.disable(db, disease, actor=audit.user_actor(user.username))),
+    )
+    if problem:
+        return see_other("/admin/campaigns", error=problem, anchor="buffers")
+    return see_other(
+        "/admin/campaigns",
+        f"Buffered contributions are off; {found[0]} waiting were discarded.",
+        anchor="buffers",
+    )

@@ -73,3 +73,27 @@ def test_a_campaign_from_the_form_to_its_training_line(
     )
     assert 'data-status="cancelled"' in cancelled.text and "enough for today" in cancelled.text
     assert "Pause" not in cancelled.text
+
+
+def test_buffered_contributions_are_switched_on_only_with_plain_mode_accepted(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    make_user(trained_db, "admin", username="admin.buffers")
+    trained_db.rollback()
+    assert sign_in(trained_client, "admin.buffers").status_code == 303
+    token = csrf_from(trained_client.get("/admin/campaigns").text)
+    form = {"csrf_token": token, "disease": "heart", "size": "2", "max_staleness": "4"}
+    unticked = trained_client.post("/admin/campaigns/buffers", data=form)
+    assert "Tick the box that accepts plain mode" in unticked.text
+    assert "Off for every disease" in unticked.text
+    bad = trained_client.post(
+        "/admin/campaigns/buffers",
+        data={**form, "size": "0", "plain_mode_acknowledged": "yes"},
+    )
+    assert "size must be between 1 and 1000" in bad.text
+    on = trained_client.post(
+        "/admin/campaigns/buffers", data={**form, "plain_mode_acknowledged": "yes"}
+    )
+    assert "Buffered contributions are on." in on.text and "2 contributions" in on.text
+    off = trained_client.post("/admin/campaigns/buffers/heart/disable", data={"csrf_token": token})
+    assert "0 waiting were discarded" in off.text and "Off for every disease" in off.text
