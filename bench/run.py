@@ -27,6 +27,7 @@ import baselines
 import diseases
 import flamby
 import flower
+import membership
 import node_training
 import overhead
 import privacy
@@ -38,6 +39,7 @@ SECTIONS: dict[str, ModuleType] = {
     "flamby": flamby,
     "diseases": diseases,
     "privacy": privacy,
+    "membership": membership,
     "overhead": overhead,
     "aggregation": aggregation,
     "secagg": secagg,

@@ -11,7 +11,13 @@ import signal
 
 from medfed.core.config import Settings
 
-POINTS = ("aggregate:after_artifact", "deploy:before_commit", "submit:before_commit")
+POINTS = (
+    "aggregate:after_artifact",
+    "deploy:before_commit",
+    "submit:before_commit",
+    "campaign:after_open",
+    "buffer:before_commit",
+)
 
 
 def crash_point(settings: Settings, name: str) -> None:

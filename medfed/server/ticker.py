@@ -40,7 +40,9 @@ class RoundTicker:
             for round_id, status in moved.items():
                 logger.info("round %s is now %s", round_id, status)
             try:
-                started = campaigns.advance_all(self.services.factory)
+                started = campaigns.advance_all(
+                    self.services.factory, settings=self.services.settings
+                )
             except Exception:
                 logger.exception("the campaign scheduler could not run")
                 continue

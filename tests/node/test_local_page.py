@@ -37,6 +37,8 @@ def node_page(trained_settings: Settings, tmp_path: Path) -> Iterator[tuple[Serv
         assert created.returncode == 0, created.stderr
         token = created.stdout.strip().splitlines()[-1]
         node_enroll.enroll(tmp_path / "node", server.url, token, node_name="browser-node")
+        buffer = ["buffered", "enable", "heart", "--size", "3", "--plain-mode-acknowledged"]
+        assert run_medfed(buffer, env).returncode == 0
         port = free_port()
         log = (tmp_path / "node.log").open("w")
         process = subprocess.Popen(

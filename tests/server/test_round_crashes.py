@@ -259,3 +259,90 @@ def test_fifty_concurrent_submissions_are_each_counted_exactly_once(
     contributions, submitted, _ = network.counts(round_id)
     assert contributions == submitted == members
     assert network.audit_intact()
+
+
+def _campaign_rounds(network: Network, campaign_id: int) -> list[tuple[int, int, int]]:
+    """(id, number, base version id) of the campaign's rounds; the read ends before returning."""
+    from medfed.server.db.tables import CampaignRound
+
+    found = [
+        (r.id, r.number, r.base_version_id)
+        for r in network.db.scalars(
+            select(Round)
+            .join(CampaignRound, CampaignRound.round_id == Round.id)
+            .where(CampaignRound.campaign_id == campaign_id)
+            .order_by(Round.id)
+        )
+    ]
+    network.db.rollback()  # SQLite: end the read so the server can write
+    return found
+
+
+def test_killed_while_a_campaign_opens_its_round_it_resumes_without_a_second_round(
+    trained_settings: Settings, trained_db: Session, tmp_path: Path
+) -> None:
+    network = Network(trained_settings, trained_db, tmp_path, nodes=3)
+    settings = {k: v for k, v in ROUND.items() if k not in ("disease", "target_epsilon")}
+    body = {"disease": "heart", "rounds": 2, "patience": None, "round": settings}
+    with network.server(MEDFED_FAULT_POINT="campaign:after_open") as server:
+        started = post(
+            server.url + "/api/v1/campaigns", json=body, headers=network.admin_headers(server)
+        )
+        assert started.status_code == 201, started.text
+        campaign_id = started.json()["id"]
+        wait_killed(server)
+    assert _campaign_rounds(network, campaign_id) == []  # the open rolled back with the link
+    with network.server() as server:
+        wait_for(lambda: len(_campaign_rounds(network, campaign_id)) == 1)
+        [(first, _, first_base)] = _campaign_rounds(network, campaign_id)
+        for index in range(3):
+            joined = post(
+                f"{server.url}/api/v1/nodes/rounds/{first}/join",
+                json={"rows": 100},
+                headers=network.node(index),
+            )
+            assert joined.status_code == 201, joined.text
+        wait_for(lambda: network.status(first) == "training")
+        for index in range(3):
+            assert network.submit(server, first, index).status_code == 201
+        wait_for(lambda: network.status(first) == "evaluating")
+        network.evaluate_all(server, first, 3)
+        wait_for(lambda: len(_campaign_rounds(network, campaign_id)) == 2)
+        time.sleep(1)  # several more ticks: still exactly two rounds
+        rounds = _campaign_rounds(network, campaign_id)
+    # Round 2 continues the training line from round 1's checkpoint.
+    assert [number for _, number, _ in rounds] == [1, 2] and rounds[1][2] != first_base
+    assert network.audit_intact()
+
+
+def test_killed_while_aggregating_the_buffer_keeps_every_contribution(
+    trained_settings: Settings, trained_db: Session, tmp_path: Path
+) -> None:
+    network = Network(trained_settings, trained_db, tmp_path, nodes=2)
+    buffer = {"size": 2, "require_dp": False, "plain_mode_acknowledged": True}
+    with network.server(MEDFED_FAULT_POINT="buffer:before_commit") as server:
+        enabled = httpx.put(
+            server.url + "/api/v1/buffers/heart",
+            json=buffer,
+            headers=network.admin_headers(server),
+            timeout=60,
+        )
+        assert enabled.status_code == 200, enabled.text
+        for index in range(2):
+            sent = post(
+                server.url + "/api/v1/nodes/contributions",
+                json={**network.update(index), "disease": "heart", "rows": 250},
+                headers=network.node(index),
+            )
+            assert sent.status_code == 201, sent.text
+        wait_killed(server)
+    statuses = sorted(trained_db.scalars(select(Contribution.status)))
+    trained_db.rollback()
+    assert statuses == ["pending", "pending"] and network.counts(0)[2] == 1
+    with network.server():
+        wait_for(lambda: network.counts(0)[2] == 2)
+        time.sleep(1)
+    statuses = sorted(trained_db.scalars(select(Contribution.status)))
+    trained_db.rollback()
+    assert statuses == ["aggregated", "aggregated"] and network.counts(0)[2] == 2
+    assert network.audit_intact()

@@ -37,4 +37,6 @@ def test_simulate_heart_natural_sites_learns_from_an_untrained_start(tmp_path: P
     assert last["line_version"] == "v1.2"
     assert last["combined_accuracy"] > start["combined_accuracy"] + 0.1
     assert last["line_combined_accuracy"] > start["combined_accuracy"] + 0.1
-    assert "round  2" in result.stdout and "2 of 2 rounds advanced the training line" in result.stdout
+    assert (
+        "round  2" in result.stdout and "2 of 2 rounds advanced the training line" in result.stdout
+    )

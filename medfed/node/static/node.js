@@ -151,7 +151,7 @@ async function submitUpdate() {
   $("submit-status").textContent = "Sending the update…";
   try {
     const answer = await call(`/api/jobs/${jobId}/contribute`, { method: "POST" });
-    $("submit-status").textContent = `Submitted: contribution #${answer.id} (${answer.rows} rows) received by the network, status ${answer.status}.`;
+    $("submit-status").textContent = `Submitted: contribution #${answer.id} (${answer.rows} rows) received by the network, status ${answer.status}. ${answer.message || ""}`;
     $("submit-button").hidden = true;
   } catch (error) {
     $("submit-status").textContent = `Not sent: ${error.message}`;

@@ -28,6 +28,7 @@ from medfed.fl import rounds as machine
 from medfed.fl.buffered import BufferSettings, buffered_step
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Contribution, ContributionBuffer, ModelVersion
+from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry, rounds
 from medfed.server.services.holdout import evidence_from
 
@@ -261,6 +262,8 @@ def _aggregate(
     )
     for contribution, _ in usable:
         contribution.status = "aggregated"
+    session.flush()
+    crash_point(services.settings, "buffer:before_commit")
     audit.record(
         session,
         actor=audit.SYSTEM_ACTOR,

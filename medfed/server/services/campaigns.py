@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
 from medfed.core.clock import utcnow
+from medfed.core.config import Settings
 from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.fl import campaigns as rule
 from medfed.fl import rounds as machine
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Campaign, CampaignRound, Round
+from medfed.server.faults import crash_point
 from medfed.server.services import audit, rounds
 
 logger = logging.getLogger("medfed.campaigns")
@@ -297,7 +299,10 @@ def summary(campaign: Campaign) -> Summary:
 
 
 def advance(
-    factory: sessionmaker[Session], campaign_id: int, now: datetime | None = None
+    factory: sessionmaker[Session],
+    campaign_id: int,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> str | None:
     """Do what is due for one campaign; returns "opened", "finished" or None."""
     moment = now or utcnow()
@@ -334,16 +339,23 @@ def advance(
         session.add(CampaignRound(round_id=round_.id, campaign_id=campaign.id))
         campaign.waiting_for = f"round {round_.number} is open ({action.reason})"
         campaign.next_check_at = None
+        session.flush()
+        if settings is not None:
+            crash_point(settings, "campaign:after_open")
         return "opened"
 
 
-def advance_all(factory: sessionmaker[Session], now: datetime | None = None) -> dict[int, str]:
+def advance_all(
+    factory: sessionmaker[Session],
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> dict[int, str]:
     with factory() as session:
         running = list(session.scalars(select(Campaign.id).where(Campaign.status == rule.RUNNING)))
     moved: dict[int, str] = {}
     for campaign_id in running:
         try:
-            result = advance(factory, campaign_id, now)
+            result = advance(factory, campaign_id, now, settings)
         except Conflict as refused:  # e.g. a round opened by hand a moment ago
             logger.info("campaign %s waits: %s", campaign_id, refused.message)
             continue
