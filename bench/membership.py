@@ -175,8 +175,8 @@ def render(record: dict[str, Any]) -> str:
         f"{LOCAL_EPOCHS} local epochs from an untrained start, each hospital's epsilon split over "
         f"the rounds, seeds {', '.join(map(str, record['seeds']))}; members are the hospitals' "
         "training rows, non-members their held-out rows, in equal numbers. Attack AUC, loss "
-        "threshold / shadow model, mean over seeds (0.5: the attacker learns nothing; the issue's "
-        "goal at ε = 1 is at most 0.55).",
+        "threshold / shadow model, mean over seeds (0.5: the attacker learns nothing; MedFed's "
+        "target at ε = 1 is at most 0.55).",
         "",
         "| data | "
         + " | ".join("ε = ∞ (no DP)" if e is None else f"ε = {e:g}" for e in EPSILONS)

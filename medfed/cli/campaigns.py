@@ -16,6 +16,7 @@ from rich.table import Table
 from medfed.cli.context import cli_actor, console, database_session, settings_from
 from medfed.core.errors import InvalidInput
 from medfed.server.api.campaign_schemas import CampaignStartIn
+from medfed.server.api.schemas import first_problem
 from medfed.server.db.tables import Campaign
 from medfed.server.services import campaigns
 
@@ -38,9 +39,8 @@ def _body(values: dict[str, Any]) -> CampaignStartIn:
     try:
         return CampaignStartIn.model_validate(values)
     except ValidationError as invalid:
-        first = invalid.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "campaign"
-        raise InvalidInput(f"{where}: {first['msg']}.", field=where) from None
+        where, what = first_problem(invalid)
+        raise InvalidInput(f"{where or 'campaign'}: {what}.", field=where or None) from None
 
 
 def _describe(campaign: Campaign) -> None:

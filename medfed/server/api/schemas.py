@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class StrictIn(BaseModel):
     """Unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def first_problem(invalid: ValidationError, skip: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(where, what) of a validation error's first problem, for a form or a command line."""
+    first = invalid.errors()[0]
+    where = ".".join(str(part) for part in first["loc"] if part not in skip)
+    return where, str(first["msg"])
 
 
 class PublicOut(BaseModel):

@@ -14,6 +14,7 @@ from medfed.fl.buffered import BufferSettings
 from medfed.fl.campaigns import CampaignPlan
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.campaign_schemas import CampaignStartIn
+from medfed.server.api.schemas import first_problem
 from medfed.server.db.tables import Campaign
 from medfed.server.deps import DbSession
 from medfed.server.services import audit, buffered, campaigns
@@ -111,9 +112,8 @@ async def start_campaign(request: Request, user: WebAdmin, db: DbSession) -> Res
     try:
         parsed = CampaignStartIn.model_validate(_body(values))
     except ValidationError as invalid:
-        first = invalid.errors()[0]
-        where = ".".join(str(part) for part in first["loc"] if part != "round") or "form"
-        message = f"{where.replace('_', ' ')}: {first['msg']}"
+        where, what = first_problem(invalid, skip=("round",))
+        message = f"{(where or 'form').replace('_', ' ')}: {what}"
         return _page(request, user, db, values=values, problem=message, status=422)
     started: list[Campaign] = []
     problem = attempt(

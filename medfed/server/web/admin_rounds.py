@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from medfed.core.catalog import load_catalog
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.round_schemas import RoundOpenIn
+from medfed.server.api.schemas import first_problem
 from medfed.server.db.tables import Round
 from medfed.server.deps import DbSession
 from medfed.server.services import audit, rounds, secagg
@@ -154,9 +155,8 @@ async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Respons
     try:
         parsed = RoundOpenIn.model_validate(body)
     except ValidationError as invalid:
-        first = invalid.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "form"
-        message = f"{where.replace('_', ' ')}: {first['msg']}"
+        where, what = first_problem(invalid)
+        message = f"{(where or 'form').replace('_', ' ')}: {what}"
         return _page(request, user, db, values=values, problem=message, status=422)
     opened: list[Round] = []
     problem = attempt(
