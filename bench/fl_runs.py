@@ -182,7 +182,9 @@ def deployed(row: dict[str, Any], rounds: int) -> str:
     promoted = row.get("deployed")
     if not promoted:
         return "-"
-    advanced = row.get("advanced") or promoted
+    advanced = row.get("advanced")
+    if not advanced:  # measured before the training line: rounds the old gate deployed
+        return ", ".join(str(int(c)) for c in promoted) + f" of {rounds}"
     return (
         ", ".join(str(int(c)) for c in advanced)
         + f" of {rounds} / "
