@@ -31,7 +31,20 @@ def simulate(
     ] = "dirichlet:0.5",
     rounds: Annotated[int, typer.Option(min=1, max=500)] = 15,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox, fedadam or fedyogi.")] = "fedavg",
-    epochs: Annotated[int, typer.Option(min=1, max=100, help="Local epochs per round.")] = 5,
+    steps: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10000,
+            help="Optimiser steps every hospital takes per round; 0: --epochs passes instead.",
+        ),
+    ] = 10,
+    epochs: Annotated[
+        int, typer.Option(min=1, max=100, help="Local epochs per round, with --steps 0.")
+    ] = 5,
+    metric: Annotated[
+        str, typer.Option(help="The promotion rule's measure: brier, accuracy or roc_auc.")
+    ] = "brier",
     learning_rate: Annotated[float, typer.Option(min=1e-5, max=10)] = 0.05,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     mu: Annotated[float, typer.Option(min=0, help="FedProx mu.")] = 0.01,
@@ -67,6 +80,8 @@ def simulate(
     """Run ROUNDS federated rounds and print each round's metrics on the hospitals' test rows."""
     if hospitals != "natural" and not hospitals.isdigit():
         raise InvalidInput("--hospitals is 'natural' or a number, e.g. 10.", field="hospitals")
+    if metric not in ("brier", "accuracy", "roc_auc"):
+        raise InvalidInput("--metric is brier, accuracy or roc_auc.", field="metric")
     if start not in ("untrained", "baseline"):
         raise InvalidInput("--start is 'untrained' or 'baseline'.", field="start")
     settings = settings_from(ctx)
@@ -80,6 +95,8 @@ def simulate(
         rounds=rounds,
         strategy=strategy,
         local_epochs=epochs,
+        local_steps=steps or None,
+        metric=metric,
         learning_rate=learning_rate,
         batch_size=batch_size,
         proximal_mu=mu,

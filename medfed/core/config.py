@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         None,
         description="Where model artifacts are stored; default: `artifacts` in the home folder.",
     )
+    holdout_evidence: bool = Field(
+        True,
+        description="Weigh the public held-out rows as promotion evidence beside the hospitals' "
+        "own validation rows. Turn off when those rows may also be hospital rows (a simulation "
+        "built from the same public data); their metrics are then only shown, never decisive.",
+    )
     train_baselines: bool = Field(
         True, description="Train the v1.0 baseline of every disease that has no model at start-up."
     )

@@ -31,7 +31,7 @@ class BufferSettings:
     server_learning_rate: float = 1.0
     norm_bound: float = 10.0  # L2 bound on one update
     require_dp: bool = True  # refuse updates that carry no DP epsilon
-    metric: str = "accuracy"  # the promotion rule's measure
+    metric: str = "brier"  # the promotion rule's measure
     tolerance: float = 0.01  # its non-inferiority margin
 
     def as_dict(self) -> dict[str, Any]:

@@ -15,7 +15,14 @@ correlated AUCs (DeLong, DeLong & Clarke-Pearson, Biometrics 1988).
 
 The rule (`decide`): promote when the lower end of the interval for the chosen measure is above
 zero (better), or when it is above -margin (no worse than the margin) and the secondary measure
-is better on its own interval. Otherwise the served version stays, whatever the point estimate.
+is better on its own interval; and in either case only if no other measure's interval lies
+wholly below zero (the evidence says worse there). Otherwise the served version stays, whatever
+the point estimate.
+
+The default measure is the Brier score. It is a proper scoring rule, so it rewards the true
+probabilities, and its per-row differences between two similar models are small and steady, so a
+paired interval on it is narrow; accuracy changes only on the few rows whose prediction crosses
+the threshold, and needs several times more rows for the same evidence.
 """
 
 from __future__ import annotations
@@ -221,6 +228,11 @@ def decide(
     words = describe(evidence, measure, level)
     if primary_interval is None:
         return _verdict(False, "", words, record)
+    for other in MEASURES:
+        interval = evidence.interval(other, level) if other != measure else None
+        if interval is not None and interval[1] < 0:
+            worse = describe(evidence, other, level)
+            return _verdict(False, f"worse on {NAMES[other]}", f"{words}; {worse}", record)
     low = primary_interval[0]
     if low > 0:
         return _verdict(True, "better", words, record)

@@ -66,7 +66,8 @@ class RoundConfig:
     min_hospitals: int = 3
     max_hospitals: int = 50
     min_rows: int = 200
-    local_epochs: int = 5
+    local_epochs: int = 5  # used when local_steps is None
+    local_steps: int | None = 10  # optimiser steps per round, the same at every hospital
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
@@ -76,7 +77,7 @@ class RoundConfig:
     grace_seconds: float = 10.0
     submit_seconds: float = 1800.0
     evaluate_seconds: float = 300.0
-    metric: str = "accuracy"
+    metric: str = "brier"  # what the promotion rule tests first (fl/promotion.py)
     tolerance: float = 0.01  # non-inferiority margin of the promotion rule (fl/promotion.py)
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
     secagg_threshold: int | None = None  # None: more than half of the cohort
@@ -94,6 +95,8 @@ class RoundConfig:
         found = []
         if self.min_hospitals < 1:
             found.append("min_hospitals must be at least 1")
+        if self.local_steps is not None and self.local_steps < 1:
+            found.append("local_steps must be at least 1, or null to train local_epochs")
         if self.max_hospitals < self.min_hospitals:
             found.append("max_hospitals must be at least min_hospitals")
         for name in ("join_seconds", "submit_seconds", "evaluate_seconds", "norm_bound"):

@@ -60,6 +60,11 @@ def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tens
 @dataclass(frozen=True)
 class LocalTrainingConfig:
     epochs: int = 5
+    # Exactly this many optimiser steps instead of `epochs` passes over the rows. FedAvg with the
+    # same number of steps at every hospital optimises the federation's objective; with a fixed
+    # number of epochs a large hospital takes more steps and pulls the average toward its own
+    # optimum (Wang et al. 2020, "objective inconsistency").
+    steps: int | None = None
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
@@ -105,10 +110,12 @@ def train_locally(
         collate_fn=_collate,
     )
     engine = None
+    steps_per_epoch = max(1, len(loader))
+    planned_steps = config.steps if config.steps is not None else steps_per_epoch * config.epochs
     if config.target_epsilon is not None:
         from opacus import PrivacyEngine
 
-        noise = noise_for(config.target_epsilon, config.delta, len(loader), config.epochs)
+        noise = noise_for(config.target_epsilon, config.delta, len(loader), planned_steps)
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG needs torchcsprng, not available
             # for this torch build. Noise comes from torch's generator seeded from os.urandom.
@@ -123,11 +130,12 @@ def train_locally(
             )
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     loss_function = nn.BCEWithLogitsLoss()
-    steps_per_epoch = max(1, len(loader))
-    total = steps_per_epoch * config.epochs
+    total = planned_steps
     step = 0
-    for _ in range(config.epochs):
+    for _ in range(math.ceil(total / steps_per_epoch)):
         for features, targets in loader:
+            if step == total:
+                break
             optimiser.zero_grad()
             if len(targets) == 0:  # Poisson sampling can draw an empty batch; it still counts
                 optimiser.step() if engine is None else _empty_private_step(optimiser)
@@ -161,8 +169,9 @@ def train_locally(
     )
 
 
-def noise_for(epsilon: float, delta: float, batches_per_epoch: int, epochs: int) -> float:
-    """The noise multiplier that makes `epochs` Poisson-sampled epochs (epsilon, delta)-DP."""
+def noise_for(epsilon: float, delta: float, batches_per_epoch: int, steps: int) -> float:
+    """The noise multiplier that makes `steps` Poisson-sampled steps, each drawing a batch with
+    probability 1 / `batches_per_epoch` per row, (epsilon, delta)-DP."""
     from opacus.accountants.utils import get_noise_multiplier
 
     if not certifiable(epsilon, delta):
@@ -175,7 +184,7 @@ def noise_for(epsilon: float, delta: float, batches_per_epoch: int, epochs: int)
                     target_epsilon=epsilon,
                     target_delta=delta,
                     sample_rate=1 / max(1, batches_per_epoch),
-                    epochs=epochs,
+                    steps=max(1, steps),
                     accountant="rdp",
                     epsilon_tolerance=min(0.01, epsilon / 100),
                     alphas=list(orders_for(epsilon, delta)),

@@ -221,6 +221,7 @@ class RoundAgent:
             drop_columns=self.offer.drop_columns,
             skip_invalid_rows=self.offer.skip_invalid_rows,
             epochs=int(training["local_epochs"]),
+            steps=None if training.get("local_steps") is None else int(training["local_steps"]),
             batch_size=int(training["batch_size"]),
             learning_rate=float(training["learning_rate"]),
             proximal_mu=float(training["proximal_mu"] or 0.0),

@@ -53,6 +53,7 @@ class TrainRequest:
     drop_columns: frozenset[str] = frozenset()
     skip_invalid_rows: bool = False
     epochs: int = 5
+    steps: int | None = None  # exactly this many optimiser steps instead of `epochs` passes
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
@@ -243,6 +244,7 @@ def run_training(
         delta = choose_delta(rows)
         config = LocalTrainingConfig(
             epochs=request.epochs,
+            steps=request.steps,
             batch_size=request.batch_size,
             learning_rate=request.learning_rate,
             proximal_mu=request.proximal_mu,

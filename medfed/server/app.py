@@ -92,7 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.session_factory,
         store,
         app.state.model_cache,
-        HoldoutData(settings.datasets_dir),
+        HoldoutData(settings.datasets_dir, evidence=settings.holdout_evidence),
         settings,
     )
 

@@ -40,7 +40,9 @@ class SimulationConfig:
     split: str = "dirichlet:0.5"
     rounds: int = 15
     strategy: str = "fedavg"
-    local_epochs: int = 5
+    local_epochs: int = 5  # used when local_steps is None
+    local_steps: int | None = 10
+    metric: str = "brier"  # the promotion rule's measure
     learning_rate: float = 0.05
     batch_size: int = 32
     proximal_mu: float = 0.01
@@ -152,6 +154,9 @@ class Simulation:
             "datasets_dir": str(config.datasets_dir),
             "secret_key": new_password() + new_password(),
             "train_baselines": False,
+            # The public held-out rows are also the simulated hospitals' rows (training and
+            # test): as evidence they would let the promotion rule peek at the scoring rows.
+            "holdout_evidence": False,
             "admin_password": password,
             "policy_min_rows": min_rows,
             "round_tick_seconds": 0.2,
@@ -268,6 +273,8 @@ class Simulation:
                 "max_hospitals": len(hospitals),
                 "min_rows": max(1, int(min_rows * 0.5)),
                 "local_epochs": config.local_epochs,
+                "local_steps": config.local_steps,
+                "metric": config.metric,
                 "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate,
                 "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,

@@ -156,3 +156,20 @@ def test_too_few_rows_decide_nothing() -> None:
     assert not decision.promote and "too few rows" in decision.reason
     with pytest.raises(ValueError, match="unknown measure"):
         decide(Evidence(sums["accuracy"], sums["brier"]), "f1")
+
+
+def test_better_on_the_measure_but_worse_on_another_is_not_promoted() -> None:
+    labels, served = _data(5, 800)
+    right = (served >= 0.5) == (labels == 1)
+    near = right & (np.abs(served - 0.5) < 0.1)
+    # Rows already right and far from the threshold grow more confident (the Brier score
+    # improves); rows right only just now cross it (accuracy falls on the paired rows).
+    candidate = np.where(right & ~near, labels * 0.99 + (1 - labels) * 0.01, served)
+    candidate = np.where(near, 0.5 - 0.02 * (2 * labels - 1), candidate)
+    evidence = Evidence(**{k: v for k, v in paired_sums(labels, served, candidate).items()})
+    brier_low, _ = evidence.interval("brier", 0.95)  # type: ignore[misc]
+    _, accuracy_high = evidence.interval("accuracy", 0.95)  # type: ignore[misc]
+    assert brier_low > 0 and accuracy_high < 0
+    decision = decide(evidence, "brier")
+    assert not decision.promote
+    assert "worse on accuracy" in decision.reason

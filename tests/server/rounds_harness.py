@@ -17,7 +17,14 @@ from medfed.server.services import buffered, campaigns, registry
 from medfed.server.services.round_driver import advance_all
 from tests.factories import LoggedIn, make_logged_in, make_node
 
-FAST = {"grace_seconds": 0, "min_rows": 50, "target_epsilon": None, "secure": False}
+# Tests report accuracies in their evaluations (`complete`), so rounds here judge accuracy.
+FAST = {
+    "grace_seconds": 0,
+    "min_rows": 50,
+    "target_epsilon": None,
+    "secure": False,
+    "metric": "accuracy",
+}
 
 
 def encode(vector: np.ndarray) -> str:

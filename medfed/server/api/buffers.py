@@ -24,7 +24,7 @@ class BufferIn(StrictIn):
     server_learning_rate: float = Field(1.0, gt=0, le=10)
     norm_bound: float = Field(10.0, gt=0, description="L2 bound on one update.")
     require_dp: bool = Field(True, description="Refuse updates trained without DP.")
-    metric: Literal["accuracy", "roc_auc", "brier"] = "accuracy"
+    metric: Literal["accuracy", "roc_auc", "brier"] = "brier"
     tolerance: float = Field(0.01, ge=0, le=1)
     plain_mode_acknowledged: bool = Field(
         description="Must be true: buffered updates are not securely aggregated; the server sees "

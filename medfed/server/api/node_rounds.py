@@ -30,6 +30,7 @@ router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
 TRAINING_KEYS = (
     "strategy",
     "local_epochs",
+    "local_steps",
     "batch_size",
     "learning_rate",
     "proximal_mu",

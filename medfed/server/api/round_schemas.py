@@ -25,7 +25,16 @@ class RoundConfigIn(StrictIn):
     min_hospitals: int = Field(3, ge=1, le=1000)
     max_hospitals: int = Field(50, ge=1, le=1000)
     min_rows: int = Field(200, ge=1)
-    local_epochs: int = Field(5, ge=1, le=100)
+    local_epochs: int = Field(
+        5, ge=1, le=100, description="Passes over the rows per round, when local_steps is null."
+    )
+    local_steps: int | None = Field(
+        10,
+        ge=1,
+        le=10000,
+        description="Optimiser steps every hospital takes per round, whatever its size (so a "
+        "large hospital does not pull the average toward its own optimum); null: local_epochs.",
+    )
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(0.05, gt=0, le=10)
     proximal_mu: float = Field(0.0, ge=0, le=100, description="FedProx mu (fedprox only).")
@@ -38,7 +47,9 @@ class RoundConfigIn(StrictIn):
     submit_seconds: float = Field(1800, gt=0, description="Submission deadline after the cohort.")
     evaluate_seconds: float = Field(300, gt=0, description="Federated evaluation deadline.")
     metric: Literal["accuracy", "roc_auc", "brier"] = Field(
-        "accuracy", description="The measure the promotion rule judges (fl/promotion.py)."
+        "brier",
+        description="The measure the promotion rule judges first (fl/promotion.py); the Brier "
+        "score, a proper scoring rule, has the most power on small validation sets.",
     )
     tolerance: float = Field(
         0.01,

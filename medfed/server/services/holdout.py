@@ -23,8 +23,9 @@ from medfed.ml.model import DiseaseModel
 
 
 class HoldoutData:
-    def __init__(self, datasets_dir: Path) -> None:
+    def __init__(self, datasets_dir: Path, evidence: bool = True) -> None:
         self.datasets_dir = datasets_dir
+        self.evidence = evidence  # False: the rows' metrics are shown but never decide
         self._sets: dict[str, LabelledData | None] = {}
         self._lock = threading.Lock()
 
@@ -43,7 +44,8 @@ class HoldoutData:
 
     def compare(self, served: DiseaseModel, candidate: DiseaseModel) -> dict[str, Any] | None:
         """Both models on the same held-out rows: their metrics, the paired sums the promotion
-        rule pools, and DeLong's comparison of their AUCs."""
+        rule pools, and DeLong's comparison of their AUCs (without these two when the held-out
+        rows are not evidence)."""
         data = self.get(served.disease)
         if data is None:
             return None
@@ -56,6 +58,9 @@ class HoldoutData:
             "paired": {name: sums.as_dict() for name, sums in paired.items()},
             "auc": None,
         }
+        if not self.evidence:
+            del comparison["paired"]
+            return comparison
         try:
             auc = compare_auc(labels, served_p, candidate_p)
         except ValueError:  # a held-out set with fewer than two rows of a class has no AUC
@@ -106,6 +111,6 @@ def evidence_from(
         )
         if auc
         else None,
-        server_rows=int(server.get("served", {}).get("rows") or 0),
+        server_rows=int(server.get("served", {}).get("rows") or 0) if server.get("paired") else 0,
         hospitals=len(reports),
     )

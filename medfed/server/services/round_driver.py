@@ -288,7 +288,11 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
             "federated round": round_.number,
             "from version": base.version,
             "strategy": config.strategy,
-            "local epochs": config.local_epochs,
+            **(
+                {"local steps": config.local_steps}
+                if config.local_steps
+                else {"local epochs": config.local_epochs}
+            ),
             "batch size": config.batch_size,
             "learning rate": config.learning_rate,
             "FedProx mu": config.proximal_mu,

@@ -44,6 +44,7 @@ def _defaults() -> dict[str, str]:
         schedule=plan.schedule,
         every_minutes="60",
         secure="yes",
+        local_steps=str(config.local_steps or "none"),
     )
     return values
 
@@ -54,6 +55,8 @@ def _body(values: dict[str, str]) -> dict[str, Any]:
         name: values[name] for name in ROUND_FIELDS if values.get(name, "").strip()
     }
     round_values["secure"] = values.get("secure") == "yes"
+    steps = values.get("local_steps", "").strip()
+    round_values["local_steps"] = None if steps.lower() in ("", "none") else steps
     body: dict[str, Any] = {
         "disease": values.get("disease", ""),
         "schedule": values.get("schedule") or "back_to_back",

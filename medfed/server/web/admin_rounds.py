@@ -119,6 +119,7 @@ def _defaults() -> dict[str, str]:
     config = RoundConfig()
     values = {name: str(getattr(config, name)) for name in FORM_FIELDS}
     values["target_epsilon"] = str(config.target_epsilon)
+    values["local_steps"] = str(config.local_steps or "none")
     values["secure"] = "yes" if config.secure else "no"
     return values
 
@@ -151,6 +152,8 @@ async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Respons
     body["disease"] = values.get("disease", "")
     epsilon = values.get("target_epsilon", "").strip()
     body["target_epsilon"] = None if epsilon in ("", "none") else epsilon
+    steps = values.get("local_steps", "").strip()
+    body["local_steps"] = None if steps.lower() in ("", "none") else steps
     body["secure"] = values.get("secure") == "yes"
     try:
         parsed = RoundOpenIn.model_validate(body)
