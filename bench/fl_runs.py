@@ -28,7 +28,8 @@ from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals,
 
 SPECS = ROOT / "bench" / "specs"
 DATASETS = Path(os.environ.get("MEDFED_DATASETS_DIR", PACKAGED_DATASETS_DIR))
-LOCAL_EPOCHS, BATCH, LEARNING_RATE = 5, 32, 0.05  # what `medfed simulate` asks every node for
+LOCAL_STEPS, BATCH, LEARNING_RATE = 10, 32, 0.05  # what `medfed simulate` asks every node for
+LOCAL_EPOCHS = 5  # per round, for pooled and local-only training (a generous budget: see README)
 
 
 @dataclass(frozen=True)

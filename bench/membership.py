@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fl_runs import BATCH, DATASETS, LEARNING_RATE, LOCAL_EPOCHS, SPECS, start_model
+from fl_runs import BATCH, DATASETS, LEARNING_RATE, LOCAL_STEPS, SPECS, start_model
 from harness import header
 
 from medfed.core.catalog import get_disease, use_spec_folder
@@ -51,7 +51,7 @@ def federate(
             if len(part) < 2 or len(set(part.labels.tolist())) < 2:
                 continue
             config = LocalTrainingConfig(
-                epochs=LOCAL_EPOCHS,
+                steps=LOCAL_STEPS,
                 batch_size=BATCH,
                 learning_rate=LEARNING_RATE,
                 target_epsilon=None if epsilon is None else epsilon / rounds,
@@ -164,7 +164,8 @@ def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
                     row = table.setdefault(disease, {}).setdefault(_key(epsilon), {})
                     for name, value in found.items():
                         row.setdefault(name, []).append(value)
-    return len(seeds), {"rounds": rounds, "seeds": seeds, "results": table}
+    local = f"{LOCAL_STEPS} local steps (SGD, lr {LEARNING_RATE:g}, batches of {BATCH})"
+    return len(seeds), {"rounds": rounds, "seeds": seeds, "local": local, "results": table}
 
 
 def render(record: dict[str, Any]) -> str:
@@ -172,7 +173,8 @@ def render(record: dict[str, Any]) -> str:
         header(record),
         "",
         f"FedAvg over the same hospitals as the privacy table, {record['rounds']} rounds of "
-        f"{LOCAL_EPOCHS} local epochs from an untrained start, each hospital's epsilon split over "
+        f"{record.get('local', '5 local epochs')} from an untrained start, each hospital's "
+        "epsilon split over "
         f"the rounds, seeds {', '.join(map(str, record['seeds']))}; members are the hospitals' "
         "training rows, non-members their held-out rows, in equal numbers. Attack AUC, loss "
         "threshold / shadow model, mean over seeds (0.5: the attacker learns nothing; MedFed's "

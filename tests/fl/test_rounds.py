@@ -124,3 +124,9 @@ def test_config_round_trips_and_reports_problems() -> None:
     (too_small,) = RoundConfig(target_epsilon=0.001).problems()
     assert "target_epsilon 0.001 is below what DP-SGD can certify" in too_small
     assert "choose a larger epsilon" in too_small
+
+
+def test_local_steps_must_be_positive_or_none() -> None:
+    assert any("local_steps" in p for p in RoundConfig(local_steps=0).problems())
+    assert RoundConfig(local_steps=None).problems() == []
+    assert RoundConfig().local_steps == 10 and RoundConfig().metric == "brier"

@@ -91,3 +91,21 @@ def test_unseeded_runs_draw_different_noise() -> None:
     first = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
     second = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), config)
     assert not np.allclose(first.parameters, second.parameters)
+
+
+@pytest.mark.parametrize(("rows", "steps"), [(400, 7), (30, 12)])
+def test_local_steps_take_exactly_that_many_steps_whatever_the_hospitals_size(
+    rows: int, steps: int
+) -> None:
+    inputs, labels = data(rows)
+    plain = LocalTrainingConfig(steps=steps, batch_size=40, target_epsilon=None, seed=3)
+    assert (
+        train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), plain).steps == steps
+    )
+    # Under DP the accountant is charged for exactly those steps and stays within the target.
+    private = LocalTrainingConfig(steps=steps, batch_size=40, target_epsilon=1.0, seed=3)
+    result = train_locally(Architecture("logistic"), inputs, labels, np.zeros(5), private)
+    assert result.steps == steps and result.epsilon <= 1.0
+    accountant = RDPAccountant()
+    accountant.history = [(result.noise_multiplier, result.sample_rate, steps)]
+    assert abs(accountant.get_epsilon(delta=1e-5) - result.epsilon) < 1e-6

@@ -133,7 +133,7 @@ def test_policy_approval_round_trip_and_restart_safety(
             "min_rows": 50,
             "grace_seconds": 0,
             "target_epsilon": 2.0,
-            "local_epochs": 2,
+            "local_steps": 9,
             "tolerance": 1.0,
             "secure": False,  # plain mode here; the secure rounds are tested below
         },
@@ -169,6 +169,8 @@ def test_policy_approval_round_trip_and_restart_safety(
             time.sleep(0.2)
     trained_jobs = [j for j in careful.state.jobs() if j.status == "trained"]
     assert len(trained_jobs) == 1
+    result = trained_jobs[0].result
+    assert result is not None and result["steps"] == 9  # the round's local steps, not epochs
     # Restarted: a new agent sends the same trained update; it does not train (and spend) again.
     restarted = RoundAgent(
         tmp_path / "a",
