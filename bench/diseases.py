@@ -48,7 +48,7 @@ def render(record: dict[str, Any]) -> str:
         f"{record.get('local', '5 local epochs')}, secure aggregation, real server and nodes, "
         "served model promoted on the hospitals' validation rows (Brier score, 95 % "
         "confidence); centralised and local-only train with the same optimiser for "
-        f"{record['rounds']} × 5 epochs. Mean ± sd over seeds.",
+        f"{record['rounds'] * 5} epochs. Mean ± sd over seeds.",
         *(_LINE_HEAD if _has_line(record) else _OLD_HEAD),
     ]
     for disease, rows in record["results"].items():

@@ -66,7 +66,7 @@ def render(record: dict[str, Any]) -> str:
         "start, no DP. Federated rows ran through MedFed's real server and node processes with "
         "secure aggregation on; each node trains on 80 % of its training rows and keeps 20 % "
         "for validation, while pooled and local-only train on all of them for "
-        f"{record['rounds']} × 5 epochs. "
+        f"{record['rounds'] * 5} epochs. "
         "Mean ± sd over seeds. Every completed round's model joins the training line and is "
         "the next round's base; it is promoted to doctors only when the paired evidence on the "
         "hospitals' own validation rows (the Brier score, 95 % confidence, no measure worse) says "
