@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from fl_runs import BATCH, DATASETS, LEARNING_RATE, LOCAL_STEPS, SPECS, start_model
 from harness import header
+from privacy import EPSILONS, SETUPS, TABLE_HEAD, _key
 
 from medfed.core.catalog import get_disease, use_spec_folder
 from medfed.ml import metrics
@@ -135,13 +136,7 @@ def audit(
     return {"loss_auc": float(loss_auc), "shadow_auc": float(shadow_auc), "rows": float(count)}
 
 
-SETUPS = (("heart_flamby", "natural"), ("diabetes", "5"))
-EPSILONS: tuple[float | None, ...] = (None, 10.0, 3.0, 1.0)
 ROUNDS = 10
-
-
-def _key(epsilon: float | None) -> str:
-    return "inf" if epsilon is None else f"{epsilon:g}"
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
@@ -180,10 +175,7 @@ def render(record: dict[str, Any]) -> str:
         "threshold / shadow model, mean over seeds (0.5: the attacker learns nothing; MedFed's "
         "target at ε = 1 is at most 0.55).",
         "",
-        "| data | "
-        + " | ".join("ε = ∞ (no DP)" if e is None else f"ε = {e:g}" for e in EPSILONS)
-        + " |",
-        "| --- |" + " --- |" * len(EPSILONS),
+        *TABLE_HEAD,
     ]
     for disease, rows in record["results"].items():
         cells = []

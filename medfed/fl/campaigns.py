@@ -162,6 +162,7 @@ class RoundOutcome:
     closed_at: datetime | None = None
     value: float | None = None  # the candidate's measure on the training line
     promoted: bool = False
+    version: str | None = None  # the checkpoint the round registered
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,15 @@ class LineProgress:
     best: float | None
     best_round: int | None  # 1-based among completed rounds
     since_best: int  # completed rounds after the best
+    best_version: str | None = None  # the best checkpoint so far: the candidate to serve
+    best_promoted: bool = False
 
 
 def line_progress(rounds: tuple[RoundOutcome, ...], measure: str) -> LineProgress:
     """The best value the training line reached and how many completed rounds came after it."""
     best: float | None = None
     best_at: int | None = None
+    best_outcome: RoundOutcome | None = None
     completed = [r for r in rounds if r.status == "completed"]
     for index, outcome in enumerate(completed, start=1):
         if outcome.value is None:
@@ -200,9 +204,11 @@ def line_progress(rounds: tuple[RoundOutcome, ...], measure: str) -> LineProgres
             outcome.value < best if measure in LOWER_IS_BETTER else outcome.value > best
         )
         if better:
-            best, best_at = outcome.value, index
+            best, best_at, best_outcome = outcome.value, index, outcome
     since = len(completed) - (best_at or 0)
-    return LineProgress(best, best_at, since)
+    if best_outcome is None:
+        return LineProgress(best, best_at, since)
+    return LineProgress(best, best_at, since, best_outcome.version, best_outcome.promoted)
 
 
 def trained_rounds(rounds: tuple[RoundOutcome, ...]) -> int:

@@ -67,6 +67,21 @@ def test_lower_is_better_for_the_brier_score() -> None:
     assert (progress.best, progress.best_round, progress.since_best) == (0.18, 2, 1)
 
 
+def test_the_best_checkpoint_so_far_is_kept_as_the_candidate_with_whether_it_was_served() -> None:
+    def done(minutes: float, value: float, version: str, promoted: bool) -> RoundOutcome:
+        opened = T0 + timedelta(minutes=minutes)
+        return RoundOutcome("completed", True, opened, opened, value, promoted, version)
+
+    line = (done(0, 0.70, "v1.1", True), done(2, 0.76, "v1.2", False), done(4, 0.74, "v1.3", False))
+    progress = line_progress(line, "accuracy")
+    assert (progress.best_version, progress.best_promoted, progress.since_best) == (
+        "v1.2",
+        False,
+        1,
+    )
+    assert line_progress(line[:1], "accuracy").best_promoted
+
+
 def test_every_interval_keeps_its_slots_and_never_catches_up_twice() -> None:
     plan = CampaignPlan(rounds=5, patience=None, schedule="every", every_seconds=3600)
     after_first = _snap(plan, _done(0, 0.7))

@@ -95,6 +95,11 @@ class CampaignProgressPublic(BaseModel):
     skipped: int
     best: float | None
     since_best: int
+    best_version: str | None = Field(
+        description="The best checkpoint so far on the training line (by the campaign's "
+        "measure on the hospitals' validation rows): the candidate an administrator may serve."
+    )
+    best_promoted: bool
     round_epsilon: float | None
     epsilon_spent: dict[str, float] = Field(description="Per hospital, in this campaign.")
 

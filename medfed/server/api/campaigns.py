@@ -40,6 +40,8 @@ def campaign_public(campaign: Campaign) -> CampaignPublic:
             skipped=summary.skipped,
             best=summary.best,
             since_best=summary.since_best,
+            best_version=summary.best_version,
+            best_promoted=summary.best_promoted,
             round_epsilon=summary.round_epsilon,
             epsilon_spent=summary.spent,
         ),

@@ -104,9 +104,7 @@ def contribute(
         contributions.ContributionIn(**body.model_dump()),
         min_rows=settings.policy_min_rows,
     )
-    settings_now = buffered.get_buffer(db, received.disease)
-    waiting = len(buffered.pending(db, received.disease))
-    size = buffered.settings_of(settings_now).size if settings_now else waiting
+    waiting, size = buffered.fill(db, received.disease)
     return ContributionPublic(
         id=received.id,
         disease=received.disease,

@@ -58,6 +58,13 @@ def pending(session: Session, disease: str) -> list[Contribution]:
     )
 
 
+def fill(session: Session, disease: str) -> tuple[int, int]:
+    """How many contributions wait for the disease's buffer, and how many it needs."""
+    buffer = get_buffer(session, disease)
+    waiting = len(pending(session, disease))
+    return waiting, settings_of(buffer).size if buffer else waiting
+
+
 def enable(
     session: Session, disease: str, settings: BufferSettings, *, actor: str
 ) -> ContributionBuffer:

@@ -240,6 +240,7 @@ def outcome_of(round_: Round) -> rule.RoundOutcome:
         closed_at=round_.closed_at,
         value=line_value(round_) if status == "completed" else None,
         promoted=round_.status == machine.DEPLOYED,
+        version=round_.result_version.version if round_.result_version else None,
     )
 
 
@@ -266,6 +267,8 @@ class Summary:
     skipped: int
     best: float | None
     since_best: int
+    best_version: str | None  # the best checkpoint so far on the campaign's training line
+    best_promoted: bool
     round_epsilon: float | None
     spent: dict[str, float]  # hospital name -> epsilon spent in this campaign
 
@@ -290,6 +293,8 @@ def summary(campaign: Campaign) -> Summary:
         skipped=sum(r.status == "failed" and not r.trained for r in snap_rounds),
         best=progress.best,
         since_best=progress.since_best,
+        best_version=progress.best_version,
+        best_promoted=progress.best_promoted,
         round_epsilon=plan_of(campaign).round_epsilon(),
         spent=spent,
     )

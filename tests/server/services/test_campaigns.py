@@ -63,6 +63,7 @@ def test_a_campaign_runs_its_rounds_and_every_round_advances_the_training_line(
     assert [r["result_version"] for r in done["rounds"]] == ["v1.1", "v1.2", "v1.3"]
     assert [r["value"] for r in done["rounds"]] == pytest.approx([0.80, 0.79, 0.78])
     assert done["progress"]["trained"] == 3 and done["progress"]["best"] == pytest.approx(0.80)
+    assert done["progress"]["best_version"] == "v1.1"  # the candidate kept: the best so far
     # No further round opens once the campaign has finished.
     rounds.tick(after_seconds=3600)
     assert len(_campaign(rounds, campaign_id)["rounds"]) == 3

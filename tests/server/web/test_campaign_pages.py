@@ -19,6 +19,7 @@ FORM = {
     "schedule": "back_to_back",
     "min_hospitals": "3",
     "min_rows": "50",
+    "metric": "accuracy",  # the harness's evaluations report accuracies
 }
 
 
@@ -62,6 +63,8 @@ def test_a_campaign_from_the_form_to_its_training_line(
     page = trained_client.get(where)
     assert "Training line" in page.text and "<svg" in page.text
     assert "promoted to doctors" in page.text and "round 2 is open" in page.text
+    assert "Best checkpoint so far: <strong>v1.1</strong>" in page.text
+    assert "It was promoted to doctors." in page.text
     paused = trained_client.post(f"{where}/pause", data={"csrf_token": token})
     assert paused.status_code == 200 and 'data-status="paused"' in paused.text
     resumed = trained_client.post(f"{where}/resume", data={"csrf_token": token})
