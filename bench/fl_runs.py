@@ -24,7 +24,13 @@ from medfed.ml.baseline import train_baseline, untrained
 from medfed.ml.datasets import load_dataset
 from medfed.ml.model import DiseaseModel
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
-from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals, score
+from medfed.simulation.hospitals import (
+    Hospital,
+    HospitalPlan,
+    build_hospitals,
+    public_holdout_default,
+    score,
+)
 
 SPECS = ROOT / "bench" / "specs"
 DATASETS = Path(os.environ.get("MEDFED_DATASETS_DIR", PACKAGED_DATASETS_DIR))
@@ -144,7 +150,9 @@ def without_federation(
     use_spec_folder(SPECS)
     spec = get_disease(disease)
     folder.mkdir(parents=True, exist_ok=True)
-    plan = HospitalPlan(DATASETS, folder, hospitals, seed=seed)
+    plan = HospitalPlan(
+        DATASETS, folder, hospitals, seed=seed, public_holdout=public_holdout_default(hospitals)
+    )
     sites = build_hospitals(plan, spec)
     start = start_model(disease)
     epochs = rounds * LOCAL_EPOCHS

@@ -31,7 +31,7 @@ from medfed.ml import metrics
 from medfed.ml.datasets import LabelledData
 from medfed.ml.model import DiseaseModel
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
-from medfed.simulation.hospitals import HospitalPlan, build_hospitals
+from medfed.simulation.hospitals import HospitalPlan, build_hospitals, public_holdout_default
 
 EPS = 1e-7
 
@@ -109,7 +109,10 @@ def audit(
     use_spec_folder(SPECS)
     spec = get_disease(disease)
     folder.mkdir(parents=True, exist_ok=True)
-    sites = build_hospitals(HospitalPlan(DATASETS, folder, hospitals, seed=seed), spec)
+    plan = HospitalPlan(
+        DATASETS, folder, hospitals, seed=seed, public_holdout=public_holdout_default(hospitals)
+    )
+    sites = build_hospitals(plan, spec)
     start = start_model(disease)
     rng = np.random.default_rng(seed)
     target = federate(start, [s.train for s in sites], rounds, epsilon, seed)

@@ -42,6 +42,14 @@ def simulate(
     epochs: Annotated[
         int, typer.Option(min=1, max=100, help="Local epochs per round, with --steps 0.")
     ] = 5,
+    public_holdout: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-holdout/--no-public-holdout",
+            help="Keep the public held-out split out of every hospital and let the server weigh "
+            "it as promotion evidence; default: on for --hospitals N, off for natural sites.",
+        ),
+    ] = None,
     metric: Annotated[
         str, typer.Option(help="The promotion rule's measure: brier, accuracy or roc_auc.")
     ] = "brier",
@@ -97,6 +105,7 @@ def simulate(
         local_epochs=epochs,
         local_steps=steps or None,
         metric=metric,
+        public_holdout=public_holdout,
         learning_rate=learning_rate,
         batch_size=batch_size,
         proximal_mu=mu,

@@ -11,6 +11,7 @@ import numpy as np
 from medfed.core.catalog import DiseaseSpec
 from medfed.core.coercion import Value
 from medfed.ml import metrics
+from medfed.ml.baseline import baseline_split
 from medfed.ml.datasets import LabelledData, load_dataset
 from medfed.ml.model import DiseaseModel
 from medfed.simulation import partition
@@ -57,10 +58,22 @@ class HospitalPlan:
     split: str = "dirichlet:0.5"
     test_fraction: float = 0.34
     seed: int = 0
+    # Leave the public held-out split out of every hospital, so the server can weigh it as
+    # promotion evidence without seeing a hospital's rows (see `public_holdout_default`).
+    public_holdout: bool = False
+
+
+def public_holdout_default(hospitals: str) -> bool:
+    """Split hospitals leave the server's public held-out rows out; a dataset's natural sites
+    keep every row (FLamby's protocol defines their splits), so there the server has none."""
+    return hospitals != "natural"
 
 
 def build_hospitals(plan: HospitalPlan, spec: DiseaseSpec) -> list[Hospital]:
     data = load_dataset(spec, plan.datasets_dir)
+    if plan.public_holdout:
+        kept, _ = baseline_split(spec, data)
+        data = data.subset(kept)
     rng = np.random.default_rng(plan.seed)
     if plan.hospitals == "natural":
         groups = partition.natural(data.sites)

@@ -17,7 +17,13 @@ import httpx
 
 from medfed.core.catalog import get_disease
 from medfed.ml.model import DiseaseModel
-from medfed.simulation.hospitals import Hospital, HospitalPlan, build_hospitals, score
+from medfed.simulation.hospitals import (
+    Hospital,
+    HospitalPlan,
+    build_hospitals,
+    public_holdout_default,
+    score,
+)
 from medfed.simulation.processes import (
     Background,
     free_port,
@@ -43,6 +49,7 @@ class SimulationConfig:
     local_epochs: int = 5  # used when local_steps is None
     local_steps: int | None = 10
     metric: str = "brier"  # the promotion rule's measure
+    public_holdout: bool | None = None  # None: `public_holdout_default(hospitals)`
     learning_rate: float = 0.05
     batch_size: int = 32
     proximal_mu: float = 0.01
@@ -111,6 +118,11 @@ class Simulation:
         self.background = Background()
         self.url = ""
         self.headers: dict[str, str] = {}
+        self.public_holdout = (
+            public_holdout_default(config.hospitals)
+            if config.public_holdout is None
+            else config.public_holdout
+        )
 
     def run(self) -> SimulationResult:
         config = self.config
@@ -122,6 +134,7 @@ class Simulation:
             config.split,
             config.test_fraction,
             config.seed,
+            self.public_holdout,
         )
         hospitals = build_hospitals(plan, self.spec)
         min_rows = max(1, min(len(h.train) for h in hospitals) // 2)
@@ -130,7 +143,10 @@ class Simulation:
             self._start_nodes(hospitals)
             start = self._record(0, "start", hospitals, time.monotonic(), None, "v1.0", "v1.0")
             result = SimulationResult(
-                config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+                config={
+                    **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+                    "public_holdout": self.public_holdout,
+                },
                 hospitals={h.name: {"train": len(h.train), "test": len(h.test)} for h in hospitals},
                 start=start,
             )
@@ -154,9 +170,9 @@ class Simulation:
             "datasets_dir": str(config.datasets_dir),
             "secret_key": new_password() + new_password(),
             "train_baselines": False,
-            # The public held-out rows are also the simulated hospitals' rows (training and
-            # test): as evidence they would let the promotion rule peek at the scoring rows.
-            "holdout_evidence": False,
+            # The public held-out rows weigh as evidence only when no hospital holds them;
+            # otherwise the promotion rule would peek at the hospitals' own (scoring) rows.
+            "holdout_evidence": self.public_holdout,
             "admin_password": password,
             "policy_min_rows": min_rows,
             "round_tick_seconds": 0.2,
