@@ -91,7 +91,10 @@ def _as_float(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueProblem("is true/false, not a number")
     if isinstance(raw, int | float):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:  # an integer beyond any float: far outside every range
+            raise ValueProblem("is too large to be a number here") from None
     if isinstance(raw, str):
         try:
             return float(raw)

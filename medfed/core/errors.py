@@ -16,7 +16,6 @@
     ├── PermissionDenied            you are known but may not do this           -> 403
     │   └── CsrfFailed              a form was posted without a valid CSRF token
     ├── TooManyRequests             slow down; carries retry_after seconds      -> 429
-    │   └── AccountLocked           too many failed logins for this account
     ├── PayloadTooLarge             the request body exceeds the limit          -> 413
     └── ServiceUnavailable          a dependency (the database) is down         -> 503
 
@@ -100,10 +99,6 @@ class TooManyRequests(MedFedError):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = max(1, retry_after)
-
-
-class AccountLocked(TooManyRequests):
-    code = "account_locked"
 
 
 class PayloadTooLarge(MedFedError):

@@ -25,7 +25,7 @@ from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
-from medfed.server.ratelimit import SlidingWindowLimiter
+from medfed.server.ratelimit import LoginGuard, SlidingWindowLimiter
 from medfed.server.services.baselines import ensure_baselines
 from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
@@ -85,6 +85,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     words.install(app.state.templates.env)
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
+    app.state.login_guard = LoginGuard(
+        settings.login_max_failures, settings.login_lockout_minutes * 60.0
+    )
     app.state.metrics_registry = CollectorRegistry()
     app.state.artifact_store = store
     app.state.model_cache = ModelCache(store)

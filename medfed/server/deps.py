@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.config import Settings
 from medfed.core.errors import PermissionDenied, TokenInvalid, TooManyRequests
 from medfed.core.security import NODE_CREDENTIAL_PREFIX, SESSION_PREFIX
+from medfed.server.bounds import IdPath
+from medfed.server.db.engine import transaction
 from medfed.server.db.tables import AuthToken, Hospital, Node, User
 from medfed.server.services import accounts, audit, auth, enrollment
 
 SESSION_COOKIE = "medfed_session"
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -88,6 +91,34 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+class GatedUnits:
+    """Short units of work, each in its own session taken at the gate and committed at once.
+
+    For a route that does slow work between its reads and writes (a password hash) and must
+    not hold a database session, on SQLite the only one, while it does. Called from the
+    route's worker thread."""
+
+    def __init__(self, request: Request) -> None:
+        self._gate: DatabaseGate = request.app.state.db_gate
+        self._factory: sessionmaker[Session] = request.app.state.session_factory
+
+    def __call__(self, work: Callable[[Session], T]) -> T:
+        return anyio.from_thread.run(self._run, work)
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        async with self._gate.limiter:
+            with anyio.CancelScope(shield=True):
+                result = await anyio.to_thread.run_sync(self._unit, work, limiter=_ENDINGS)
+        return result
+
+    def _unit(self, work: Callable[[Session], T]) -> T:
+        with transaction(self._factory) as session:
+            return work(session)
+
+
+Units = Annotated[GatedUnits, Depends(GatedUnits)]
 
 
 def client_address(request: Request) -> str:
@@ -169,7 +200,7 @@ Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
 
 
 def owned_hospital(
-    hospital_id: int, user: StaffOrAdmin, db: DbSession, request: Request
+    hospital_id: IdPath, user: StaffOrAdmin, db: DbSession, request: Request
 ) -> Hospital:
     """The hospital in the path, if the user is an admin or works there."""
     hospital = accounts.get_hospital(db, hospital_id)

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medfed.core import errors
@@ -157,13 +157,27 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    # A safety net behind the schemas' bounds (api/bounds.py): a number the database cannot
+    # store (SQLite raises OverflowError, PostgreSQL a DataError) is bad input, not a fault.
+    logger.warning("number out of range on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        422,
+        "invalid_input",
+        "A number in the request is out of the range the server accepts; check ids and counts.",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The connection is closed after a fault, and says so (a client must not reuse it).
     return error_response(
         request,
         500,
         "internal_error",
         "Something went wrong on the server. The error was logged; please try again.",
+        headers={"Connection": "close"},
     )
 
 
@@ -174,4 +188,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.server.api.schemas import AuditEventPublic, AuditVerdictPublic
+from medfed.server.bounds import MAX_INT
 from medfed.server.deps import AdminUser, DbSession
 from medfed.server.services import audit
 
@@ -17,7 +18,7 @@ def list_events(
     _: AdminUser,
     db: DbSession,
     limit: int = Query(100, ge=1, le=1000),
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: int | None = Query(None, ge=1, le=MAX_INT),
     action: str | None = Query(None, max_length=60),
     actor: str | None = Query(None, max_length=80),
 ) -> list[AuditEventPublic]:

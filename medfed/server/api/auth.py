@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from medfed.server.api.schemas import LoginIn, TokenPublic, UserPublic
 from medfed.server.deps import (
@@ -11,6 +11,7 @@ from medfed.server.deps import (
     CurrentUser,
     DbSession,
     SettingsDep,
+    Units,
     login_rate_limit,
 )
 from medfed.server.services import auth
@@ -20,10 +21,16 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post("/token", response_model=TokenPublic, dependencies=[Depends(login_rate_limit)])
 def create_token(
-    body: LoginIn, db: DbSession, settings: SettingsDep, client: ClientAddress
+    body: LoginIn, units: Units, request: Request, settings: SettingsDep, client: ClientAddress
 ) -> TokenPublic:
     issued = auth.login(
-        db, settings, username=body.username, password=body.password, kind="api", client=client
+        units,
+        request.app.state.login_guard,
+        settings,
+        username=body.username,
+        password=body.password,
+        kind="api",
+        client=client,
     )
     return TokenPublic(access_token=issued.token, expires_at=issued.expires_at)
 

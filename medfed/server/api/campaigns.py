@@ -11,6 +11,7 @@ from medfed.server.api.campaign_schemas import (
     CampaignRoundPublic,
     CampaignStartIn,
 )
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Campaign
 from medfed.server.deps import AdminUser, DbSession
 from medfed.server.services import audit, campaigns
@@ -77,18 +78,18 @@ def list_campaigns(_: AdminUser, db: DbSession, disease: str | None = None) -> l
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
-def get_campaign(campaign_id: int, _: AdminUser, db: DbSession) -> CampaignPublic:
+def get_campaign(campaign_id: IdPath, _: AdminUser, db: DbSession) -> CampaignPublic:
     return campaign_public(campaigns.get_campaign(db, campaign_id))
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
-def pause_campaign(campaign_id: int, admin: AdminUser, db: DbSession) -> CampaignPublic:
+def pause_campaign(campaign_id: IdPath, admin: AdminUser, db: DbSession) -> CampaignPublic:
     """No new round opens; a live round runs to its end."""
     return campaign_public(campaigns.pause(db, campaign_id, actor=audit.user_actor(admin.username)))
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=CampaignPublic)
-def resume_campaign(campaign_id: int, admin: AdminUser, db: DbSession) -> CampaignPublic:
+def resume_campaign(campaign_id: IdPath, admin: AdminUser, db: DbSession) -> CampaignPublic:
     return campaign_public(
         campaigns.resume(db, campaign_id, actor=audit.user_actor(admin.username))
     )
@@ -96,7 +97,7 @@ def resume_campaign(campaign_id: int, admin: AdminUser, db: DbSession) -> Campai
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignPublic)
 def cancel_campaign(
-    campaign_id: int, body: CampaignCancelIn, admin: AdminUser, db: DbSession
+    campaign_id: IdPath, body: CampaignCancelIn, admin: AdminUser, db: DbSession
 ) -> CampaignPublic:
     """End the campaign; its live round is cancelled with the same reason."""
     return campaign_public(

@@ -11,6 +11,7 @@ from medfed.server.api.schemas import (
     HospitalPublic,
     NodePublic,
 )
+from medfed.server.bounds import IdPath
 from medfed.server.deps import AdminUser, DbSession, OwnedHospital, SettingsDep, StaffOrAdmin
 from medfed.server.services import accounts, audit, contributions, enrollment
 from medfed.server.services.enrollment import IssuedEnrollmentToken
@@ -61,7 +62,7 @@ def list_nodes(hospital: OwnedHospital, db: DbSession) -> list[NodePublic]:
     "/{hospital_id}/enrollment-tokens", response_model=EnrollmentTokenPublic, status_code=201
 )
 def create_enrollment_token(
-    hospital_id: int, admin: AdminUser, db: DbSession, settings: SettingsDep
+    hospital_id: IdPath, admin: AdminUser, db: DbSession, settings: SettingsDep
 ) -> EnrollmentTokenPublic:
     hospital = accounts.get_hospital(db, hospital_id)
     issued = enrollment.create_enrollment_token(

@@ -144,7 +144,7 @@ class ArmsPublic(BaseModel):
 
 
 class OutcomeIn(StrictIn):
-    outcome: int = Field(ge=0, le=1, description="1: disease confirmed; 0: ruled out.")
+    outcome: int = Field(ge=0, le=1, strict=True, description="1: disease confirmed; 0: ruled out.")
 
 
 class PredictionRecordPublic(BaseModel):

@@ -19,6 +19,7 @@ from medfed.server.api.round_schemas import (
     SecaggMessageIn,
     UpdateIn,
 )
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Node, Round
 from medfed.server.deps import CurrentNode, DbSession, SettingsDep
 from medfed.server.faults import crash_point
@@ -76,12 +77,12 @@ def my_rounds(node: CurrentNode, db: DbSession) -> list[NodeRoundPublic]:
 
 
 @router.get("/{round_id}", response_model=NodeRoundPublic)
-def one_round(round_id: int, node: CurrentNode, db: DbSession) -> NodeRoundPublic:
+def one_round(round_id: IdPath, node: CurrentNode, db: DbSession) -> NodeRoundPublic:
     return _public(rounds.get_round(db, round_id), node)
 
 
 @router.post("/{round_id}/join", response_model=MemberStatusPublic, status_code=201)
-def join(round_id: int, body: JoinIn, node: CurrentNode, db: DbSession) -> MemberStatusPublic:
+def join(round_id: IdPath, body: JoinIn, node: CurrentNode, db: DbSession) -> MemberStatusPublic:
     member = rounds.join(db, node, round_id, body.rows)
     return MemberStatusPublic(round_id=round_id, status=member.status)
 
@@ -91,7 +92,7 @@ def join(round_id: int, body: JoinIn, node: CurrentNode, db: DbSession) -> Membe
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def base_model(round_id: int, _: CurrentNode, db: DbSession, request: Request) -> Response:
+def base_model(round_id: IdPath, _: CurrentNode, db: DbSession, request: Request) -> Response:
     """The model this round trains from (not necessarily the active one by the time you ask)."""
     base = rounds.get_round(db, round_id).base_version
     return _artifact(request, base.artifact_key, base.version)
@@ -99,7 +100,7 @@ def base_model(round_id: int, _: CurrentNode, db: DbSession, request: Request) -
 
 @router.post("/{round_id}/update", response_model=MemberStatusPublic, status_code=201)
 def submit(
-    round_id: int,
+    round_id: IdPath,
     body: UpdateIn,
     node: CurrentNode,
     db: DbSession,
@@ -120,14 +121,14 @@ def submit(
 
 
 @router.get("/{round_id}/secagg")
-def secagg_view(round_id: int, node: CurrentNode, db: DbSession) -> dict[str, Any]:
+def secagg_view(round_id: IdPath, node: CurrentNode, db: DbSession) -> dict[str, Any]:
     """The secure-aggregation stage, and what this hospital needs for it."""
     return secagg.view(db, node, round_id)
 
 
 @router.post("/{round_id}/secagg/{stage}", response_model=MemberStatusPublic, status_code=201)
 def secagg_message(
-    round_id: int, stage: str, body: SecaggMessageIn, node: CurrentNode, db: DbSession
+    round_id: IdPath, stage: str, body: SecaggMessageIn, node: CurrentNode, db: DbSession
 ) -> MemberStatusPublic:
     """One stage's message: keys, encrypted shares, the masked update, or unmasking shares."""
     try:
@@ -145,7 +146,9 @@ def secagg_message(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def candidate_model(round_id: int, node: CurrentNode, db: DbSession, request: Request) -> Response:
+def candidate_model(
+    round_id: IdPath, node: CurrentNode, db: DbSession, request: Request
+) -> Response:
     """The aggregated candidate, for the cohort's federated evaluation."""
     round_ = rounds.get_round(db, round_id)
     if rounds.member_of(round_, node) is None:
@@ -160,7 +163,7 @@ def candidate_model(round_id: int, node: CurrentNode, db: DbSession, request: Re
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def served_model(round_id: int, node: CurrentNode, db: DbSession, request: Request) -> Response:
+def served_model(round_id: IdPath, node: CurrentNode, db: DbSession, request: Request) -> Response:
     """The version doctors were served when the candidate was made: the cohort scores both on
     the same local rows, so the promotion rule can pair them."""
     round_ = rounds.get_round(db, round_id)
@@ -174,7 +177,7 @@ def served_model(round_id: int, node: CurrentNode, db: DbSession, request: Reque
 
 @router.post("/{round_id}/evaluation", response_model=MemberStatusPublic)
 def evaluation(
-    round_id: int, body: EvaluationIn, node: CurrentNode, db: DbSession
+    round_id: IdPath, body: EvaluationIn, node: CurrentNode, db: DbSession
 ) -> MemberStatusPublic:
     member = rounds.report_evaluation(
         db,

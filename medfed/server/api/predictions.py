@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from medfed.server.api.model_schemas import OutcomeIn, PredictionRecordPublic
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Prediction
 from medfed.server.deps import Clinician, DbSession
 from medfed.server.services import predictions
@@ -34,7 +35,7 @@ def my_predictions(user: Clinician, db: DbSession) -> list[PredictionRecordPubli
 
 @router.post("/{prediction_id}/outcome", response_model=PredictionRecordPublic)
 def record_outcome(
-    prediction_id: int, body: OutcomeIn, user: Clinician, db: DbSession
+    prediction_id: IdPath, body: OutcomeIn, user: Clinician, db: DbSession
 ) -> PredictionRecordPublic:
     """The confirmed diagnosis; it feeds the model's real-world accuracy per version and arm."""
     prediction = predictions.record_outcome(db, user, prediction_id, body.outcome)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from medfed.core.errors import InvalidInput
 from medfed.fl.promotion import PairedSums
 from medfed.server.api.schemas import StrictIn
+from medfed.server.bounds import MAX_INT
 
 Metrics = dict[str, float | int | None]
 
@@ -24,7 +25,7 @@ class RoundConfigIn(StrictIn):
     )
     min_hospitals: int = Field(3, ge=1, le=1000)
     max_hospitals: int = Field(50, ge=1, le=1000)
-    min_rows: int = Field(200, ge=1)
+    min_rows: int = Field(200, ge=1, le=MAX_INT)
     local_epochs: int = Field(
         5, ge=1, le=100, description="Passes over the rows per round, when local_steps is null."
     )
@@ -121,13 +122,13 @@ class NodeRoundPublic(BaseModel):
 
 
 class JoinIn(StrictIn):
-    rows: int = Field(ge=1, description="Training rows this hospital will use.")
+    rows: int = Field(ge=1, le=MAX_INT, description="Training rows this hospital will use.")
 
 
 class UpdateIn(StrictIn):
     job_ref: str = Field(min_length=1, max_length=64)
     base_version: str = Field(max_length=20)
-    rows: int = Field(ge=1)
+    rows: int = Field(ge=1, le=MAX_INT)
     epsilon: float | None = Field(default=None, ge=0)
     delta: float | None = Field(default=None, ge=0, le=1)
     metrics: dict[str, Metrics] = Field(default_factory=dict)
@@ -137,13 +138,15 @@ class UpdateIn(StrictIn):
 class PairedSumsIn(StrictIn):
     """n, Σd and Σd² of the per-row differences candidate vs served (see fl/promotion.py)."""
 
-    n: int = Field(ge=0)
+    n: int = Field(ge=0, le=MAX_INT)
     total: float
     squares: float = Field(ge=0)
 
 
 class EvaluationIn(StrictIn):
-    rows: int = Field(ge=1, description="Rows of the hospital's local validation split.")
+    rows: int = Field(
+        ge=1, le=MAX_INT, description="Rows of the hospital's local validation split."
+    )
     base: Metrics = Field(description="Metrics of the version compared with: the served one.")
     candidate: Metrics
     paired: dict[Literal["accuracy", "brier"], PairedSumsIn] | None = Field(

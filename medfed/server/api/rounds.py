@@ -14,6 +14,7 @@ from medfed.server.api.round_schemas import (
     RoundOpenIn,
     RoundPublic,
 )
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Round
 from medfed.server.deps import AdminUser, CurrentUser, DbSession, OwnedHospital, StaffOrAdmin
 from medfed.server.services import audit, participation, rounds
@@ -65,12 +66,12 @@ def list_rounds(_: AdminUser, db: DbSession, disease: str | None = None) -> list
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
-def get_round(round_id: int, _: AdminUser, db: DbSession) -> RoundPublic:
+def get_round(round_id: IdPath, _: AdminUser, db: DbSession) -> RoundPublic:
     return round_public(rounds.get_round(db, round_id))
 
 
 @router.post("/rounds/{round_id}/cancel", response_model=RoundPublic)
-def cancel_round(round_id: int, body: CancelIn, admin: AdminUser, db: DbSession) -> RoundPublic:
+def cancel_round(round_id: IdPath, body: CancelIn, admin: AdminUser, db: DbSession) -> RoundPublic:
     """Stop a live round; its members are told the reason when they next ask."""
     cancelled = rounds.cancel(
         db, round_id, reason=body.reason, actor=audit.user_actor(admin.username)

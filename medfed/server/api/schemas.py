@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from medfed.server.bounds import MAX_INT, Id
+
 
 class StrictIn(BaseModel):
     """Unknown fields are an error, not silently dropped."""
@@ -52,7 +54,7 @@ class UserIn(StrictIn):
     password: str = Field(max_length=1024)
     role: Literal["admin", "hospital", "doctor"]
     display_name: str | None = Field(default=None, max_length=120)
-    hospital_id: int | None = None
+    hospital_id: Id | None = None
 
 
 class UserUpdateIn(StrictIn):
@@ -136,7 +138,7 @@ class ContributionIn(StrictIn):
     disease: str = Field(max_length=40)
     base_version: str = Field(max_length=20)
     job_ref: str = Field(min_length=1, max_length=64)
-    rows: int = Field(ge=1)
+    rows: int = Field(ge=1, le=MAX_INT)
     epsilon: float | None = Field(default=None, ge=0)
     delta: float | None = Field(default=None, ge=0, le=1)
     metrics: dict[str, dict[str, float | int | None]] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from medfed.server.api.schemas import UserIn, UserPublic, UserUpdateIn
+from medfed.server.bounds import IdPath
 from medfed.server.deps import AdminUser, CurrentUser, DbSession, deny
 from medfed.server.services import accounts, audit
 
@@ -31,14 +32,14 @@ def create_user(body: UserIn, admin: AdminUser, db: DbSession) -> UserPublic:
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-def get_user(user_id: int, user: CurrentUser, db: DbSession, request: Request) -> UserPublic:
+def get_user(user_id: IdPath, user: CurrentUser, db: DbSession, request: Request) -> UserPublic:
     if user.role != "admin" and user.id != user_id:
         raise deny(db, user, request, "You can see only your own account.")
     return UserPublic.model_validate(accounts.get_user(db, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic)
-def update_user(user_id: int, body: UserUpdateIn, admin: AdminUser, db: DbSession) -> UserPublic:
+def update_user(user_id: IdPath, body: UserUpdateIn, admin: AdminUser, db: DbSession) -> UserPublic:
     target = accounts.get_user(db, user_id)
     updated = accounts.set_user_active(
         db, target, body.is_active, actor=audit.user_actor(admin.username)

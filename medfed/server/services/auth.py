@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.clock import utcnow
 from medfed.core.config import Settings
-from medfed.core.errors import AccountLocked, InvalidCredentials, TokenExpired, TokenInvalid
+from medfed.core.errors import InvalidCredentials, TokenExpired, TokenInvalid
 from medfed.core.security import (
     API_TOKEN_PREFIX,
     SESSION_PREFIX,
@@ -25,6 +26,7 @@ from medfed.server.db.tables import AuthToken, User
 from medfed.server.services import audit
 
 TOKEN_PREFIXES = {"session": SESSION_PREFIX, "api": API_TOKEN_PREFIX}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,36 @@ class IssuedToken:
     user: User
 
 
+class Units(Protocol):
+    """Runs one unit of work in a short session of its own (`deps.GatedUnits`)."""
+
+    def __call__(self, work: Callable[[Session], T]) -> T: ...
+
+
+class Guard(Protocol):
+    """Failed logins per account and address (`ratelimit.LoginGuard`)."""
+
+    def blocked(self, name: str, address: str) -> bool: ...
+    def failed(self, name: str, address: str) -> None: ...
+    def succeeded(self, name: str, address: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the password check needs, read in a short transaction."""
+
+    id: int
+    username: str
+    password_hash: str
+    active: bool
+
+
+WRONG = "Wrong username or password."
+
+
 def login(
-    session: Session,
+    units: Units,
+    guard: Guard,
     settings: Settings,
     *,
     username: str,
@@ -45,34 +75,45 @@ def login(
 ) -> IssuedToken:
     """Check a password and issue a token of `kind` ('session' or 'api').
 
-    Failures are committed (audit row, failure counter) before the error is raised, so that
-    the caller's rollback cannot erase the evidence.
+    The database is held only for two short steps, never during the deliberately slow password
+    hash, so failed logins cannot starve other requests. Every failure gets the same answer
+    (unknown name, wrong password, disabled account, or a name that failed too often from this
+    address), so the answers never tell which accounts exist; the audit trail keeps the reason.
     """
-    now = utcnow()
     name = normalise_username(username)
-    user = session.scalar(select(User).where(User.username == name))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        seconds = math.ceil((user.locked_until - now).total_seconds())
-        _record_failure(session, user, client, reason="account locked")
-        raise AccountLocked(
-            f"This account is locked after {settings.login_max_failures} failed logins. "
-            f"Try again in {math.ceil(seconds / 60)} minute(s) or ask an administrator.",
-            retry_after=seconds,
-        )
-    password_ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not password_ok or not user.is_active:
+    account = units(lambda session: _account(session, name))
+    if guard.blocked(name, client):
+        units(lambda session: _record_failure(session, account, client, "too many failures"))
+        raise InvalidCredentials(WRONG)
+    password_ok = verify_password(account.password_hash if account else None, password)
+    if account is None or not password_ok or not account.active:
         reason = (
             "unknown user"
-            if user is None
+            if account is None
             else ("account disabled" if password_ok else "wrong password")
         )
-        if user is not None and not password_ok:
-            _count_failure(session, user, settings, now)
-        _record_failure(session, user, client, reason=reason)
-        raise InvalidCredentials("Wrong username or password.")
-    user.failed_login_count = 0
-    user.locked_until = None
-    user.last_login_at = now
+        if not password_ok:
+            guard.failed(name, client)
+        units(lambda session: _record_failure(session, account, client, reason))
+        raise InvalidCredentials(WRONG)
+    guard.succeeded(name, client)
+    return units(lambda session: _complete(session, account.id, kind, settings, client))
+
+
+def _account(session: Session, name: str) -> Account | None:
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        return None
+    return Account(user.id, user.username, user.password_hash, user.is_active)
+
+
+def _complete(
+    session: Session, user_id: int, kind: str, settings: Settings, client: str
+) -> IssuedToken:
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:  # removed or disabled during the password check
+        raise InvalidCredentials(WRONG)
+    user.last_login_at = utcnow()
     issued = issue_token(session, user, kind=kind, settings=settings)
     audit.record(
         session,
@@ -84,36 +125,16 @@ def login(
     return issued
 
 
-def _count_failure(session: Session, user: User, settings: Settings, now: datetime) -> None:
-    # One atomic UPDATE, so that concurrent wrong guesses are all counted.
-    count = session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(failed_login_count=User.failed_login_count + 1)
-        .returning(User.failed_login_count)
-    ).scalar_one()
-    if count >= settings.login_max_failures:
-        session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(
-                failed_login_count=0,
-                locked_until=now + timedelta(minutes=settings.login_lockout_minutes),
-            )
-        )
-
-
-def _record_failure(session: Session, user: User | None, client: str, *, reason: str) -> None:
+def _record_failure(session: Session, account: Account | None, client: str, reason: str) -> None:
     # The attempted name is kept only when it is a real account: people type passwords there.
     audit.record(
         session,
-        actor=audit.user_actor(user.username) if user else audit.ANONYMOUS_ACTOR,
+        actor=audit.user_actor(account.username) if account else audit.ANONYMOUS_ACTOR,
         action=AuditAction.LOGIN,
-        object=f"user:{user.username}" if user else None,
+        object=f"user:{account.username}" if account else None,
         outcome=Outcome.FAILURE,
         details={"reason": reason, "client": client},
     )
-    session.commit()
 
 
 def issue_token(session: Session, user: User, *, kind: str, settings: Settings) -> IssuedToken:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,13 +283,29 @@ def history(session: Session, user: User, limit: int = 200) -> list[Prediction]:
     return list(session.scalars(query.order_by(Prediction.id.desc()).limit(limit)))
 
 
+def _checked(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a row the csv module cannot parse (a bare carriage return inside a
+    row, an unclosed quote at a line end) is bad input naming its line, never a server error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as problem:
+            raise InvalidInput(
+                f"Line {reader.line_num} of the CSV cannot be read ({problem}); save the file "
+                "again as plain CSV, one patient per line.",
+                field="file",
+            ) from None
+
+
 def parse_patient_csv(spec: DiseaseSpec, text: str) -> list[dict[str, Value]]:
     if not text.strip():
         raise InvalidInput(
             "The CSV is empty: send a header row and one row per patient.", field="file"
         )
     dialect = ";" if text.splitlines()[0].count(";") > text.splitlines()[0].count(",") else ","
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=dialect)
+    reader = _checked(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=dialect))
     header = next(reader)
     match = match_columns(spec, header)
     if match.missing_required:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from medfed import __version__
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import load_catalog
+from medfed.server.bounds import IdPath
 from medfed.server.db.migrate import migration_status
 from medfed.server.db.tables import AuditEvent, Hospital, Node, Prediction, Round
 from medfed.server.deps import DbSession, SettingsDep
@@ -52,7 +53,7 @@ async def create_hospital(request: Request, user: WebAdmin, db: DbSession) -> Re
 @router.post(
     "/hospitals/{hospital_id}/tokens", response_class=HTMLResponse, dependencies=[CsrfChecked]
 )
-def new_token(request: Request, hospital_id: int, user: WebAdmin, db: DbSession) -> Response:
+def new_token(request: Request, hospital_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
     """The one time the token is shown: it is stored only as a hash."""
     hospital = accounts.get_hospital(db, hospital_id)
     issued = enrollment.create_enrollment_token(

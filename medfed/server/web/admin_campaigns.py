@@ -15,6 +15,7 @@ from medfed.fl.campaigns import CampaignPlan
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.campaign_schemas import CampaignStartIn
 from medfed.server.api.schemas import first_problem
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Campaign
 from medfed.server.deps import DbSession
 from medfed.server.services import audit, buffered, campaigns
@@ -157,7 +158,7 @@ def _line(campaign: Campaign) -> dict[str, Any]:
 @router.get("/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(
     request: Request,
-    campaign_id: int,
+    campaign_id: IdPath,
     user: WebAdmin,
     db: DbSession,
     notice: str = "",
@@ -202,17 +203,17 @@ async def _change(
 
 
 @router.post("/{campaign_id}/pause", dependencies=[CsrfChecked])
-async def pause(request: Request, campaign_id: int, user: WebAdmin, db: DbSession) -> Response:
+async def pause(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
     return await _change(request, campaign_id, user, db, "pause")
 
 
 @router.post("/{campaign_id}/resume", dependencies=[CsrfChecked])
-async def resume(request: Request, campaign_id: int, user: WebAdmin, db: DbSession) -> Response:
+async def resume(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
     return await _change(request, campaign_id, user, db, "resume")
 
 
 @router.post("/{campaign_id}/cancel", dependencies=[CsrfChecked])
-async def cancel(request: Request, campaign_id: int, user: WebAdmin, db: DbSession) -> Response:
+async def cancel(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
     return await _change(request, campaign_id, user, db, "cancel")
 
 

@@ -12,6 +12,7 @@ from medfed.core.catalog import load_catalog
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.round_schemas import RoundOpenIn
 from medfed.server.api.schemas import first_problem
+from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Round
 from medfed.server.deps import DbSession
 from medfed.server.services import audit, rounds, secagg
@@ -181,7 +182,7 @@ async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Respons
 @router.get("/{round_id}", response_class=HTMLResponse)
 def round_page(
     request: Request,
-    round_id: int,
+    round_id: IdPath,
     user: WebAdmin,
     db: DbSession,
     notice: str = "",
@@ -207,7 +208,7 @@ def round_page(
 
 
 @router.post("/{round_id}/cancel", dependencies=[CsrfChecked])
-async def cancel(request: Request, round_id: int, user: WebAdmin, db: DbSession) -> Response:
+async def cancel(request: Request, round_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
     reason = (await form_of(request)).get("reason", "")
     problem = attempt(
         db,

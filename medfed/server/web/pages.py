@@ -12,6 +12,7 @@ from medfed.server.deps import (
     ClientAddress,
     DbSession,
     SettingsDep,
+    Units,
     login_rate_limit,
     session_token,
 )
@@ -38,7 +39,7 @@ def login_form(request: Request, user: OptionalWebUser, next: str = "/") -> Resp
 @router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
 def login_submit(
     request: Request,
-    db: DbSession,
+    units: Units,
     settings: SettingsDep,
     client: ClientAddress,
     username: Annotated[str, Form(max_length=64)] = "",
@@ -48,7 +49,13 @@ def login_submit(
     try:
         login_rate_limit(request, client)
         issued = auth.login(
-            db, settings, username=username, password=password, kind="session", client=client
+            units,
+            request.app.state.login_guard,
+            settings,
+            username=username,
+            password=password,
+            kind="session",
+            client=client,
         )
     except (AuthenticationFailed, TooManyRequests) as exc:
         status = 429 if isinstance(exc, TooManyRequests) else 401

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from medfed.core.catalog import get_disease, load_catalog
 from medfed.core.clock import utcnow
 from medfed.core.errors import InvalidInput
+from medfed.server.bounds import IdPath
 from medfed.server.deps import DbSession
 from medfed.server.services import predictions, reports
 from medfed.server.web import charts
@@ -31,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.post("/predictions/{prediction_id}/report", dependencies=[CsrfChecked])
 async def report(
-    request: Request, prediction_id: int, user: WebClinician, db: DbSession
+    request: Request, prediction_id: IdPath, user: WebClinician, db: DbSession
 ) -> Response:
     form = await request.form()
     reference = re.sub(r"[\x00-\x1f]", "", str(form.get("patient_reference", "")))[:80].strip()
@@ -83,7 +84,7 @@ def history(request: Request, user: WebClinician, db: DbSession, notice: str = "
 
 @router.get("/predictions/{prediction_id}", response_class=HTMLResponse)
 def prediction_page(
-    request: Request, prediction_id: int, user: WebClinician, db: DbSession
+    request: Request, prediction_id: IdPath, user: WebClinician, db: DbSession
 ) -> Response:
     """One earlier prediction: explained again when its inputs were kept, else what was recorded.
 
@@ -108,7 +109,7 @@ def prediction_page(
 
 @router.post("/predictions/{prediction_id}/outcome", dependencies=[CsrfChecked])
 async def outcome(
-    request: Request, prediction_id: int, user: WebClinician, db: DbSession
+    request: Request, prediction_id: IdPath, user: WebClinician, db: DbSession
 ) -> Response:
     form = await request.form()
     choice = str(form.get("outcome", ""))
