@@ -107,3 +107,24 @@ class PayloadTooLarge(MedFedError):
 
 class ServiceUnavailable(MedFedError):
     code = "service_unavailable"
+
+
+# The one mapping from these errors to HTTP statuses, for the server and the node's local API.
+STATUS_BY_ERROR: list[tuple[type[MedFedError], int]] = [
+    (MalformedRequest, 400),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (AuthenticationFailed, 401),
+    (PermissionDenied, 403),
+    (TooManyRequests, 429),
+    (PayloadTooLarge, 413),
+    (ServiceUnavailable, 503),
+]
+
+
+def status_for(error: MedFedError) -> int:
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500

@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field
 from medfed import __version__
 from medfed.core.catalog import get_disease, load_catalog
 from medfed.core.config import Settings
-from medfed.core.errors import Conflict, InvalidInput, MedFedError, NotFound
+from medfed.core.errors import Conflict, InvalidInput, MedFedError, NotFound, status_for
+from medfed.core.headers import SecurityHeaders
 from medfed.fl.privacy import effective_cap
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute
@@ -115,8 +116,6 @@ def create_local_app(settings: Settings) -> FastAPI:
     @app.exception_handler(MedFedError)
     async def domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MedFedError)
-        from medfed.server.errors import status_for
-
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
             body["field"] = exc.field
@@ -283,4 +282,5 @@ def create_local_app(settings: Settings) -> FastAPI:
         with client() as server:
             return contribute(node_home, server, job_id)
 
+    app.add_middleware(SecurityHeaders)
     return app

@@ -8,9 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
@@ -18,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
 from medfed.core.config import Settings
+from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
 from medfed.server.db.engine import make_engine, make_session_factory, request_sessions
@@ -107,16 +107,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        # Served from MedFed itself: hospital networks block CDNs.
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="MedFed API",
-            swagger_js_url="/static/docs/swagger-ui-bundle.js",
-            swagger_css_url="/static/docs/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
+    def docs(request: Request) -> Response:
+        # Served from MedFed itself (hospital networks block CDNs), started from a file.
+        templates: Jinja2Templates = app.state.templates
+        return templates.TemplateResponse(request, "docs.html", {})
 
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=app.state.metrics_registry)
+    app.add_middleware(SecurityHeaders)
     return app

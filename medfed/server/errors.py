@@ -15,22 +15,12 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medfed.core import errors
+from medfed.core.errors import status_for
 from medfed.server.web.render import NAVIGATION
 from medfed.server.web.session import form_csrf_token
 
 logger = logging.getLogger("medfed.server")
 
-STATUS_BY_ERROR: list[tuple[type[errors.MedFedError], int]] = [
-    (errors.MalformedRequest, 400),
-    (errors.InvalidInput, 422),
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.AuthenticationFailed, 401),
-    (errors.PermissionDenied, 403),
-    (errors.TooManyRequests, 429),
-    (errors.PayloadTooLarge, 413),
-    (errors.ServiceUnavailable, 503),
-]
 
 HTTP_CODES = {
     400: "bad_request",
@@ -43,13 +33,6 @@ HTTP_CODES = {
     422: "invalid_input",
     429: "too_many_requests",
 }
-
-
-def status_for(error: errors.MedFedError) -> int:
-    for kind, status in STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return status
-    return 500
 
 
 def is_api_request(request: Request) -> bool:

@@ -34,7 +34,9 @@ function renderBudget(status) {
     const share = cap ? Math.min(1, spent / cap) : 0;
     const meter = el("div", { class: "meter" + (share >= 1 ? " full" : share > 0.75 ? " near" : ""), role: "meter",
       "aria-valuemin": "0", "aria-valuemax": String(cap ?? 0), "aria-valuenow": String(spent), "aria-label": `${disease} privacy budget` });
-    meter.append(el("span", { style: `width:${(share * 100).toFixed(1)}%` }));
+    const bar = el("span");
+    bar.style.width = `${(share * 100).toFixed(1)}%`;  // CSSOM, which the page's CSP allows
+    meter.append(bar);
     box.append(el("div", { class: "budget-row" },
       el("div", {}, el("strong", {}, disease), ` ε ${fmt(spent, 2)} spent` + (cap ? ` of ${fmt(cap, 2)}` : " (no cap)")), meter));
   }

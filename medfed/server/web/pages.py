@@ -17,6 +17,7 @@ from medfed.server.deps import (
     session_token,
 )
 from medfed.server.services import accounts, auth
+from medfed.server.web import charts
 from medfed.server.web.render import render, safe_next
 from medfed.server.web.session import (
     CsrfChecked,
@@ -27,6 +28,16 @@ from medfed.server.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/charts.css")
+def chart_styles() -> Response:
+    """The charts' stylesheet (inline styles would break the Content-Security-Policy)."""
+    return Response(
+        charts.stylesheet(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

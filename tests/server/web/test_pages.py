@@ -91,3 +91,25 @@ def test_pages_reference_no_external_assets(client: TestClient) -> None:
     html = client.get("/login").text
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert client.get("/static/medfed.css").status_code == 200
+
+
+def test_every_page_carries_the_security_headers_and_nothing_inline(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    make_user(trained_db, "doctor", username="dr.headers")
+    trained_db.rollback()
+    assert sign_in(trained_client, "dr.headers").status_code == 303
+    for path in ("/login", "/models", "/models/heart", "/models/heart/predict", "/docs"):
+        page = trained_client.get(path)
+        assert page.status_code == 200, path
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        # Nothing the policy would block: no inline script or style, no style attribute.
+        assert not re.search(r"<script(?![^>]*\bsrc=)", page.text), path
+        assert "<style" not in page.text and "style=" not in page.text, path
+    assert "<svg" in trained_client.get("/models/heart").text  # a chart was checked above
+    styles = trained_client.get("/charts.css")
+    assert styles.status_code == 200 and ".pygal-chart" in styles.text
+    assert styles.headers["content-type"].startswith("text/css")
