@@ -42,7 +42,15 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     bind_host = host or settings.host
     bind_port = port or settings.port
     console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(app_instance, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app_instance,
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        # Forwarded headers only from the proxies named in the settings; none by default.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
+    )
 
 
 @app.command()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from medfed.core.errors import ConfigurationError
 
@@ -101,6 +107,19 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(
         20, ge=1, description="Login attempts allowed per client address per minute."
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed, comma-separated (e.g. 10.0.0.5,10.0.1.0/24). "
+        "Empty (the "
+        "default): those headers are ignored, so nobody can claim another address to escape "
+        "the per-address login limits.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics requires (at least 32 characters). Unset: "
+        "/metrics is off and answers 404, since it lists every route with counts and latency.",
+    )
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest request body the server accepts."
     )
@@ -124,6 +143,28 @@ class Settings(BaseSettings):
         None,
         description="Testing only: the server kills itself (SIGKILL) at this named point.",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{entry!r} is not an address or network, e.g. 10.0.0.5 or 10.0.0.0/24"
+                    ) from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
 
     @field_validator("log_level")
     @classmethod

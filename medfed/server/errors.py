@@ -35,8 +35,11 @@ HTTP_CODES = {
 }
 
 
+MACHINE_PATHS = frozenset({"/readyz", "/healthz", "/metrics"})  # answered in JSON, like /api
+
+
 def is_api_request(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith("/api/") or request.url.path in MACHINE_PATHS
 
 
 def error_response(
@@ -47,7 +50,7 @@ def error_response(
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    if is_api_request(request) or request.url.path in {"/readyz", "/healthz"}:
+    if is_api_request(request):
         body: dict[str, Any] = {"code": code, "message": message}
         if field:
             body["field"] = field

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
+from medfed.core.errors import NotFound, TokenInvalid
 from medfed.server.db.migrate import migration_status
 
 router = APIRouter(tags=["health"])
@@ -42,6 +45,15 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    """Prometheus metrics, for a scraper holding `MEDFED_METRICS_TOKEN` as its bearer token."""
+    expected = request.app.state.settings.metrics_token
+    if expected is None:
+        raise NotFound("Metrics are off. Set MEDFED_METRICS_TOKEN and scrape with that token.")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.get_secret_value().encode()
+    ):
+        raise TokenInvalid("Send the metrics token as 'Authorization: Bearer <token>'.")
     return Response(
         generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
     )

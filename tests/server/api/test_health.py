@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from medfed.core.config import Settings
@@ -53,11 +54,32 @@ def test_openapi_docs_are_served_without_any_cdn(client: TestClient) -> None:
     assert "/api/v1/auth/token" in spec["paths"]
 
 
-def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
+TOKEN = "metrics-token-for-the-scraper-0123456789"
+
+
+def test_metrics_need_the_token_and_are_off_without_one(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    off = client.get("/metrics")
+    assert off.status_code == 404 and "MEDFED_METRICS_TOKEN" in off.text
+    from medfed.server.app import create_app
+
+    with TestClient(
+        create_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}))
+    ) as guarded:
+        assert guarded.get("/metrics").status_code == 401
+        wrong = {"Authorization": "Bearer " + TOKEN[::-1]}
+        assert guarded.get("/metrics", headers=wrong).status_code == 401
+        right = guarded.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert right.status_code == 200 and "medfed_http_requests_total" in right.text
+
+
+def test_metrics_count_requests_by_route_template(settings) -> None:  # type: ignore[no-untyped-def]
+    from medfed.server.app import create_app
+
+    client = TestClient(create_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)})))
     client.get("/healthz")
     client.get("/api/v1/hospitals/42")
     client.get("/nowhere/at/all")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
     assert 'medfed_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     assert 'route="/api/v1/hospitals/{hospital_id}",status="401"' in text
     assert 'route="unmatched",status="404"' in text
