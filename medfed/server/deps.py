@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -144,7 +145,24 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def _api_token(request: Request, db: DbSession) -> tuple[User, AuthToken]:
+# Declared for the OpenAPI description (security schemes, the /docs Authorize button); the
+# header itself is read by `_bearer`, so every error keeps MedFed's own shape and wording.
+OAUTH2 = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    scheme_name="OAuth2",
+    description="Username and password for a bearer token (POST /api/v1/auth/token).",
+    auto_error=False,
+)
+NODE_BEARER = HTTPBearer(
+    scheme_name="NodeCredential",
+    description="An enrolled node's credential (medfed node enroll), as a bearer token.",
+    auto_error=False,
+)
+
+
+def _api_token(
+    request: Request, db: DbSession, _: Annotated[str | None, Depends(OAUTH2)]
+) -> tuple[User, AuthToken]:
     token = _bearer(request)
     if token is None:
         raise TokenInvalid(
@@ -212,7 +230,9 @@ def owned_hospital(
 OwnedHospital = Annotated[Hospital, Depends(owned_hospital)]
 
 
-def current_node(request: Request, db: DbSession) -> Node:
+def current_node(
+    request: Request, db: DbSession, _: Annotated[object, Depends(NODE_BEARER)]
+) -> Node:
     credential = _bearer(request)
     if credential is None or not credential.startswith(NODE_CREDENTIAL_PREFIX):
         raise TokenInvalid(

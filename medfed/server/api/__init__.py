@@ -18,12 +18,13 @@ from medfed.server.api import (
     rounds,
     users,
 )
+from medfed.server.api.schemas import ERROR_RESPONSES
 
 API_PREFIX = "/api/v1"
 
 
 def build_api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     for module in (
         auth,
         users,

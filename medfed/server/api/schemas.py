@@ -23,6 +23,36 @@ def first_problem(invalid: ValidationError, skip: tuple[str, ...] = ()) -> tuple
     return where, str(first["msg"])
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable, machine-readable code, e.g. invalid_input.")
+    message: str = Field(description="What is wrong and how to fix it, in words.")
+    field: str | None = Field(None, description="The field at fault, when there is one.")
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers has this shape."""
+
+    error: ErrorDetail
+
+
+ERROR_STATUSES = {
+    400: "Malformed request (e.g. a body that is not JSON).",
+    401: "No valid token or credential; log in again.",
+    403: "Known, but not allowed to do this.",
+    404: "No such record.",
+    409: "Conflicts with the current state (e.g. a round that is no longer open).",
+    413: "The body is larger than the server accepts.",
+    415: "The body's media type is not one this operation reads.",
+    422: "Bad input: the message names the field and what it accepts.",
+    429: "Too many requests; the Retry-After header says when to try again.",
+    503: "The database is unavailable; see /readyz.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in ERROR_STATUSES.items()
+}
+
+
 class PublicOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -127,3 +127,37 @@ def test_session_cookie_token_is_not_an_api_token(client: TestClient, db: Sessio
     assert cookie and cookie.startswith("mfs_")
     response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cookie}"})
     assert response.status_code == 401
+
+
+def test_the_oauth2_password_form_that_docs_sends_also_logs_in(
+    client: TestClient, db: Session
+) -> None:
+    make_user(db, "doctor", username="dr.form")
+    db.rollback()
+    form = {"grant_type": "password", "username": "dr.form", "password": DEFAULT_PASSWORD}
+    issued = client.post("/api/v1/auth/token", data=form)
+    assert issued.status_code == 200 and issued.json()["token_type"] == "bearer"
+    me = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {issued.json()['access_token']}"}
+    )
+    assert me.json()["username"] == "dr.form"
+    empty = client.post("/api/v1/auth/token", data={"username": "dr.form"})
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "password"
+    garbled = client.post(
+        "/api/v1/auth/token", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert garbled.status_code in (400, 422)
+
+
+def test_openapi_declares_the_schemes_and_every_error_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["OAuth2"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert schemes["NodeCredential"]["scheme"] == "bearer"
+    predict = spec["paths"]["/api/v1/models/{disease}/predict"]["post"]
+    assert predict["security"] == [{"OAuth2": []}]
+    for status in ("401", "403", "404", "413", "422", "429"):
+        assert predict["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorOut"
+        }
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
