@@ -101,9 +101,14 @@ class Settings(BaseSettings):
         72, ge=1, description="How long a hospital's one-time enrollment token stays valid."
     )
     login_max_failures: int = Field(
-        5, ge=1, description="Failed logins in a row before an account is locked."
+        5,
+        ge=1,
+        description="Wrong passwords in a row for one account from one address before that "
+        "account waits there (other addresses are not affected).",
     )
-    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account waits.")
+    login_lockout_minutes: int = Field(
+        15, ge=1, description="How long an account waits at an address after too many failures."
+    )
     login_rate_per_minute: int = Field(
         20, ge=1, description="Login attempts allowed per client address per minute."
     )

@@ -15,7 +15,7 @@ from medfed.server.api.schemas import StrictIn
 
 
 class CampaignStartIn(StrictIn):
-    disease: str = Field(max_length=40)
+    disease: str = Field(min_length=1, max_length=40)
     rounds: int = Field(10, ge=1, le=MAX_ROUNDS, description="Rounds that train, at most.")
     patience: int | None = Field(
         5,
@@ -73,7 +73,7 @@ class CampaignStartIn(StrictIn):
 
 
 class CampaignCancelIn(StrictIn):
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=5, max_length=500)
 
 
 class CampaignRoundPublic(BaseModel):

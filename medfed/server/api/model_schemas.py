@@ -110,14 +110,20 @@ class BatchPredictionPublic(BaseModel):
 
 
 class ActivateIn(StrictIn):
-    version: str = Field(max_length=20, description="For example v1.0.")
-    reason: str = Field(max_length=500, description="Why; recorded in the audit trail.")
+    version: str = Field(min_length=1, max_length=20, description="For example v1.0.")
+    reason: str = Field(
+        min_length=5, max_length=500, description="Why; recorded in the audit trail."
+    )
 
 
 class ChallengerIn(StrictIn):
-    version: str = Field(max_length=20, description="The deployed version to try, e.g. v1.1.")
+    version: str = Field(
+        min_length=1, max_length=20, description="The deployed version to try, e.g. v1.1."
+    )
     share: float = Field(gt=0, lt=1, description="Share of doctors it serves, e.g. 0.2.")
-    reason: str = Field(max_length=500, description="Why; recorded in the audit trail.")
+    reason: str = Field(
+        min_length=5, max_length=500, description="Why; recorded in the audit trail."
+    )
 
 
 class ChallengerPublic(BaseModel):

@@ -71,11 +71,11 @@ class RoundConfigIn(StrictIn):
 
 
 class RoundOpenIn(RoundConfigIn):
-    disease: str = Field(max_length=40)
+    disease: str = Field(min_length=1, max_length=40)
 
 
 class CancelIn(StrictIn):
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=5, max_length=500)
 
 
 class MemberPublic(BaseModel):
@@ -127,7 +127,7 @@ class JoinIn(StrictIn):
 
 class UpdateIn(StrictIn):
     job_ref: str = Field(min_length=1, max_length=64)
-    base_version: str = Field(max_length=20)
+    base_version: str = Field(min_length=1, max_length=20)
     rows: int = Field(ge=1, le=MAX_INT)
     epsilon: float | None = Field(default=None, ge=0)
     delta: float | None = Field(default=None, ge=0, le=1)

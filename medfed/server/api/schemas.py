@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from medfed.core.security import MIN_PASSWORD_LENGTH
 from medfed.server.bounds import MAX_INT, Id
 
 
@@ -80,8 +81,8 @@ class UserPublic(PublicOut):
 
 
 class UserIn(StrictIn):
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    username: str = Field(min_length=3, max_length=64)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Literal["admin", "hospital", "doctor"]
     display_name: str | None = Field(default=None, max_length=120)
     hospital_id: Id | None = None
@@ -92,7 +93,7 @@ class UserUpdateIn(StrictIn):
 
 
 class HospitalIn(StrictIn):
-    name: str = Field(max_length=200)
+    name: str = Field(min_length=2, max_length=200)
 
 
 class HospitalPublic(PublicOut):
@@ -165,8 +166,8 @@ class NetworkPolicyPublic(BaseModel):
 
 
 class ContributionIn(StrictIn):
-    disease: str = Field(max_length=40)
-    base_version: str = Field(max_length=20)
+    disease: str = Field(min_length=1, max_length=40)
+    base_version: str = Field(min_length=1, max_length=20)
     job_ref: str = Field(min_length=1, max_length=64)
     rows: int = Field(ge=1, le=MAX_INT)
     epsilon: float | None = Field(default=None, ge=0)
@@ -185,7 +186,7 @@ class ContributionPublic(BaseModel):
 
 class SpendEntryIn(StrictIn):
     entry_ref: str = Field(min_length=1, max_length=64)
-    disease: str = Field(max_length=40)
+    disease: str = Field(min_length=1, max_length=40)
     epsilon: float = Field(ge=0)
     delta: float = Field(ge=0, le=1)
 
