@@ -54,7 +54,9 @@ class Run:
         eps = "inf" if self.epsilon is None else f"{self.epsilon:g}"
         mode = "secure" if self.secure else "plain"
         extra = "".join(f"-{option.strip('-')}" for option in self.options)
-        return f"{self.disease}-{self.hospitals}-{self.strategy}-{mode}-eps{eps}{extra}-s{self.seed}"
+        return (
+            f"{self.disease}-{self.hospitals}-{self.strategy}-{mode}-eps{eps}{extra}-s{self.seed}"
+        )
 
 
 def simulate(run: Run, folder: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import baselines
 import diseases
 import flamby
 import flower
+import logins
 import membership
 import node_training
 import overhead
@@ -44,6 +45,7 @@ SECTIONS: dict[str, ModuleType] = {
     "aggregation": aggregation,
     "secagg": secagg,
     "serving": serving,
+    "logins": logins,
     "node-training": node_training,
     "flower": flower,
     "baselines": baselines,

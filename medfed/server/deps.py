@@ -121,6 +121,16 @@ class GatedUnits:
 
 Units = Annotated[GatedUnits, Depends(GatedUnits)]
 
+# Password checks run on at most this many threads at once, taken from their own limiter: a
+# burst of logins (an attack) then waits in the event loop instead of occupying the worker
+# threads every other request, /readyz included, needs.
+_LOGINS = anyio.CapacityLimiter(2)
+
+
+async def in_login_slot(work: Callable[[], T]) -> T:
+    """Run a login flow (sync: it calls `GatedUnits`) on a thread of the logins' own limiter."""
+    return await anyio.to_thread.run_sync(work, limiter=_LOGINS)
+
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"

@@ -16,6 +16,7 @@ from medfed.server.deps import (
     DbSession,
     SettingsDep,
     Units,
+    in_login_slot,
     login_rate_limit,
 )
 from medfed.server.services import auth
@@ -69,7 +70,7 @@ async def login_body(request: Request) -> LoginIn:
         }
     },
 )
-def create_token(
+async def create_token(
     body: Annotated[LoginIn, Depends(login_body)],
     units: Units,
     request: Request,
@@ -78,14 +79,16 @@ def create_token(
 ) -> TokenPublic:
     """A bearer token for the API, from a username and password (JSON, or OAuth2's password
     flow form)."""
-    issued = auth.login(
-        units,
-        request.app.state.login_guard,
-        settings,
-        username=body.username,
-        password=body.password,
-        kind="api",
-        client=client,
+    issued = await in_login_slot(
+        lambda: auth.login(
+            units,
+            request.app.state.login_guard,
+            settings,
+            username=body.username,
+            password=body.password,
+            kind="api",
+            client=client,
+        )
     )
     return TokenPublic(access_token=issued.token, expires_at=issued.expires_at)
 

@@ -13,6 +13,7 @@ from medfed.server.deps import (
     DbSession,
     SettingsDep,
     Units,
+    in_login_slot,
     login_rate_limit,
     session_token,
 )
@@ -48,7 +49,7 @@ def login_form(request: Request, user: OptionalWebUser, next: str = "/") -> Resp
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def login_submit(
+async def login_submit(
     request: Request,
     units: Units,
     settings: SettingsDep,
@@ -59,14 +60,16 @@ def login_submit(
 ) -> Response:
     try:
         login_rate_limit(request, client)
-        issued = auth.login(
-            units,
-            request.app.state.login_guard,
-            settings,
-            username=username,
-            password=password,
-            kind="session",
-            client=client,
+        issued = await in_login_slot(
+            lambda: auth.login(
+                units,
+                request.app.state.login_guard,
+                settings,
+                username=username,
+                password=password,
+                kind="session",
+                client=client,
+            )
         )
     except (AuthenticationFailed, TooManyRequests) as exc:
         status = 429 if isinstance(exc, TooManyRequests) else 401
