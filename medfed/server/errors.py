@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from medfed.core import errors
 from medfed.core.errors import status_for
@@ -121,9 +122,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404:
         message = f"There is nothing at {request.url.path}."
+    headers = exc.headers
     if exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}."
-    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+        # Starlette's Allow names the methods of the first route matching the path only; a
+        # path served by several routes (GET and POST /api/v1/rounds) needs all of them.
+        allowed = ", ".join(allowed_methods(request))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allowed})
+        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+        headers = {"Allow": allowed}
+    return error_response(request, exc.status_code, code, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    methods = {"OPTIONS"}
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:

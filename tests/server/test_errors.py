@@ -85,3 +85,12 @@ def test_pages_get_an_html_error_page(client: TestClient) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Page not found" in response.text and "/no-such-page" in response.text
+
+
+def test_options_and_405_name_every_method_the_path_serves(client: TestClient) -> None:
+    options = client.options("/api/v1/rounds")
+    assert options.status_code == 204
+    assert {"GET", "POST", "OPTIONS"} <= set(options.headers["allow"].split(", "))
+    wrong = client.delete("/api/v1/rounds")
+    assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
+    assert "POST" in wrong.headers["allow"] and "DELETE" not in wrong.headers["allow"]
