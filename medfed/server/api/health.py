@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
 from medfed.core.errors import NotFound, TokenInvalid
+from medfed.server.api.schemas import ErrorOut
 from medfed.server.db.migrate import migration_status
 
 router = APIRouter(tags=["health"])
@@ -21,7 +22,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Database unreachable or not migrated."}})
 def readyz(request: Request) -> JSONResponse:
     try:
         status = migration_status(request.app.state.engine)
@@ -43,7 +44,14 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "database": "reachable", "migrations": status.head})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format."},
+        401: {"model": ErrorOut, "description": "Missing or wrong metrics token."},
+        404: {"model": ErrorOut, "description": "Metrics are off (no token configured)."},
+    },
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics, for a scraper holding `MEDFED_METRICS_TOKEN` as its bearer token."""
     expected = request.app.state.settings.metrics_token
