@@ -41,13 +41,15 @@ def render(record: dict[str, Any]) -> str:
     lines = [
         header(record),
         "",
-        f"Five hospitals per disease from a Dirichlet(0.5) split of the labels (seeds "
+        f"Five hospitals per disease from a Dirichlet(0.5) split of the labels of the public "
+        f"data less the server's held-out split (seeds "
         f"{', '.join(map(str, record['seeds']))}), each keeping 34 % of its rows for testing. "
         f"Accuracy and AUC on all hospitals' test rows together; local-only is the mean over "
         f"hospitals of each one's own model. Federated: FedAvg, {record['rounds']} rounds of "
         f"{record.get('local', '5 local epochs')}, secure aggregation, real server and nodes, "
-        "served model promoted on the hospitals' validation rows (Brier score, 95 % "
-        "confidence); centralised and local-only train with the same optimiser for "
+        "served model promoted on the hospitals' validation rows and the server's public "
+        "held-out split, which no hospital holds (Brier score, 95 % confidence); centralised "
+        "and local-only train with the same optimiser for "
         f"{record['rounds'] * 5} epochs. Mean ± sd over seeds.",
         *(_LINE_HEAD if _has_line(record) else _OLD_HEAD),
     ]
