@@ -171,6 +171,24 @@ def database_url(
         _postgres.drop(url)
 
 
+def settings_on(
+    root: Path, url: str, template: TrainedTemplate, datasets_dir: Path, **extra: object
+) -> Settings:
+    """Test settings on database `url`, using the trained template's artifacts."""
+    return load_settings(
+        env="test",
+        home=root / "home",
+        node_home=root / "node",
+        database_url=url,
+        secret_key=TEST_SECRET,
+        artifacts_dir=template.artifacts_dir,
+        datasets_dir=datasets_dir,
+        train_baselines=False,
+        round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
+        **extra,
+    )
+
+
 @pytest.fixture
 def trained_settings(
     tmp_path: Path,
@@ -181,17 +199,7 @@ def trained_settings(
     """Settings on a database of its own that already holds the five baselines."""
     template = _trained_template.database
     url = _copy_database(tmp_path, _postgres, template if _postgres else None, Path(template))
-    yield load_settings(
-        env="test",
-        home=tmp_path / "home",
-        node_home=tmp_path / "node",
-        database_url=url,
-        secret_key=TEST_SECRET,
-        artifacts_dir=_trained_template.artifacts_dir,
-        datasets_dir=datasets_dir,
-        train_baselines=False,
-        round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
-    )
+    yield settings_on(tmp_path, url, _trained_template, datasets_dir)
     if _postgres is not None:
         _postgres.drop(url)
 

@@ -25,10 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from medfed.core.config import load_settings
 from medfed.server.app import create_app
 from medfed.server.db.engine import make_engine, make_session_factory
-from tests.conftest import TEST_SECRET, TrainedTemplate
+from tests.conftest import TrainedTemplate, settings_on
 from tests.factories import api_login, make_hospital, make_node, make_user
 
 EXAMPLES = int(os.environ.get("MEDFED_FUZZ_EXAMPLES", "4"))
@@ -56,16 +55,8 @@ def fuzz_app(
     else:
         shutil.copyfile(_trained_template.database, root / "medfed.db")
         url = f"sqlite:///{root / 'medfed.db'}"
-    app_settings = load_settings(
-        env="test",
-        home=root / "home",
-        database_url=url,
-        secret_key=TEST_SECRET,
-        artifacts_dir=_trained_template.artifacts_dir,
-        datasets_dir=datasets_dir,
-        train_baselines=False,
-        round_tick_seconds=0,
-        login_rate_per_minute=100_000,
+    app_settings = settings_on(
+        root, url, _trained_template, datasets_dir, login_rate_per_minute=100_000
     )
     app = create_app(app_settings)
     engine = make_engine(url)

@@ -5,13 +5,14 @@ too large for a float in a prediction, a bare carriage return in a batch CSV."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import make_logged_in, make_user
-from tests.server.web.test_pages import sign_in
+from tests.factories import make_logged_in
+from tests.server.web.test_pages import signed_in
 
 HUGE = "9223372036854775808"  # 2**63: past every integer column
 API_PATHS = [
@@ -56,9 +57,7 @@ def test_counts_and_ids_in_bodies_are_bounded_too(
 def test_web_pages_with_huge_ids_answer_a_page_not_a_fault(
     trained_client: TestClient, trained_db: Session
 ) -> None:
-    make_user(trained_db, "admin", username="admin.pages")
-    trained_db.rollback()
-    assert sign_in(trained_client, "admin.pages").status_code == 303
+    signed_in(trained_client, trained_db, "admin", "admin.pages")
     for path in (f"/admin/rounds/{HUGE}", f"/admin/campaigns/{HUGE}", f"/predictions/{HUGE}"):
         response = trained_client.get(path)
         assert response.status_code in (403, 404, 422), (path, response.status_code)
@@ -68,13 +67,9 @@ def test_web_pages_with_huge_ids_answer_a_page_not_a_fault(
 def test_an_integer_too_large_for_a_float_is_a_clear_422(
     trained_client: TestClient, trained_db: Session
 ) -> None:
-    doctor = make_logged_in(trained_client, trained_db, "doctor")
     patient = {"pregnancies": 1, "glucose": 10**400, "blood_pressure": 70, "bmi": 30, "age": 40}
-    response = trained_client.post(
-        "/api/v1/models/diabetes/predict",
-        content=_json({"patient": patient}),
-        headers={**doctor.headers, "content-type": "application/json"},
-    )
+    body = json.dumps({"patient": patient}).encode()
+    response = _as_doctor(trained_client, trained_db, "predict", body, "application/json")
     assert response.status_code == 422, response.text
     assert "too large" in response.json()["error"]["message"]
 
@@ -82,16 +77,16 @@ def test_an_integer_too_large_for_a_float_is_a_clear_422(
 def test_a_bare_carriage_return_in_a_batch_row_names_the_line(
     trained_client: TestClient, trained_db: Session
 ) -> None:
-    doctor = make_logged_in(trained_client, trained_db, "doctor")
     text = "glucose,bmi,age\n120,30\r5,40\n"
-    response = trained_client.post(
-        "/api/v1/models/diabetes/predict-batch",
-        content=text.encode(),
-        headers={**doctor.headers, "content-type": "text/csv"},
-    )
+    response = _as_doctor(trained_client, trained_db, "predict-batch", text.encode(), "text/csv")
     assert response.status_code == 422, response.text
     assert "Line 2 of the CSV cannot be read" in response.json()["error"]["message"]
 
 
-def _json(value: object) -> str:
-    return json.dumps(value)
+def _as_doctor(client: TestClient, db: Session, action: str, body: bytes, kind: str) -> Any:
+    doctor = make_logged_in(client, db, "doctor")
+    return client.post(
+        f"/api/v1/models/diabetes/{action}",
+        content=body,
+        headers={**doctor.headers, "content-type": kind},
+    )

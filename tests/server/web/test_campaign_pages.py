@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from medfed.server.db.tables import Campaign
 from tests.factories import make_user
 from tests.server.rounds_harness import make_rounds
-from tests.server.web.test_pages import csrf_from, sign_in
+from tests.server.web.test_pages import csrf_from, sign_in, signed_in
 
 FORM = {
     "disease": "heart",
@@ -81,9 +81,7 @@ def test_a_campaign_from_the_form_to_its_training_line(
 def test_buffered_contributions_are_switched_on_only_with_plain_mode_accepted(
     trained_client: TestClient, trained_db: Session
 ) -> None:
-    make_user(trained_db, "admin", username="admin.buffers")
-    trained_db.rollback()
-    assert sign_in(trained_client, "admin.buffers").status_code == 303
+    signed_in(trained_client, trained_db, "admin", "admin.buffers")
     token = csrf_from(trained_client.get("/admin/campaigns").text)
     form = {"csrf_token": token, "disease": "heart", "size": "2", "max_staleness": "4"}
     unticked = trained_client.post("/admin/campaigns/buffers", data=form)

@@ -27,6 +27,13 @@ def sign_in(
     )
 
 
+def signed_in(client: TestClient, db: Session, role: str, username: str) -> None:
+    """A new user of `role`, signed in to the web app through the login form."""
+    make_user(db, role, username=username)
+    db.rollback()
+    assert sign_in(client, username).status_code == 303
+
+
 def test_pages_redirect_to_login_and_back(client: TestClient, db: Session) -> None:
     user = make_user(db, "doctor", username="dr.page")
     first = client.get("/", follow_redirects=False)
@@ -96,9 +103,7 @@ def test_pages_reference_no_external_assets(client: TestClient) -> None:
 def test_every_page_carries_the_security_headers_and_nothing_inline(
     trained_client: TestClient, trained_db: Session
 ) -> None:
-    make_user(trained_db, "doctor", username="dr.headers")
-    trained_db.rollback()
-    assert sign_in(trained_client, "dr.headers").status_code == 303
+    signed_in(trained_client, trained_db, "doctor", "dr.headers")
     for path in ("/login", "/models", "/models/heart", "/models/heart/predict", "/docs"):
         page = trained_client.get(path)
         assert page.status_code == 200, path
