@@ -172,16 +172,17 @@ def database_url(
 
 
 def settings_on(
-    root: Path, url: str, template: TrainedTemplate, datasets_dir: Path, **extra: object
+    root: Path, url: str, template: TrainedTemplate | None, datasets_dir: Path, **extra: object
 ) -> Settings:
-    """Test settings on database `url`, using the trained template's artifacts."""
+    """Test settings on database `url` (with the trained template's artifacts, if given)."""
+    if template is not None:
+        extra["artifacts_dir"] = template.artifacts_dir
     return load_settings(
         env="test",
         home=root / "home",
         node_home=root / "node",
         database_url=url,
         secret_key=TEST_SECRET,
-        artifacts_dir=template.artifacts_dir,
         datasets_dir=datasets_dir,
         train_baselines=False,
         round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
@@ -225,16 +226,7 @@ def backend(database_url: str) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, datasets_dir: Path) -> Settings:
-    return load_settings(
-        env="test",
-        home=tmp_path / "home",
-        node_home=tmp_path / "node",
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        datasets_dir=datasets_dir,
-        train_baselines=False,
-        round_tick_seconds=0,  # tests move rounds explicitly, with the time they choose
-    )
+    return settings_on(tmp_path, database_url, None, datasets_dir)
 
 
 @pytest.fixture
