@@ -66,7 +66,9 @@ def render(record: dict[str, Any]) -> str:
         cells = []
         for key in COLUMNS:
             row = rows.get(key)
-            line = f"; line {spread(row['line_combined'])}" if "line_combined" in row else ""
+            line = (
+                f"; line {spread(row['line_combined'])}" if row and "line_combined" in row else ""
+            )
             cells.append(
                 f"{spread(row['combined'])} ({spread(row['auc'], 2)}){line}" if row else "not run"
             )
