@@ -59,8 +59,12 @@ def _describe(campaign: Campaign) -> None:
             f" (at {campaign.next_check_at:%Y-%m-%d %H:%M} UTC)" if campaign.next_check_at else ""
         )
         console.print(f"Now: {campaign.waiting_for}{when}")
-    if summary.round_epsilon is not None:
-        console.print(f"Privacy: ε {summary.round_epsilon:g} per round and hospital")
+    if summary.epsilon_budget is not None:
+        spent = ", ".join(f"{name} {eps:.2f}" for name, eps in sorted(summary.spent.items()))
+        console.print(
+            f"Privacy: ε {summary.epsilon_budget:g} per hospital for the whole campaign"
+            + (f"; spent: {spent}" if spent else "")
+        )
     table = Table("round", "status", f"line {measure}", "version")
     for round_ in campaign.rounds:
         value = campaigns.line_value(round_)

@@ -1,9 +1,10 @@
 """Privacy budget arithmetic for a hospital's ledger (pure functions).
 
 Each contribution is (epsilon, delta)-DP by DP-SGD with the RDP accountant (Mironov 2017;
-Abadi et al. 2016). Across contributions the ledger uses basic sequential composition
-(Dwork & Roth 2014, Theorem 3.16): k mechanisms that are (eps_i, delta_i)-DP together are
-(sum eps_i, sum delta_i)-DP. That bound is loose but never understates the spend.
+Abadi et al. 2016). Across contributions the node composes under Renyi DP too (ml/accounting.py)
+and charges its ledger each contribution's increase of the composed total, so ledgers add up as
+under basic sequential composition (Dwork & Roth 2014, Theorem 3.16), which is what `compose`
+and `check_budget` do with them. Entries made before that composition are added as they are.
 
 One contribution's epsilon comes from Renyi-DP at a list of orders alpha, converted to
 (epsilon, delta) by epsilon = rdp(alpha) - (log delta + log alpha) / (alpha - 1)

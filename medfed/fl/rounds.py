@@ -37,6 +37,7 @@ DEADLINES = (
     "secagg_stage_seconds",
 )
 MAX_DEADLINE_SECONDS = 30 * 24 * 3600.0
+MAX_BUDGET_ROUNDS = 1000  # a campaign's most rounds (fl/campaigns.MAX_ROUNDS)
 FINISHED = (DEPLOYED, REJECTED, FAILED)
 ALLOWED: dict[str, frozenset[str]] = {
     OPEN: frozenset({TRAINING, FAILED}),
@@ -71,7 +72,10 @@ class RoundConfig:
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
-    target_epsilon: float | None = 1.0  # per round and hospital; None: no DP (admin's choice)
+    target_epsilon: float | None = 1.0  # per hospital; None: no DP (admin's choice)
+    # target_epsilon covers this many rounds (a campaign's): each round's noise is set so that
+    # they compose to target_epsilon under Renyi DP. 1: the target is this round's alone.
+    budget_rounds: int = 1
     norm_bound: float = 10.0  # L2 bound on one hospital's update
     join_seconds: float = 600.0
     grace_seconds: float = 10.0
@@ -113,13 +117,15 @@ class RoundConfig:
             and not 1 <= self.secagg_threshold <= self.max_hospitals
         ):
             found.append("secagg_threshold must be between 1 and max_hospitals")
+        if not 1 <= self.budget_rounds <= MAX_BUDGET_ROUNDS:
+            found.append(f"budget_rounds must be between 1 and {MAX_BUDGET_ROUNDS}")
         if self.target_epsilon is not None and self.target_epsilon <= 0:
             found.append("target_epsilon must be positive, or null for no differential privacy")
         elif self.target_epsilon is not None and not certifiable(self.target_epsilon, MAX_DELTA):
             found.append(
                 f"target_epsilon {self.target_epsilon:g} is below what DP-SGD can certify at "
                 f"delta {MAX_DELTA:g} (about {smallest_epsilon(MAX_DELTA):.2g}); "
-                "choose a larger epsilon per round, or null for no differential privacy"
+                "choose a larger epsilon, or null for no differential privacy"
             )
         return found
 

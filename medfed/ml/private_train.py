@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from medfed.core.errors import PrivacyTargetUnreachable
 from medfed.fl.privacy import certifiable, orders_for, smallest_epsilon
+from medfed.ml.accounting import Mechanism, composed_epsilon
 from medfed.ml.model import Architecture
 from medfed.ml.network import build_network, get_parameters, set_parameters
 
@@ -69,6 +70,9 @@ class LocalTrainingConfig:
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
     target_epsilon: float | None = 1.0  # None: no differential privacy
+    # The target covers this many contributions like this one (a campaign's rounds): the noise is
+    # set so that all of them together compose to target_epsilon under Renyi DP.
+    budget_rounds: int = 1
     delta: float = 1e-5
     max_grad_norm: float = 1.0
     seed: int | None = None  # None in production: the noise must not be reproducible
@@ -115,7 +119,12 @@ def train_locally(
     if config.target_epsilon is not None:
         from opacus import PrivacyEngine
 
-        noise = noise_for(config.target_epsilon, config.delta, len(loader), planned_steps)
+        noise = noise_for(
+            config.target_epsilon,
+            config.delta,
+            len(loader),
+            planned_steps * max(1, config.budget_rounds),
+        )
         with warnings.catch_warnings():
             # Opacus warns that secure_mode is off: its CSPRNG needs torchcsprng, not available
             # for this torch build. Noise comes from torch's generator seeded from os.urandom.
@@ -158,12 +167,9 @@ def train_locally(
     noise = 0.0
     sample_rate = 1.0 / steps_per_epoch
     if engine is not None and config.target_epsilon is not None:
-        orders = list(orders_for(config.target_epsilon, config.delta))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "optimal order is the largest alpha": a bound still
-            epsilon = float(engine.accountant.get_epsilon(delta=config.delta, alphas=orders))
         noise = float(optimiser.noise_multiplier)  # type: ignore[attr-defined]
-        sample_rate = float(optimiser.expected_batch_size / len(dataset))  # type: ignore[attr-defined]
+        sample_rate = float(loader.sample_rate)  # type: ignore[attr-defined]  # Opacus's DPDataLoader
+        epsilon = composed_epsilon([Mechanism(noise, sample_rate, step)], config.delta)
     return LocalTrainingResult(
         get_parameters(plain), epsilon, config.delta if engine else 0.0, noise, sample_rate, step
     )

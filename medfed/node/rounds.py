@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 import os
 import secrets
 import time
@@ -34,7 +33,6 @@ from medfed.core.errors import (
 from medfed.core.numbers import json_safe
 from medfed.fl.privacy import (
     certifiable,
-    check_budget,
     choose_delta,
     effective_cap,
     smallest_epsilon,
@@ -44,6 +42,7 @@ from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.ml import metrics
 from medfed.ml.model import DiseaseModel
+from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
 from medfed.node.intake import check_file
@@ -155,7 +154,6 @@ class RoundAgent:
         policy = load_policy(self.node_home)
         try:
             policy.check_disease(self.spec.id)
-            self._check_budget(round_)
         except PermissionDenied as refused:
             self._record(round_id, "declined", note=refused.message)
             self.say(f"Round {round_id} ({self.spec.id}) declined: {refused.message}")
@@ -192,6 +190,12 @@ class RoundAgent:
             self.say(f"Round {round_id} declined: {note}")
             return
         try:
+            self._check_budget(round_, rows)
+        except PermissionDenied as refused:
+            self._record(round_id, "declined", note=refused.message)
+            self.say(f"Round {round_id} ({self.spec.id}) declined: {refused.message}")
+            return
+        try:
             self.client.join_round(round_id, rows)
         except (Conflict, InvalidInput) as refused:
             self._record(round_id, "declined", note=refused.message)
@@ -200,17 +204,25 @@ class RoundAgent:
         self._record(round_id, "joined")
         self.say(f"Joined round {round_id} ({self.spec.id}) with about {rows} training rows")
 
-    def _check_budget(self, round_: dict[str, Any]) -> None:
-        target = round_["training"]["target_epsilon"]
-        planned = math.inf if target is None else float(target)
+    def _check_budget(self, round_: dict[str, Any], rows: int) -> None:
+        """Refuses a round whose charge to the ledger (known from its settings and the rows
+        before training) does not fit under the stricter of the two caps."""
+        training = round_["training"]
+        target = training["target_epsilon"]
+        steps = training.get("local_steps")
+        planned = planned_charge(
+            self.state,
+            self.spec.id,
+            target=None if target is None else float(target),
+            budget_rounds=int(training.get("budget_rounds") or 1),
+            rows=rows,
+            batch_size=int(training["batch_size"]),
+            steps=None if steps is None else int(steps),
+            epochs=int(training["local_epochs"]),
+        )
         network = self.client.policy()
         cap = effective_cap(network_cap(network), load_policy(self.node_home).epsilon_cap)
-        decision = check_budget(self.state.spent(self.spec.id), planned, cap)
-        if not decision.allowed:
-            raise PermissionDenied(
-                f"it would spend epsilon {planned:g}; {decision.spent:g} of the cap {cap:g} is "
-                "already spent"
-            )
+        require_room(self.state, self.spec.id, planned, cap, "This round")
 
     def _request(self, round_: dict[str, Any]) -> TrainRequest:
         training = round_["training"]
@@ -226,6 +238,7 @@ class RoundAgent:
             learning_rate=float(training["learning_rate"]),
             proximal_mu=float(training["proximal_mu"] or 0.0),
             target_epsilon=None if target is None else float(target),
+            budget_rounds=int(training.get("budget_rounds") or 1),
             no_dp=target is None,
             split_seed=self.state.split_seed(),
         )

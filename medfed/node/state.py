@@ -1,6 +1,8 @@
 """The node's own small database: the privacy ledger and the job history (SQLite in the node home).
 
 Crash-safe by construction: a job's result and its ledger entry are written in one transaction.
+A DP contribution's ledger entry keeps its mechanism (noise, sample rate, steps) and charges what
+it adds to the hospital's Renyi-composed total (ml/accounting.py), so the entries add up.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from medfed.core.clock import isoformat, utcnow
 from medfed.fl.privacy import Spend, compose
+from medfed.ml.accounting import Mechanism, increment
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
@@ -27,7 +30,10 @@ CREATE TABLE IF NOT EXISTS ledger (
     rows INTEGER NOT NULL,
     job_id TEXT NOT NULL UNIQUE,
     recorded_at TEXT NOT NULL,
-    reported_at TEXT
+    reported_at TEXT,
+    noise_multiplier REAL,
+    sample_rate REAL,
+    steps INTEGER
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -64,6 +70,15 @@ class LedgerEntry:
     job_id: str
     recorded_at: str
     reported_at: str | None
+    noise_multiplier: float | None = None
+    sample_rate: float | None = None
+    steps: int | None = None
+
+    @property
+    def mechanism(self) -> Mechanism | None:
+        if self.noise_multiplier is None or self.sample_rate is None or self.steps is None:
+            return None
+        return Mechanism(self.noise_multiplier, self.sample_rate, self.steps)
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,14 @@ class NodeState:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(rounds)")}
             if "secagg" not in columns:  # node databases made before secure aggregation
                 connection.execute("ALTER TABLE rounds ADD COLUMN secagg TEXT")
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(ledger)")}
+            for name, kind in (
+                ("noise_multiplier", "REAL"),
+                ("sample_rate", "REAL"),
+                ("steps", "INTEGER"),
+            ):
+                if name not in columns:  # ledgers made before Renyi composition across entries
+                    connection.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
         finally:
             connection.close()
 
@@ -125,17 +148,13 @@ class NodeState:
         return compose(Spend(e.epsilon, e.delta) for e in self.ledger(disease))
 
     def ledger(self, disease: str | None = None) -> list[LedgerEntry]:
-        query = (
-            "SELECT id, disease, epsilon, delta, rows, job_id, recorded_at, reported_at FROM ledger"
-        )
-        arguments: tuple[str, ...] = ()
-        if disease:
-            query += " WHERE disease = ?"
-            arguments = (disease,)
         with self._connect() as connection:
-            return [
-                LedgerEntry(*row) for row in connection.execute(query + " ORDER BY id", arguments)
-            ]
+            return _ledger(connection, disease)
+
+    def charge(self, disease: str, mechanism: Mechanism, alone: Spend) -> float:
+        """What a contribution by `mechanism` (epsilon `alone` by itself) would add to the ledger."""
+        with self._connect() as connection:
+            return _charge(_ledger(connection, disease), mechanism, alone)
 
     def mark_reported(self, entry_ids: list[int]) -> None:
         with self._connect() as connection:
@@ -154,20 +173,45 @@ class NodeState:
             )
 
     def finish_job(
-        self, job_id: str, result: dict[str, Any], spend: Spend | None, rows: int
-    ) -> None:
-        """The result and its privacy spend land together or not at all."""
+        self,
+        job_id: str,
+        result: dict[str, Any],
+        spend: Spend | None,
+        rows: int,
+        mechanism: Mechanism | None = None,
+    ) -> float | None:
+        """The result and its privacy spend land together or not at all. With the `mechanism`,
+        the ledger is charged the increase of the composed total (at most `spend.epsilon`);
+        returns the epsilon charged."""
         now = isoformat(utcnow())
         with self._connect() as connection:
+            charged = None
+            if spend is not None:
+                charged = spend.epsilon
+                if mechanism is not None:
+                    prior = _ledger(connection, result["disease"])
+                    charged = _charge(prior, mechanism, spend)
+                    result = {**result, "epsilon": charged}
+                connection.execute(
+                    "INSERT INTO ledger (disease, epsilon, delta, rows, job_id, recorded_at, "
+                    "noise_multiplier, sample_rate, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        result["disease"],
+                        charged,
+                        spend.delta,
+                        rows,
+                        job_id,
+                        now,
+                        mechanism.noise_multiplier if mechanism else None,
+                        mechanism.sample_rate if mechanism else None,
+                        mechanism.steps if mechanism else None,
+                    ),
+                )
             connection.execute(
                 "UPDATE jobs SET status = 'trained', finished_at = ?, result = ? WHERE id = ?",
                 (now, json.dumps(result), job_id),
             )
-            if spend is not None:
-                connection.execute(
-                    "INSERT INTO ledger (disease, epsilon, delta, rows, job_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (result["disease"], spend.epsilon, spend.delta, rows, job_id, now),
-                )
+            return charged
 
     def fail_job(self, job_id: str, error: str) -> None:
         with self._connect() as connection:
@@ -258,3 +302,29 @@ class NodeState:
                 "INSERT INTO settings (key, value) VALUES ('split_seed', ?)", (str(seed),)
             )
             return seed
+
+
+def _ledger(connection: sqlite3.Connection, disease: str | None) -> list[LedgerEntry]:
+    query = (
+        "SELECT id, disease, epsilon, delta, rows, job_id, recorded_at, reported_at, "
+        "noise_multiplier, sample_rate, steps FROM ledger"
+    )
+    arguments: tuple[str, ...] = ()
+    if disease:
+        query += " WHERE disease = ?"
+        arguments = (disease,)
+    return [LedgerEntry(*row) for row in connection.execute(query + " ORDER BY id", arguments)]
+
+
+def _charge(prior: list[LedgerEntry], mechanism: Mechanism, alone: Spend) -> float:
+    """Entries with a mechanism compose under Renyi DP, converted at the smallest delta among
+    them; entries without one (made before) stay outside the composition, added as they are."""
+    composable = [e for e in prior if e.mechanism is not None]
+    delta = min([alone.delta, *(e.delta for e in composable)])
+    return increment(
+        [e.mechanism for e in composable if e.mechanism is not None],
+        sum(e.epsilon for e in composable),
+        mechanism,
+        alone.epsilon,
+        delta,
+    )

@@ -20,11 +20,13 @@ import numpy as np
 
 from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.coercion import Value
-from medfed.core.errors import ConfigurationError, InvalidInput, PermissionDenied
-from medfed.fl.privacy import Spend, check_budget, choose_delta, effective_cap
+from medfed.core.errors import ConfigurationError, InvalidInput
+from medfed.fl.privacy import Spend, choose_delta, effective_cap
 from medfed.ml import metrics
+from medfed.ml.accounting import Mechanism
 from medfed.ml.model import DiseaseModel, forward_logits, sigmoid
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
+from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
 from medfed.node.policy import load_policy, network_cap
@@ -58,6 +60,7 @@ class TrainRequest:
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
     target_epsilon: float | None = None  # None: the network's default
+    budget_rounds: int = 1  # the target covers this many such contributions (a campaign's rounds)
     no_dp: bool = False
     seed: int | None = None
     split_seed: int | None = None  # fixes which rows are local validation (rounds reuse it)
@@ -208,15 +211,8 @@ def run_training(
     target = None if request.no_dp else (request.target_epsilon or float(network["target_epsilon"]))
     cap = effective_cap(network_cap(network), local_policy.epsilon_cap)
     state = NodeState(node_home)
-    spent = state.spent(spec.id)
-    planned = math.inf if target is None else target
-    decision = check_budget(spent, planned, cap)
-    if not decision.allowed:
-        raise PermissionDenied(
-            f"Training would spend epsilon {planned:g} on {spec.title}, but {decision.spent:g} of the cap "
-            f"{cap:g} is spent and {decision.remaining:g} is left. The hospital's data is protected: "
-            "no more contributions for this disease."
-        )
+    if state.spent(spec.id).epsilon >= cap:
+        require_room(state, spec.id, math.inf if target is None else target, cap, "Training")
     # A job trains from the training line's newest checkpoint: the base a buffered
     # contribution must be fresh against (rounds pass their own base).
     blob, base_version = base or client.download_model(spec.id, line="training")
@@ -242,6 +238,17 @@ def run_training(
         prepared = time.perf_counter()
         rows = len(data.train_labels)
         delta = choose_delta(rows)
+        planned = planned_charge(
+            state,
+            spec.id,
+            target=target,
+            budget_rounds=request.budget_rounds,
+            rows=rows,
+            batch_size=request.batch_size,
+            steps=request.steps,
+            epochs=request.epochs,
+        )
+        require_room(state, spec.id, planned, cap, f"Training on {spec.title}")
         config = LocalTrainingConfig(
             epochs=request.epochs,
             steps=request.steps,
@@ -249,6 +256,7 @@ def run_training(
             learning_rate=request.learning_rate,
             proximal_mu=request.proximal_mu,
             target_epsilon=target,
+            budget_rounds=request.budget_rounds,
             delta=delta,
             seed=request.seed,
         )
@@ -300,8 +308,14 @@ def run_training(
                 "training": round(finished_training - prepared, 3),
             },
         )
-        spend = Spend(trained.epsilon, delta) if target is not None else Spend(math.inf, 0.0)
-        state.finish_job(job_id, result.as_dict(), spend, rows)
+        if target is None:
+            state.finish_job(job_id, result.as_dict(), Spend(math.inf, 0.0), rows)
+            return result
+        mechanism = Mechanism(trained.noise_multiplier, trained.sample_rate, trained.steps)
+        charged = state.finish_job(
+            job_id, result.as_dict(), Spend(trained.epsilon, delta), rows, mechanism
+        )
+        result.epsilon = charged  # what the ledger was charged: the entries add up
         return result
     except BaseException as exc:
         state.fail_job(job_id, getattr(exc, "message", type(exc).__name__))

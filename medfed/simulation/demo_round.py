@@ -28,7 +28,7 @@ from medfed.simulation.hospitals import write_csv
 API = "/api/v1"
 Say = Callable[[str], None]
 DEMO_ROUNDS = 3
-DEMO_EPSILON_BUDGET = 3.0  # per hospital for the whole campaign: 1 per round
+DEMO_EPSILON_BUDGET = 3.0  # per hospital for the whole campaign
 
 
 @dataclass(frozen=True)
@@ -197,11 +197,13 @@ def explain_outcome(outcome: dict[str, Any]) -> list[str]:
     campaign, rounds = outcome["campaign"], outcome["rounds"]
     served = outcome["served_version"]
     hospitals = ", ".join(site.hospital for site in DEMO_SITES)
-    per_round = campaign["progress"]["round_epsilon"]
+    spent = campaign["progress"]["epsilon_spent"]
+    most = max(spent.values(), default=0.0)
     lines = [
         f"A campaign of {len(rounds)} rounds trained heart disease at {len(DEMO_SITES)} "
         f"hospitals ({hospitals}) with DP-SGD (ε = {DEMO_EPSILON_BUDGET:g} per hospital for the "
-        f"whole campaign, {per_round:g} per round) and secure aggregation: the server saw only "
+        f"whole campaign; the most any hospital spent is {most:.2f}) and secure aggregation: the "
+        "server saw only "
         "the sum of their updates.",
     ]
     completed = [r for r in rounds if r["status"] in ("deployed", "rejected")]

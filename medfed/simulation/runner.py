@@ -276,7 +276,7 @@ class Simulation:
             "disease": self.spec.id,
             "rounds": config.rounds,
             "patience": None,
-            # The budget per hospital for the whole campaign, split evenly over its rounds.
+            # The budget per hospital for the whole campaign (its rounds compose to it).
             "epsilon_budget": config.epsilon,
             "retry_seconds": 1,
             "max_skips": 3,

@@ -14,7 +14,7 @@ from tests.utils.processes import medfed_env, run_medfed
 def test_start_pause_resume_cancel_from_the_command_line(tmp_path: Path, database_url: str) -> None:
     env = medfed_env(tmp_path / "home", database_url, tmp_path / "node")
     bad = run_medfed(
-        ["campaigns", "start", "heart", "--rounds", "10", "--epsilon-budget", "0.01"], env
+        ["campaigns", "start", "heart", "--rounds", "10", "--epsilon-budget", "0.001"], env
     )
     assert bad.returncode == 1 and "epsilon_budget" in bad.stderr and "certify" in bad.stderr
     unknown = run_medfed(["campaigns", "start", "heart", "--set", "local_epochs=lots"], env)
@@ -36,7 +36,7 @@ def test_start_pause_resume_cancel_from_the_command_line(tmp_path: Path, databas
     )
     assert started.returncode == 0, started.stderr
     assert "Campaign 1 (heart): running; 0 of 4 rounds trained" in started.stdout
-    assert "ε 1 per round" in started.stdout
+    assert "ε 4 per hospital for the whole campaign" in started.stdout
     paused = run_medfed(["campaigns", "pause", "1"], env)
     assert paused.returncode == 0 and "paused" in paused.stdout
     twice = run_medfed(["campaigns", "pause", "1"], env)

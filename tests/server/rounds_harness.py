@@ -81,13 +81,14 @@ class Rounds:
         job_ref: str | None = None,
         base_version: str = "v1.0",
         rows: int = 100,
+        epsilon: float | None = None,
     ) -> Any:
         body = {
             "job_ref": job_ref or f"job-{round_id}-{index}",
             "base_version": base_version,
             "rows": rows,
-            "epsilon": None,
-            "delta": None,
+            "epsilon": epsilon,
+            "delta": None if epsilon is None else 1e-5,
             "metrics": {},
             "update": encode(vector),
         }
@@ -125,8 +126,16 @@ class Rounds:
         buffered.flush_all(services)
         return moved
 
-    def complete(self, round_id: int, served: float, candidate: float, hospitals: int = 3) -> None:
-        """Join, submit a small update, evaluate: the round ends deployed or rejected."""
+    def complete(
+        self,
+        round_id: int,
+        served: float,
+        candidate: float,
+        hospitals: int = 3,
+        epsilon: float | None = None,
+    ) -> None:
+        """Join, submit a small update (each node reporting `epsilon` charged), evaluate: the
+        round ends deployed or rejected."""
         for index in range(hospitals):
             assert self.join(round_id, index).status_code == 201
         self.tick(after_seconds=15)  # past any grace period
@@ -134,7 +143,7 @@ class Rounds:
         size = self.base_model(round_id).parameters.shape[0]
         for index in range(hospitals):
             update = np.random.default_rng(round_id * 10 + index).normal(0, 0.001, size)
-            response = self.submit(round_id, index, update, base_version=base)
+            response = self.submit(round_id, index, update, base_version=base, epsilon=epsilon)
             assert response.status_code == 201, response.text
         self.tick()
         for index in range(hospitals):

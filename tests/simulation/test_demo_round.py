@@ -25,7 +25,7 @@ def _outcome(rounds: list[dict[str, Any]], served: str) -> dict[str, Any]:
         "id": 1,
         "status": "finished",
         "reason": f"all {len(rounds)} planned rounds trained",
-        "progress": {"round_epsilon": 1.0},
+        "progress": {"epsilon_spent": {"St Mary": 2.9}},
         "rounds": [{"id": r["id"], "value": 0.80 + r["number"] / 100} for r in rounds],
     }
     return {"campaign": campaign, "rounds": rounds, "served_version": served}
@@ -35,7 +35,9 @@ def test_a_promotion_names_the_version_doctors_now_get_and_why() -> None:
     words = "accuracy +0.040, 95 % CI [+0.010, +0.070], 155 rows"
     rounds = [_round(1, "rejected", "too close"), _round(2, "deployed", words)]
     lines = explain_outcome(_outcome(rounds, "v1.2"))
-    assert "A campaign of 2 rounds" in lines[0] and "1 per round" in lines[0]
+    assert (
+        "A campaign of 2 rounds" in lines[0] and "the most any hospital spent is 2.90" in lines[0]
+    )
     assert "v1.0 → v1.1 (0.810), v1.2 (0.820)" in lines[1]
     assert "Doctors now get heart v1.2: v1.2 was promoted in round 2" in lines[2]
     assert "same patients, better: accuracy +0.040, 95 % CI" in lines[2]

@@ -27,8 +27,9 @@ class CampaignStartIn(StrictIn):
     epsilon_budget: float | None = Field(
         None,
         gt=0,
-        description="DP epsilon per hospital for the whole campaign, split evenly over its "
-        "rounds; null: no differential privacy (an administrator's choice).",
+        description="DP epsilon per hospital for the whole campaign: each node sets its noise "
+        "so that the campaign's rounds compose to it under Renyi DP; null: no differential "
+        "privacy (an administrator's choice).",
     )
     schedule: Literal["back_to_back", "every", "at"] = Field(
         "back_to_back",
@@ -65,8 +66,8 @@ class CampaignStartIn(StrictIn):
     def round_config(self) -> RoundConfig:
         if "target_epsilon" in self.round.model_fields_set:
             raise InvalidInput(
-                "A campaign's rounds take their epsilon from epsilon_budget (split over the "
-                "rounds); leave round.target_epsilon out.",
+                "A campaign's rounds take their epsilon from epsilon_budget (which covers all "
+                "of them); leave round.target_epsilon out.",
                 field="round.target_epsilon",
             )
         return RoundConfig.from_dict(self.round.model_dump())
@@ -100,8 +101,13 @@ class CampaignProgressPublic(BaseModel):
         "measure on the hospitals' validation rows): the candidate an administrator may serve."
     )
     best_promoted: bool
-    round_epsilon: float | None
-    epsilon_spent: dict[str, float] = Field(description="Per hospital, in this campaign.")
+    epsilon_budget: float | None = Field(
+        description="Per hospital for the whole campaign; null: no differential privacy."
+    )
+    epsilon_spent: dict[str, float] = Field(
+        description="Per hospital: what its node charged its ledger for this campaign's rounds "
+        "(the increase of its Renyi-composed total)."
+    )
 
 
 class CampaignPublic(BaseModel):

@@ -43,7 +43,7 @@ def campaign_public(campaign: Campaign) -> CampaignPublic:
             since_best=summary.since_best,
             best_version=summary.best_version,
             best_promoted=summary.best_promoted,
-            round_epsilon=summary.round_epsilon,
+            epsilon_budget=summary.epsilon_budget,
             epsilon_spent=summary.spent,
         ),
         rounds=[

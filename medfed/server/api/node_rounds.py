@@ -36,6 +36,7 @@ TRAINING_KEYS = (
     "learning_rate",
     "proximal_mu",
     "target_epsilon",
+    "budget_rounds",
     "norm_bound",
     "secure",
 )

@@ -86,8 +86,9 @@ def start(
             "The campaign cannot start: " + "; ".join(text for _, text in problems) + ".",
             field=field,
         )
-    # The campaign's budget decides each round's epsilon (split evenly over its rounds).
-    config = replace(config, target_epsilon=plan.round_epsilon())
+    # The campaign's budget covers all its rounds: the nodes set each round's noise so that
+    # plan.rounds such rounds compose to it (ml/accounting.py).
+    config = replace(config, target_epsilon=plan.epsilon_budget, budget_rounds=plan.rounds)
     round_problems = rounds.config_problems(config)
     if round_problems:
         raise InvalidInput("The campaign's rounds cannot run: " + "; ".join(round_problems) + ".")
@@ -269,8 +270,8 @@ class Summary:
     since_best: int
     best_version: str | None  # the best checkpoint so far on the campaign's training line
     best_promoted: bool
-    round_epsilon: float | None
-    spent: dict[str, float]  # hospital name -> epsilon spent in this campaign
+    epsilon_budget: float | None  # per hospital, whole campaign
+    spent: dict[str, float]  # hospital name -> epsilon its node charged for this campaign
 
 
 def summary(campaign: Campaign) -> Summary:
@@ -279,11 +280,13 @@ def summary(campaign: Campaign) -> Summary:
     progress = rule.line_progress(snap_rounds, config.metric)
     spent: dict[str, float] = {}
     for round_ in campaign.rounds:
-        epsilon = round_.config.get("target_epsilon")
+        if round_.config.get("target_epsilon") is None:
+            continue
         for member in round_.members:
-            if epsilon is not None and member.status in ("submitted", "evaluated", "dropped"):
-                if member.status == "dropped" and member.submitted_at is None:
-                    continue
+            # What the node reported charging its ledger for this round's update (the
+            # increase of its composed total): these add up to the campaign's spend.
+            epsilon = member.contribution.epsilon if member.contribution else None
+            if epsilon is not None:
                 name = member.hospital.name
                 spent[name] = spent.get(name, 0.0) + float(epsilon)
     return Summary(
@@ -295,7 +298,7 @@ def summary(campaign: Campaign) -> Summary:
         since_best=progress.since_best,
         best_version=progress.best_version,
         best_promoted=progress.best_promoted,
-        round_epsilon=plan_of(campaign).round_epsilon(),
+        epsilon_budget=plan_of(campaign).epsilon_budget,
         spent=spent,
     )
 

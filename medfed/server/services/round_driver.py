@@ -297,6 +297,11 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
             "learning rate": config.learning_rate,
             "FedProx mu": config.proximal_mu,
             "DP target epsilon per hospital": config.target_epsilon,
+            **(
+                {"rounds the epsilon covers": config.budget_rounds}
+                if config.budget_rounds > 1
+                else {}
+            ),
             "secure aggregation": config.secure,
         },
     }

@@ -72,17 +72,21 @@ def test_a_campaign_runs_its_rounds_and_every_round_advances_the_training_line(
     assert {"campaign_started", "campaign_finished"} <= actions
 
 
-def test_the_budget_is_split_over_the_rounds_and_counted_per_hospital(rounds: Rounds) -> None:
+def test_every_round_carries_the_whole_budget_and_spend_is_what_nodes_charged(
+    rounds: Rounds,
+) -> None:
     started = _start(rounds, rounds=2, epsilon_budget=4.0)
     assert started.status_code == 201, started.text
     campaign_id = started.json()["id"]
-    assert started.json()["round_config"]["target_epsilon"] == 2.0
+    assert started.json()["round_config"]["target_epsilon"] == 4.0
+    assert started.json()["round_config"]["budget_rounds"] == 2
     rounds.tick()
     opened = _live_round(rounds, campaign_id)
-    assert opened["config"]["target_epsilon"] == 2.0
-    rounds.complete(opened["id"], 0.8, 0.8)
-    spent = _campaign(rounds, campaign_id)["progress"]["epsilon_spent"]
-    assert len(spent) == 3 and set(spent.values()) == {2.0}
+    assert opened["config"]["target_epsilon"] == 4.0 and opened["config"]["budget_rounds"] == 2
+    rounds.complete(opened["id"], 0.8, 0.8, epsilon=1.25)  # what each node charged its ledger
+    progress = _campaign(rounds, campaign_id)["progress"]
+    assert progress["epsilon_budget"] == 4.0
+    assert len(progress["epsilon_spent"]) == 3 and set(progress["epsilon_spent"].values()) == {1.25}
 
 
 def test_pause_resume_and_cancel_are_audited_and_cancel_stops_the_live_round(
@@ -183,7 +187,11 @@ def test_a_round_opened_by_hand_is_waited_for(rounds: Rounds) -> None:
 @pytest.mark.parametrize(
     ("body", "field", "phrase"),
     [
-        ({"rounds": 10, "epsilon_budget": 0.01}, "epsilon_budget", "below what DP-SGD can certify"),
+        (
+            {"rounds": 10, "epsilon_budget": 0.001},
+            "epsilon_budget",
+            "below what DP-SGD can certify",
+        ),
         ({"start_at": "2020-01-01T00:00:00+00:00"}, "start_at", "in the past"),
         ({"schedule": "every"}, "every_seconds", "every_seconds"),
         ({"schedule": "at", "times": ["2020-01-01T00:00:00Z"]}, "times", "in the past"),

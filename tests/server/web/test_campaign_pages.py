@@ -39,7 +39,7 @@ def test_a_campaign_from_the_form_to_its_training_line(
     assert bad.status_code == 422 and "rounds" in bad.text and 'value="7"' in bad.text
     tiny = trained_client.post(
         "/admin/campaigns",
-        data={**FORM, "csrf_token": token, "rounds": "20", "epsilon_budget": "0.02"},
+        data={**FORM, "csrf_token": token, "rounds": "20", "epsilon_budget": "0.001"},
     )
     assert tiny.status_code == 422 and "below what DP-SGD can certify" in tiny.text
     past = trained_client.post(

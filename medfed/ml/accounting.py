@@ -1,0 +1,69 @@
+"""Privacy accounting across a hospital's contributions: Renyi-DP composition (pure math).
+
+One DP-SGD contribution is a subsampled Gaussian mechanism: `steps` steps, each row joining a
+step's batch with probability `sample_rate`, Gaussian noise of `noise_multiplier` times the
+clipping norm. Renyi DP adds up at every order across any sequence of mechanisms, adaptive ones
+included (Mironov 2017, Proposition 1), and converts to (epsilon, delta) once at the end
+(Balle et al. 2020, Theorem 21). k contributions therefore cost far less than the sum of their
+separate epsilons: 15 rounds of 10 steps at noise 8.4 and sample rate 1/6 cost epsilon 1.0
+together, where each alone costs 0.24 and their sum is 3.6.
+
+The ledger records for each contribution the *increase* it causes in the hospital's total, so a
+plain sum of ledger entries (at the node, at the server, over one campaign) is the composed
+total. An increase is never more than the contribution's own epsilon: where Renyi composition
+would say more, basic composition (epsilon adds up) is the tighter valid bound and is used.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from medfed.fl.privacy import RDP_ORDERS
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+
+
+def composed_epsilon(mechanisms: Sequence[Mechanism], delta: float) -> float:
+    """Epsilon at `delta` of running every mechanism on the same rows, one after the other."""
+    if not mechanisms:
+        return 0.0
+    if any(m.noise_multiplier <= 0 for m in mechanisms):
+        return math.inf
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+    orders = list(RDP_ORDERS)
+    # A mechanism's RDP is its steps times one step's, so equal (noise, rate) pairs share the work.
+    steps: dict[tuple[float, float], int] = {}
+    for mechanism in mechanisms:
+        key = (mechanism.noise_multiplier, mechanism.sample_rate)
+        steps[key] = steps.get(key, 0) + mechanism.steps
+    total = np.zeros(len(orders))
+    for (noise, rate), count in steps.items():
+        total += np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=count, orders=orders))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "optimal order is the largest alpha": still a bound
+        epsilon, _ = get_privacy_spent(orders=orders, rdp=total, delta=delta)
+    return float(epsilon)
+
+
+def increment(
+    prior: Sequence[Mechanism],
+    prior_total: float,
+    new: Mechanism,
+    new_alone: float,
+    delta: float,
+) -> float:
+    """What `new` adds to a ledger whose entries for `prior` sum to `prior_total`: the ledger then
+    sums to the composed total of all of them (or to prior_total + new_alone when that is less)."""
+    composed = composed_epsilon([*prior, new], delta)
+    return max(0.0, min(new_alone, composed - prior_total))
