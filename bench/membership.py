@@ -2,7 +2,7 @@
 
 The target is trained the way a MedFed network trains it: FedAvg over the hospitals, each
 training locally with MedFed's own DP-SGD path (`train_locally`, the nodes' settings, the
-hospital's epsilon split over the rounds, delta = min(1e-5, 1/(10 n))), in this process rather
+hospital's epsilon for all the rounds, composed under Renyi DP as a campaign's is, delta = min(1e-5, 1/(10 n))), in this process rather
 than through the server (secure aggregation changes who sees the sum, not the sum). Members are
 the hospitals' training rows, non-members their held-out rows, in equal numbers.
 
@@ -43,7 +43,7 @@ def federate(
     epsilon: float | None,
     seed: int,
 ) -> DiseaseModel:
-    """FedAvg over `parts`, each trained with DP-SGD at epsilon / rounds per round."""
+    """FedAvg over `parts`, each trained with DP-SGD whose rounds compose to `epsilon`."""
     parameters = start.parameters
     inputs = [start.preprocessor.transform(part.rows) for part in parts]
     for number in range(rounds):
@@ -55,7 +55,8 @@ def federate(
                 steps=LOCAL_STEPS,
                 batch_size=BATCH,
                 learning_rate=LEARNING_RATE,
-                target_epsilon=None if epsilon is None else epsilon / rounds,
+                target_epsilon=epsilon,
+                budget_rounds=rounds,
                 delta=min(1e-5, 1 / (10 * len(part))),
                 seed=seed * 10_000 + number * 100 + index,
             )
@@ -172,8 +173,8 @@ def render(record: dict[str, Any]) -> str:
         "",
         f"FedAvg over the same hospitals as the privacy table, {record['rounds']} rounds of "
         f"{record.get('local', '5 local epochs')} from an untrained start, each hospital's "
-        "epsilon split over "
-        f"the rounds, seeds {', '.join(map(str, record['seeds']))}; members are the hospitals' "
+        "epsilon covering all "
+        f"the rounds (Rényi composition, as a campaign's), seeds {', '.join(map(str, record['seeds']))}; members are the hospitals' "
         "training rows, non-members their held-out rows, in equal numbers. Attack AUC, loss "
         "threshold / shadow model, mean over seeds (0.5: the attacker learns nothing; MedFed's "
         "target at ε = 1 is at most 0.55).",
