@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,17 +40,12 @@ def composed_epsilon(mechanisms: Sequence[Mechanism], delta: float) -> float:
         return 0.0
     if any(m.noise_multiplier <= 0 for m in mechanisms):
         return math.inf
-    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+    from opacus.accountants.analysis.rdp import get_privacy_spent
 
     orders = list(RDP_ORDERS)
-    # A mechanism's RDP is its steps times one step's, so equal (noise, rate) pairs share the work.
-    steps: dict[tuple[float, float], int] = {}
-    for mechanism in mechanisms:
-        key = (mechanism.noise_multiplier, mechanism.sample_rate)
-        steps[key] = steps.get(key, 0) + mechanism.steps
     total = np.zeros(len(orders))
-    for (noise, rate), count in steps.items():
-        total += np.asarray(compute_rdp(q=rate, noise_multiplier=noise, steps=count, orders=orders))
+    for mechanism in mechanisms:
+        total += mechanism.steps * _one_step(mechanism.noise_multiplier, mechanism.sample_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "optimal order is the largest alpha": still a bound
         epsilon, _ = get_privacy_spent(orders=orders, rdp=total, delta=delta)
@@ -67,3 +63,17 @@ def increment(
     sums to the composed total of all of them (or to prior_total + new_alone when that is less)."""
     composed = composed_epsilon([*prior, new], delta)
     return max(0.0, min(new_alone, composed - prior_total))
+
+
+@lru_cache(maxsize=1024)
+def _one_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
+    """One step's RDP at every order; a mechanism's is its steps times this. A node's ledger
+    holds few distinct (noise, rate) pairs, so recomputing a composed total is cheap."""
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    rdp = compute_rdp(
+        q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(RDP_ORDERS)
+    )
+    values = np.asarray(rdp, dtype=float)
+    values.setflags(write=False)
+    return values
