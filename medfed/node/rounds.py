@@ -143,8 +143,12 @@ class RoundAgent:
 
     def _give_up(self, round_id: int, impossible: PrivacyTargetUnreachable) -> None:
         # Retrying cannot help: the node leaves the round (the server treats it as a dropout).
-        self._record(round_id, "declined", note=impossible.message)
-        self.say(f"Round {round_id} ({self.spec.id}) abandoned: {impossible.message}")
+        self._decline(round_id, impossible.message, f"({self.spec.id}) abandoned")
+
+    def _decline(self, round_id: int, note: str, what: str) -> None:
+        """Records that this hospital stays out of the round, and says why."""
+        self._record(round_id, "declined", note=note)
+        self.say(f"Round {round_id} {what}: {note}")
 
     def _record(self, round_id: int, status: str, **kwargs: str | None) -> None:
         self.state.set_round(round_id, self.spec.id, status, **kwargs)
@@ -155,8 +159,7 @@ class RoundAgent:
         try:
             policy.check_disease(self.spec.id)
         except PermissionDenied as refused:
-            self._record(round_id, "declined", note=refused.message)
-            self.say(f"Round {round_id} ({self.spec.id}) declined: {refused.message}")
+            self._decline(round_id, refused.message, f"({self.spec.id}) declined")
             return
         if policy.require_approval and local != "approved":
             if local != "awaiting_approval":
@@ -174,9 +177,7 @@ class RoundAgent:
             skip_invalid_rows=self.offer.skip_invalid_rows,
         )
         if not report.ok:
-            note = "; ".join(report.blocking)
-            self._record(round_id, "declined", note=note)
-            self.say(f"Round {round_id} declined: the file cannot be used: {note}")
+            self._decline(round_id, "; ".join(report.blocking), "declined: the file cannot be used")
             return
         rows = int(report.valid_rows * (1 - VALIDATION_FRACTION))
         target = round_["training"]["target_epsilon"]
@@ -186,39 +187,33 @@ class RoundAgent:
                 f"hospital's {rows} rows (delta {choose_delta(rows):.1g} needs at least "
                 f"{smallest_epsilon(choose_delta(rows)):.2g})"
             )
-            self._record(round_id, "declined", note=note)
-            self.say(f"Round {round_id} declined: {note}")
+            self._decline(round_id, note, "declined")
             return
         try:
-            self._check_budget(round_, rows)
+            self._check_budget(self._request(round_), rows)
         except PermissionDenied as refused:
-            self._record(round_id, "declined", note=refused.message)
-            self.say(f"Round {round_id} ({self.spec.id}) declined: {refused.message}")
+            self._decline(round_id, refused.message, f"({self.spec.id}) declined")
             return
         try:
             self.client.join_round(round_id, rows)
         except (Conflict, InvalidInput) as refused:
-            self._record(round_id, "declined", note=refused.message)
-            self.say(f"Round {round_id} not joined: {refused.message}")
+            self._decline(round_id, refused.message, "not joined")
             return
         self._record(round_id, "joined")
         self.say(f"Joined round {round_id} ({self.spec.id}) with about {rows} training rows")
 
-    def _check_budget(self, round_: dict[str, Any], rows: int) -> None:
+    def _check_budget(self, request: TrainRequest, rows: int) -> None:
         """Refuses a round whose charge to the ledger (known from its settings and the rows
         before training) does not fit under the stricter of the two caps."""
-        training = round_["training"]
-        target = training["target_epsilon"]
-        steps = training.get("local_steps")
         planned = planned_charge(
             self.state,
             self.spec.id,
-            target=None if target is None else float(target),
-            budget_rounds=int(training.get("budget_rounds") or 1),
+            target=None if request.no_dp else request.target_epsilon,
+            budget_rounds=request.budget_rounds,
             rows=rows,
-            batch_size=int(training["batch_size"]),
-            steps=None if steps is None else int(steps),
-            epochs=int(training["local_epochs"]),
+            batch_size=request.batch_size,
+            steps=request.steps,
+            epochs=request.epochs,
         )
         network = self.client.policy()
         cap = effective_cap(network_cap(network), load_policy(self.node_home).epsilon_cap)
