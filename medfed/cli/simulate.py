@@ -55,6 +55,15 @@ def simulate(
     ] = "brier",
     learning_rate: Annotated[float, typer.Option(min=1e-5, max=10)] = 0.05,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    validation_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=0.5,
+            help="Share of each hospital's rows kept back as promotion evidence; less trains "
+            "a better line but promotes less often.",
+        ),
+    ] = 0.2,
     mu: Annotated[float, typer.Option(min=0, help="FedProx mu.")] = 0.01,
     server_learning_rate: Annotated[
         float | None,
@@ -109,6 +118,7 @@ def simulate(
         learning_rate=learning_rate,
         batch_size=batch_size,
         proximal_mu=mu,
+        validation_fraction=validation_fraction,
         epsilon=epsilon,
         start=start,
         tolerance=tolerance,

@@ -38,6 +38,7 @@ DEADLINES = (
 )
 MAX_DEADLINE_SECONDS = 30 * 24 * 3600.0
 MAX_BUDGET_ROUNDS = 1000  # a campaign's most rounds (fl/campaigns.MAX_ROUNDS)
+MAX_VALIDATION_FRACTION = 0.5  # more than half kept back leaves the line too little to learn
 FINISHED = (DEPLOYED, REJECTED, FAILED)
 ALLOWED: dict[str, frozenset[str]] = {
     OPEN: frozenset({TRAINING, FAILED}),
@@ -72,6 +73,9 @@ class RoundConfig:
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
+    # the share of its rows each hospital keeps back as evidence for the promotion rule; fewer
+    # rows kept back train a better line but promote less often (README: the FLamby table)
+    validation_fraction: float = 0.2
     target_epsilon: float | None = 1.0  # per hospital; None: no DP (admin's choice)
     # target_epsilon covers this many rounds (a campaign's): each round's noise is set so that
     # they compose to target_epsilon under Renyi DP. 1: the target is this round's alone.
@@ -101,6 +105,11 @@ class RoundConfig:
             found.append("min_hospitals must be at least 1")
         if self.local_steps is not None and self.local_steps < 1:
             found.append("local_steps must be at least 1, or null to train local_epochs")
+        if not 0 <= self.validation_fraction <= MAX_VALIDATION_FRACTION:
+            found.append(
+                f"validation_fraction must be between 0 and {MAX_VALIDATION_FRACTION:g} "
+                "(the share of each hospital's rows kept back as evidence)"
+            )
         if self.max_hospitals < self.min_hospitals:
             found.append("max_hospitals must be at least min_hospitals")
         for name in ("join_seconds", "submit_seconds", "evaluate_seconds", "norm_bound"):

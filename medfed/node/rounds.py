@@ -38,6 +38,7 @@ from medfed.fl.privacy import (
     smallest_epsilon,
 )
 from medfed.fl.promotion import paired_sums
+from medfed.fl.rounds import MAX_VALIDATION_FRACTION
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.ml import metrics
@@ -179,7 +180,12 @@ class RoundAgent:
         if not report.ok:
             self._decline(round_id, "; ".join(report.blocking), "declined: the file cannot be used")
             return
-        rows = int(report.valid_rows * (1 - VALIDATION_FRACTION))
+        try:
+            request = self._request(round_)
+        except InvalidInput as odd:
+            self._decline(round_id, odd.message, "declined: its settings are out of range")
+            return
+        rows = int(report.valid_rows * (1 - request.validation_fraction))
         target = round_["training"]["target_epsilon"]
         if target is not None and not certifiable(float(target), choose_delta(rows)):
             note = (
@@ -190,7 +196,7 @@ class RoundAgent:
             self._decline(round_id, note, "declined")
             return
         try:
-            self._check_budget(self._request(round_), rows)
+            self._check_budget(request, rows)
         except PermissionDenied as refused:
             self._decline(round_id, refused.message, f"({self.spec.id}) declined")
             return
@@ -232,6 +238,7 @@ class RoundAgent:
             batch_size=int(training["batch_size"]),
             learning_rate=float(training["learning_rate"]),
             proximal_mu=float(training["proximal_mu"] or 0.0),
+            validation_fraction=_fraction(training.get("validation_fraction")),
             target_epsilon=None if target is None else float(target),
             budget_rounds=int(training.get("budget_rounds") or 1),
             no_dp=target is None,
@@ -379,6 +386,20 @@ class RoundAgent:
             note = f"{outcome}: {round_['reason']}"
         self._record(round_["id"], "finished", note=note)
         self.say(f"Round {round_['id']} {note}")
+
+
+def _fraction(value: Any) -> float:
+    """The round's validation fraction; a server that predates the setting sends none."""
+    if value is None:
+        return VALIDATION_FRACTION
+    fraction = float(value)
+    if not 0 <= fraction <= MAX_VALIDATION_FRACTION:
+        raise InvalidInput(
+            f"the round asks to keep back {fraction:g} of the rows as validation; "
+            f"this node accepts 0 to {MAX_VALIDATION_FRACTION:g}",
+            field="validation_fraction",
+        )
+    return fraction
 
 
 def _clip(update: np.ndarray, bound: float) -> np.ndarray:

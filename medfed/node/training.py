@@ -33,7 +33,7 @@ from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import NodeState
 
 CHUNK_ROWS = 8192
-VALIDATION_FRACTION = 0.2
+VALIDATION_FRACTION = 0.2  # the default share of rows kept back (a round may choose another)
 
 Progress = Callable[[str, int, int, float], None]  # phase, done, total, loss
 
@@ -59,6 +59,7 @@ class TrainRequest:
     batch_size: int = 32
     learning_rate: float = 0.05
     proximal_mu: float = 0.0
+    validation_fraction: float = VALIDATION_FRACTION  # rows kept back as local evidence
     target_epsilon: float | None = None  # None: the network's default
     budget_rounds: int = 1  # the target covers this many such contributions (a campaign's rounds)
     no_dp: bool = False
@@ -122,7 +123,7 @@ def prepare(
             return
         inputs = model.preprocessor.transform(rows)
         label_array = np.asarray(labels)
-        to_validation = rng.random(len(rows)) < VALIDATION_FRACTION
+        to_validation = rng.random(len(rows)) < request.validation_fraction
         train_writer.write(inputs[~to_validation], label_array[~to_validation])
         valid_writer.write(inputs[to_validation], label_array[to_validation])
         rows.clear()

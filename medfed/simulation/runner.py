@@ -53,6 +53,7 @@ class SimulationConfig:
     learning_rate: float = 0.05
     batch_size: int = 32
     proximal_mu: float = 0.01
+    validation_fraction: float = 0.2  # each hospital's rows kept back as promotion evidence
     epsilon: float | None = None  # total per hospital over all rounds; None: no DP
     test_fraction: float = 0.34
     start: str = "untrained"  # or "baseline"
@@ -294,6 +295,7 @@ class Simulation:
                 "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate,
                 "proximal_mu": config.proximal_mu if config.strategy == "fedprox" else 0.0,
+                "validation_fraction": config.validation_fraction,
                 "grace_seconds": 3,
                 "join_seconds": config.round_timeout,
                 "submit_seconds": min(config.round_timeout, 300),

@@ -130,3 +130,10 @@ def test_local_steps_must_be_positive_or_none() -> None:
     assert any("local_steps" in p for p in RoundConfig(local_steps=0).problems())
     assert RoundConfig(local_steps=None).problems() == []
     assert RoundConfig().local_steps == 10 and RoundConfig().metric == "brier"
+
+
+def test_the_validation_share_is_bounded() -> None:
+    assert RoundConfig().validation_fraction == 0.2
+    assert RoundConfig(validation_fraction=0).problems() == []
+    (problem,) = RoundConfig(validation_fraction=0.6).problems()
+    assert problem.startswith("validation_fraction must be between 0 and 0.5")

@@ -14,14 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.core.config import Settings
-from medfed.core.errors import ServiceUnavailable
+from medfed.core.errors import InvalidInput, ServiceUnavailable
 from medfed.fl.privacy import choose_delta, smallest_epsilon
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
 from medfed.node.credential import load_credential
 from medfed.node.policy import LocalPolicy, save_policy
-from medfed.node.rounds import Participation, RoundAgent, approve
+from medfed.node.rounds import Participation, RoundAgent, _fraction, approve
 from medfed.node.state import NodeState
+from medfed.node.training import VALIDATION_FRACTION
 from medfed.server.db.tables import AuditEvent, PrivacySpend, Round
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
@@ -408,9 +409,12 @@ def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_decl
     epsilon = 0.004  # far below Opacus's default floor of 0.103; above MedFed's at delta 1e-5
     assert smallest_epsilon(1e-5) < epsilon < smallest_epsilon(choose_delta(20_000))
     headers = _admin_headers(process, trained_db)
-    opened = _open_heart_round(process, headers, target_epsilon=epsilon)
+    # The round also asks each node to keep back 10 % of its rows instead of the default 20 %.
+    opened = _open_heart_round(process, headers, target_epsilon=epsilon, validation_fraction=0.1)
     assert opened.status_code == 201, opened.text
     round_id = opened.json()["id"]
+    too_much = _open_heart_round(process, headers, validation_fraction=0.7)
+    assert too_much.status_code == 422 and "validation_fraction" in too_much.text
     refused = httpx.post(
         process.url + "/api/v1/rounds",
         json={"disease": "diabetes", "target_epsilon": 0.001},
@@ -432,3 +436,15 @@ def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_decl
     for agent in agents:
         (spend,) = agent.state.ledger("heart")
         assert 0 < spend.epsilon <= epsilon
+        (job,) = agent.state.jobs()
+        assert job.result is not None
+        kept_back = job.result["rows_validation"]
+        assert 0.03 < kept_back / (kept_back + job.result["rows_train"]) < 0.17
+
+
+def test_a_node_refuses_a_validation_share_outside_its_bounds() -> None:
+    assert _fraction(None) == VALIDATION_FRACTION  # a server that predates the setting
+    assert _fraction(0) == 0 and _fraction("0.35") == 0.35
+    for odd in (0.51, -0.1, 1.0):
+        with pytest.raises(InvalidInput, match=r"this node accepts 0 to 0\.5"):
+            _fraction(odd)

@@ -35,6 +35,7 @@ TRAINING_KEYS = (
     "batch_size",
     "learning_rate",
     "proximal_mu",
+    "validation_fraction",
     "target_epsilon",
     "budget_rounds",
     "norm_bound",

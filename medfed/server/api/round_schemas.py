@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from medfed.core.errors import InvalidInput
 from medfed.fl.promotion import PairedSums
+from medfed.fl.rounds import MAX_VALIDATION_FRACTION
 from medfed.server.api.schemas import StrictIn
 from medfed.server.bounds import MAX_INT
 
@@ -39,6 +40,13 @@ class RoundConfigIn(StrictIn):
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(0.05, gt=0, le=10)
     proximal_mu: float = Field(0.0, ge=0, le=100, description="FedProx mu (fedprox only).")
+    validation_fraction: float = Field(
+        0.2,
+        ge=0,
+        le=MAX_VALIDATION_FRACTION,
+        description="Share of each hospital's rows kept back as the promotion rule's evidence; "
+        "less trains a better line but promotes less often.",
+    )
     target_epsilon: float | None = Field(
         1.0, gt=0, description="DP-SGD epsilon per hospital and round; null: no DP."
     )

@@ -31,6 +31,7 @@ ROUND_FIELDS = (
     "grace_seconds",
     "local_epochs",
     "learning_rate",
+    "validation_fraction",
     "metric",
 )
 

@@ -30,6 +30,7 @@ FORM_FIELDS = (
     "local_epochs",
     "batch_size",
     "learning_rate",
+    "validation_fraction",
     "proximal_mu",
     "norm_bound",
     "join_seconds",
