@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,21 +37,34 @@ def start(
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
-    from medfed.server.app import create_app
+    from medfed.server.app import WORKER_SETTINGS, create_app, prepare_database, worker_settings
 
-    app_instance = create_app(settings)
     bind_host = host or settings.host
     bind_port = port or settings.port
-    console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(
-        app_instance,
-        host=bind_host,
-        port=bind_port,
-        log_level=settings.log_level.lower(),
+    options: dict[str, Any] = {
+        "host": bind_host,
+        "port": bind_port,
+        "log_level": settings.log_level.lower(),
         # Forwarded headers only from the proxies named in the settings; none by default.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
+    }
+    workers = settings.worker_processes
+    if workers == 1:
+        app_instance = create_app(settings)
+        console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
+        uvicorn.run(app_instance, **options)
+        return
+    # Several processes share the port. What must happen once at start happens here, before
+    # they start; the round ticker then runs in whichever of them holds the lead.
+    settings.require_secret_key()
+    prepare_database(settings)
+    os.environ[WORKER_SETTINGS] = worker_settings(settings)
+    console.print(
+        f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs; "
+        f"{workers} worker processes)"
     )
+    uvicorn.run("medfed.server.app:create_worker_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -88,6 +89,14 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Server worker processes. Default: the number of CPU cores on PostgreSQL, "
+        "1 on SQLite (one writer at a time: more processes there only queue for its lock). The "
+        "round ticker runs in one of them at a time (a database lock decides which).",
+    )
     auto_migrate: bool = Field(
         True, description="Apply database migrations when the server starts."
     )
@@ -202,6 +211,12 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir or self.home / "artifacts"
+
+    @property
+    def worker_processes(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return 1 if self.is_sqlite else os.cpu_count() or 1
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,7 +2,9 @@
 opens campaigns' rounds when they are due.
 
 All round state is in the database, so the ticker holds nothing: after a crash or restart the
-next tick carries on from what was committed.
+next tick carries on from what was committed. When several server processes share a database,
+only the one holding the lead (db/leader.py) ticks; the others keep asking, and one of them
+takes over within a tick of the leader's death.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from medfed.server.db.leader import Leadership
 from medfed.server.services import buffered, campaigns
 from medfed.server.services.round_driver import RoundServices, advance_all
 
@@ -17,9 +20,12 @@ logger = logging.getLogger("medfed.rounds")
 
 
 class RoundTicker:
-    def __init__(self, services: RoundServices, interval: float) -> None:
+    def __init__(
+        self, services: RoundServices, interval: float, leadership: Leadership | None = None
+    ) -> None:
         self.services = services
         self.interval = interval
+        self.leadership = leadership
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="medfed-rounds", daemon=True)
 
@@ -29,9 +35,13 @@ class RoundTicker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        if self.leadership is not None:
+            self.leadership.release()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.leadership is not None and not self.leadership.holds():
+                continue
             try:
                 moved = advance_all(self.services)
             except Exception:  # the database may be away for a while; try again next tick

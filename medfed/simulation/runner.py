@@ -177,6 +177,7 @@ class Simulation:
             "admin_password": password,
             "policy_min_rows": min_rows,
             "round_tick_seconds": 0.2,
+            "workers": 1,  # the simulation's server is mostly idle; one process is enough
             "port": port,
         }
         if config.epsilon is None:

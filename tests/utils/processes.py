@@ -27,6 +27,7 @@ def medfed_env(
         MEDFED_SECRET_KEY="cli-test-secret-key-0123456789-abcdefghij",
         MEDFED_TRAIN_BASELINES="false",
         MEDFED_ROUND_TICK_SECONDS="0.2",
+        MEDFED_WORKERS="1",  # one process per test server; multi-process tests say otherwise
         COLUMNS="200",
     )
     env.update(extra)

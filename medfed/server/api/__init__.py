@@ -25,7 +25,10 @@ API_PREFIX = "/api/v1"
 
 def build_api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    # Routes are matched in order, one by one: the doctors' hot path (models, predictions) first.
     for module in (
+        models,
+        predictions,
         auth,
         users,
         hospitals,
@@ -35,9 +38,7 @@ def build_api_router() -> APIRouter:
         campaigns,
         buffers,
         audit,
-        models,
         deployments,
-        predictions,
     ):
         router.include_router(module.router)
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +23,15 @@ from medfed.server.api.model_schemas import (
     VersionPublic,
 )
 from medfed.server.db.tables import ModelVersion
-from medfed.server.deps import AdminUser, Clinician, CurrentUser, DbSession
+from medfed.server.deps import (
+    AdminUser,
+    Clinician,
+    CurrentUser,
+    DbSession,
+    GroupCommitDep,
+    Reading,
+    ReadingClinician,
+)
 from medfed.server.services import audit, marketplace, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
@@ -127,19 +136,29 @@ def set_active_version(
 
 
 @router.post("/{disease}/predict", response_model=PredictionPublic)
-def predict(
-    disease: str, body: PredictIn, user: Clinician, db: DbSession, request: Request
+async def predict(
+    disease: str,
+    body: PredictIn,
+    user: ReadingClinician,
+    reader: Reading,
+    writer: GroupCommitDep,
+    request: Request,
 ) -> PredictionPublic:
-    result = predictions.predict(
-        db,
-        request.app.state.model_cache,
-        user,
-        disease,
-        body.patient,
-        store_inputs=body.store_inputs,
-        with_explanation=body.explain,
+    """Validated, predicted (and explained) on a read-only session; the prediction row and its
+    audit event are committed, with other requests' in one transaction, before the answer."""
+    result, record = await reader.run(
+        lambda db: predictions.compute(
+            db,
+            request.app.state.model_cache,
+            user,
+            disease,
+            body.patient,
+            store_inputs=body.store_inputs,
+            with_explanation=body.explain,
+        )
     )
-    return _public(result)
+    prediction_id = await asyncio.wrap_future(writer.submit(predictions.RECORDS, record))
+    return _public(predictions.with_id(result, prediction_id, record.arm))
 
 
 async def csv_body(request: Request) -> str:

@@ -33,6 +33,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# Read-only connections per server process (its event loop runs one read at a time).
+READ_SESSIONS = 4
+
+
+def make_read_engine(url: str) -> Engine:
+    """An engine for read-only work beside the writers'. On SQLite its transactions begin
+    DEFERRED with `query_only` on: in WAL mode they read a snapshot and never wait for, or
+    hold, the write lock. On PostgreSQL: a small pool of its own, so readers never take the
+    connections writers need."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=READ_SESSIONS, max_overflow=0)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        pool_size=READ_SESSIONS,
+        max_overflow=0,
+    )
+    event.listen(engine, "connect", _configure_sqlite_reader)
+    event.listen(engine, "begin", _begin_deferred)
+    return engine
+
+
 def request_sessions(engine: Engine) -> int:
     """How many requests may hold a database session at once.
 
@@ -55,6 +78,17 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _configure_sqlite_reader(dbapi_connection: Any, record: Any) -> None:
+    _configure_sqlite_connection(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _begin_immediate(connection: Any) -> None:

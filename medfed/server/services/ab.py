@@ -18,6 +18,7 @@ from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, NotFound
 from medfed.server.db.tables import Challenger, ModelVersion, Prediction
 from medfed.server.services import audit, registry
+from medfed.server.services.registry import Served
 
 ACTIVE = "active"
 CHALLENGER = "challenger"
@@ -37,12 +38,29 @@ def get_challenger(session: Session, disease: str) -> Challenger | None:
     return session.get(Challenger, disease)
 
 
-def serving_version(session: Session, disease: str, user_id: int) -> tuple[ModelVersion, str]:
-    """The version that serves this doctor, and the arm it belongs to."""
-    challenger = get_challenger(session, disease)
+def serving_version(session: Session, disease: str, user_id: int) -> tuple[Served, str]:
+    """The version that serves this doctor, and the arm it belongs to: two small indexed
+    queries, read afresh on every request so a promotion or rollback in any server process
+    applies at once (the model behind it is cached by its immutable artifact key)."""
+    columns = (ModelVersion.id, ModelVersion.major, ModelVersion.minor, ModelVersion.artifact_key)
+    challenger = session.execute(
+        select(Challenger.share, *columns)
+        .join(ModelVersion, ModelVersion.id == Challenger.version_id)
+        .where(Challenger.disease == disease)
+    ).first()
     if challenger is not None and assign_arm(user_id, disease, challenger.share) == CHALLENGER:
-        return challenger.version, CHALLENGER
-    return registry.active_version(session, disease), ACTIVE
+        return _served(challenger), CHALLENGER
+    active = session.execute(
+        select(*columns).where(ModelVersion.disease == disease, ModelVersion.is_active)
+    ).first()
+    if active is None:
+        registry.active_version(session, disease)  # raises NotFound, saying what to do
+        raise AssertionError("unreachable")
+    return _served(active), ACTIVE
+
+
+def _served(row: Any) -> Served:
+    return Served(row.id, f"v{row.major}.{row.minor}", row.artifact_key)
 
 
 def set_challenger(

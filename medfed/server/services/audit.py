@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.audit_chain import AuditRecord, ChainVerdict, seal, verify_chain
 from medfed.core.clock import isoformat, utcnow
+from medfed.server.db.base import Base
+from medfed.server.db.group_commit import BatchWriter
 from medfed.server.db.tables import AuditEvent, AuditHead
 
 SYSTEM_ACTOR = "system"
 ANONYMOUS_ACTOR = "anonymous"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: who did what to which object, and how it went."""
+
+    actor: str
+    action: AuditAction
+    object: str | None = None
+    outcome: Outcome = Outcome.SUCCESS
+    details: Mapping[str, Any] | None = None
 
 
 def record(
@@ -26,44 +40,53 @@ def record(
     object: str | None = None,
     outcome: Outcome = Outcome.SUCCESS,
     details: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event inside the caller's transaction.
+) -> int:
+    """Append one event inside the caller's transaction; its sequence number."""
+    (seq,) = append(session, [Entry(actor, action, object, outcome, details)])
+    return seq
 
-    Incrementing the head row first takes its row lock (PostgreSQL) or the write lock (SQLite),
-    so concurrent appends are serialised and sequence numbers stay gapless even on rollback.
-    """
+
+def append(session: Session, entries: Sequence[Entry]) -> list[int]:
+    """Append events in order inside the caller's transaction; their sequence numbers.
+
+    Moving the head row forward by the number of events first takes its row lock (PostgreSQL)
+    or the write lock (SQLite), so concurrent appends are serialised and sequence numbers stay
+    gapless even on rollback. A batch costs one head update and one multi-row insert."""
+    if not entries:
+        return []
+    heads, events = Base.metadata.tables["audit_head"], Base.metadata.tables["audit_events"]
     head = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
+        update(heads)
+        .where(heads.c.id == 1)
+        .values(last_seq=heads.c.last_seq + len(entries))
+        .returning(heads.c.last_seq, heads.c.last_hash)
     ).one()
-    sealed = seal(
-        AuditRecord(
-            seq=head.last_seq,
-            occurred_at=isoformat(utcnow()),
-            actor=actor,
-            action=str(action),
-            object=object,
-            outcome=str(outcome),
-            details=_json_safe(details or {}),
-            prev_hash=head.last_hash,
+    seq, previous = head.last_seq - len(entries), head.last_hash
+    occurred_at = isoformat(utcnow())
+    rows = []
+    for entry in entries:
+        seq += 1
+        sealed = seal(
+            AuditRecord(
+                seq=seq,
+                occurred_at=occurred_at,
+                actor=entry.actor,
+                action=str(entry.action),
+                object=entry.object,
+                outcome=str(entry.outcome),
+                details=_json_safe(entry.details or {}),
+                prev_hash=previous,
+            )
         )
-    )
-    event = AuditEvent(
-        seq=sealed.seq,
-        occurred_at=sealed.occurred_at,
-        actor=sealed.actor,
-        action=sealed.action,
-        object=sealed.object,
-        outcome=sealed.outcome,
-        details=dict(sealed.details),
-        prev_hash=sealed.prev_hash,
-        row_hash=sealed.row_hash,
-    )
-    session.add(event)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=sealed.row_hash))
-    return event
+        previous = sealed.row_hash
+        rows.append({**sealed.__dict__, "details": dict(sealed.details)})
+    session.execute(insert(events), rows)
+    session.execute(update(heads).where(heads.c.id == 1).values(last_hash=previous))
+    return [row["seq"] for row in rows]
+
+
+# Audit events written by the group-commit thread (db/group_commit.py).
+ENTRIES: BatchWriter[Entry, int] = BatchWriter("audit", append)
 
 
 def _json_safe(details: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.clock import utcnow
@@ -152,7 +152,11 @@ def resolve_token(session: Session, token: str, *, kind: str) -> tuple[User, Aut
     """The active user behind a token, or an authentication error saying why not."""
     if not token.startswith(TOKEN_PREFIXES[kind]):
         raise TokenInvalid("The token is not valid. Log in again to get a new one.")
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == hash_token(token)))
+    row = session.scalar(
+        select(AuthToken)
+        .where(AuthToken.token_hash == hash_token(token))
+        .options(joinedload(AuthToken.user))  # one query for the token and its user
+    )
     if row is None or row.kind != kind or row.revoked_at is not None:
         raise TokenInvalid("The token is not valid. Log in again to get a new one.")
     if row.expires_at <= utcnow():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -20,9 +20,11 @@ from medfed.core.errors import InvalidInput, NotFound
 from medfed.ml.explain import Explanation, explain
 from medfed.ml.model import DiseaseModel, sigmoid
 from medfed.ml.narrate import factor_sentence, similar_patients
-from medfed.server.db.tables import ModelVersion, Prediction, User
+from medfed.server.db.base import Base
+from medfed.server.db.group_commit import BatchWriter
+from medfed.server.db.tables import Prediction, User
 from medfed.server.services import ab, audit, registry
-from medfed.server.services.registry import ModelCache
+from medfed.server.services.registry import ModelCache, Served
 
 TOP_FACTORS = 5
 MAX_BATCH_ROWS = 1000
@@ -156,6 +158,41 @@ def explain_row(
     )
 
 
+@dataclass(frozen=True)
+class PredictionRecord:
+    """What is written for one prediction: its row and, beside it, its audit event."""
+
+    user_id: int
+    username: str
+    disease: str
+    model_version_id: int
+    model_version: str
+    probability: float
+    risk_band: str
+    arm: str
+    inputs: dict[str, Value] | None
+
+
+def compute(
+    session: Session,
+    cache: ModelCache,
+    user: User,
+    disease: str,
+    patient: dict[str, Any],
+    *,
+    store_inputs: bool,
+    with_explanation: bool = True,
+) -> tuple[PredictionResult, PredictionRecord]:
+    """The explained result and what to record about it; reads only."""
+    spec = get_disease(disease)
+    row = validate_patient(spec, patient)
+    version, arm = ab.serving_version(session, spec.id, user.id)
+    result = explain_row(
+        spec, cache.get(version), version.version, row, with_explanation=with_explanation
+    )
+    return result, _record_of(user, version, arm, result, row if store_inputs else None)
+
+
 def predict(
     session: Session,
     cache: ModelCache,
@@ -166,51 +203,86 @@ def predict(
     store_inputs: bool,
     with_explanation: bool = True,
 ) -> PredictionResult:
-    spec = get_disease(disease)
-    row = validate_patient(spec, patient)
-    version, arm = ab.serving_version(session, spec.id, user.id)
-    result = explain_row(
-        spec, cache.get(version), version.version, row, with_explanation=with_explanation
+    """Compute and record in the caller's transaction."""
+    result, record = compute(
+        session,
+        cache,
+        user,
+        disease,
+        patient,
+        store_inputs=store_inputs,
+        with_explanation=with_explanation,
     )
-    prediction_id = _record(session, user, version, arm, result, row if store_inputs else None)
-    return _with_id(result, prediction_id, arm)
+    (prediction_id,) = write_records(session, [record])
+    return with_id(result, prediction_id, record.arm)
 
 
-def _record(
-    session: Session,
+def _record_of(
     user: User,
-    version: ModelVersion,
+    version: Served,
     arm: str,
     result: PredictionResult,
     inputs: dict[str, Value] | None,
-) -> int:
-    prediction = Prediction(
+) -> PredictionRecord:
+    return PredictionRecord(
         user_id=user.id,
+        username=user.username,
         disease=result.disease,
         model_version_id=version.id,
+        model_version=result.model_version,
         probability=result.probability,
         risk_band=result.risk_band,
-        inputs=inputs,
         arm=arm,
+        inputs=inputs,
     )
-    session.add(prediction)
-    session.flush()
-    audit.record(
+
+
+def write_records(session: Session, records: Sequence[PredictionRecord]) -> list[int]:
+    """Insert the predictions and their audit events (one statement each); their ids."""
+    table = Base.metadata.tables["predictions"]  # Core: no ORM work per row
+    ids = list(
+        session.scalars(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "user_id": r.user_id,
+                    "disease": r.disease,
+                    "model_version_id": r.model_version_id,
+                    "probability": r.probability,
+                    "risk_band": r.risk_band,
+                    "inputs": r.inputs,
+                    "arm": r.arm,
+                    "created_at": utcnow(),
+                }
+                for r in records
+            ],
+        )
+    )
+    audit.append(
         session,
-        actor=audit.user_actor(user.username),
-        action=AuditAction.PREDICTION,
-        object=f"model:{result.disease}:{result.model_version}",
-        details={
-            "prediction_id": prediction.id,
-            "risk_band": result.risk_band,
-            "inputs_stored": inputs is not None,
-            "arm": arm,
-        },
+        [
+            audit.Entry(
+                actor=audit.user_actor(r.username),
+                action=AuditAction.PREDICTION,
+                object=f"model:{r.disease}:{r.model_version}",
+                details={
+                    "prediction_id": prediction_id,
+                    "risk_band": r.risk_band,
+                    "inputs_stored": r.inputs is not None,
+                    "arm": r.arm,
+                },
+            )
+            for r, prediction_id in zip(records, ids, strict=True)
+        ],
     )
-    return prediction.id
+    return ids
 
 
-def _with_id(result: PredictionResult, prediction_id: int, arm: str) -> PredictionResult:
+# Predictions answered by the API are written by the group-commit thread (db/group_commit.py).
+RECORDS: BatchWriter[PredictionRecord, int] = BatchWriter("predictions", write_records)
+
+
+def with_id(result: PredictionResult, prediction_id: int, arm: str) -> PredictionResult:
     return PredictionResult(**{**result.__dict__, "prediction_id": prediction_id, "arm": arm})
 
 
@@ -222,12 +294,13 @@ def predict_batch(
     rows = parse_patient_csv(spec, text)
     version, arm = ab.serving_version(session, spec.id, user.id)
     model = cache.get(version)
-    results = []
-    for row in rows:
-        result = explain_row(spec, model, version.version, row)
-        stored = row if store_inputs else None
-        results.append(_with_id(result, _record(session, user, version, arm, result, stored), arm))
-    return results
+    results = [explain_row(spec, model, version.version, row) for row in rows]
+    records = [
+        _record_of(user, version, arm, result, row if store_inputs else None)
+        for result, row in zip(results, rows, strict=True)
+    ]
+    ids = write_records(session, records)
+    return [with_id(r, prediction_id, arm) for r, prediction_id in zip(results, ids, strict=True)]
 
 
 def owned_prediction(session: Session, user: User, prediction_id: int) -> Prediction:
@@ -256,7 +329,7 @@ def recompute(
             "make a new prediction for this patient instead.",
             field="inputs",
         )
-    return prediction, _with_id(result, prediction.id, prediction.arm)
+    return prediction, with_id(result, prediction.id, prediction.arm)
 
 
 def record_outcome(session: Session, user: User, prediction_id: int, outcome: int) -> Prediction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -143,6 +144,15 @@ def register_version(
     return version
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a prediction needs of the version that serves it (not its card or metrics)."""
+
+    id: int
+    version: str
+    artifact_key: str
+
+
 class ModelCache:
     """Loaded models by artifact key; artifacts are immutable, so entries never go stale."""
 
@@ -151,7 +161,7 @@ class ModelCache:
         self._models: dict[str, DiseaseModel] = {}
         self._lock = threading.Lock()
 
-    def get(self, version: ModelVersion) -> DiseaseModel:
+    def get(self, version: ModelVersion | Served) -> DiseaseModel:
         model = self._models.get(version.artifact_key)
         if model is None:
             model = DiseaseModel.from_bytes(self.store.get(version.artifact_key))
