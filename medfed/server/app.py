@@ -172,6 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.model_cache,
         HoldoutData(settings.datasets_dir, evidence=settings.holdout_evidence),
         settings,
+        reader=app.state.read_factory,
     )
 
     install_error_handlers(app)

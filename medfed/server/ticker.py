@@ -51,7 +51,9 @@ class RoundTicker:
                 logger.info("round %s is now %s", round_id, status)
             try:
                 started = campaigns.advance_all(
-                    self.services.factory, settings=self.services.settings
+                    self.services.factory,
+                    settings=self.services.settings,
+                    reader=self.services.read_factory,
                 )
             except Exception:
                 logger.exception("the campaign scheduler could not run")

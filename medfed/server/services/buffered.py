@@ -287,7 +287,7 @@ def _aggregate(
 
 
 def flush_all(services: RoundServices) -> dict[str, str]:
-    with services.factory() as session:
+    with services.read_factory() as session:
         diseases = list(session.scalars(select(ContributionBuffer.disease)))
     made: dict[str, str] = {}
     for disease in diseases:

@@ -357,8 +357,10 @@ def advance_all(
     factory: sessionmaker[Session],
     now: datetime | None = None,
     settings: Settings | None = None,
+    reader: sessionmaker[Session] | None = None,
 ) -> dict[int, str]:
-    with factory() as session:
+    """Advance every running campaign; `reader` (read-only sessions) finds them."""
+    with (reader or factory)() as session:
         running = list(session.scalars(select(Campaign.id).where(Campaign.status == rule.RUNNING)))
     moved: dict[int, str] = {}
     for campaign_id in running:

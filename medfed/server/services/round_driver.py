@@ -49,6 +49,13 @@ class RoundServices:
     cache: ModelCache
     holdout: HoldoutData
     settings: Settings
+    # Read-only sessions for the ticker's "is there anything to do?" (db/engine.make_read_engine):
+    # an idle tick then never takes SQLite's write lock from the requests that need it.
+    reader: sessionmaker[Session] | None = None
+
+    @property
+    def read_factory(self) -> sessionmaker[Session]:
+        return self.reader or self.factory
 
 
 def snapshot(round_: Round) -> machine.RoundSnapshot:
@@ -88,7 +95,7 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
 
 def advance_all(services: RoundServices, now: datetime | None = None) -> dict[int, str]:
     """Advance every live round as far as it can go now (the server's ticker calls this)."""
-    with services.factory() as session:
+    with services.read_factory() as session:
         live = list(session.scalars(select(Round.id).where(Round.status.in_(machine.LIVE))))
     moved: dict[int, str] = {}
     for round_id in live:
