@@ -31,8 +31,21 @@ def participate(
         int | None, typer.Option(min=1, help="Stop after this many rounds end; default: never.")
     ] = None,
     poll: Annotated[
-        float, typer.Option(min=0.1, help="Seconds between looks at the server.")
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds before trying again after a failed step (and between looks at a "
+            "server without long polls).",
+        ),
     ] = 2.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            max=55.0,
+            help="Long poll: seconds the server may hold each look until a round changes.",
+        ),
+    ] = 25.0,
 ) -> None:
     """Join the disease's rounds as the local policy allows: train, send the update, evaluate."""
     settings = settings_from(ctx)
@@ -48,7 +61,7 @@ def participate(
             settings.node_home, client, offer, say=lambda text: console.print(text, soft_wrap=True)
         )
         console.print(f"Watching {credential.server_url} for {disease} rounds (Ctrl-C stops).")
-        agent.run(poll_seconds=poll, rounds=rounds)
+        agent.run(poll_seconds=poll, rounds=rounds, wait_seconds=wait)
 
 
 @app.command("list")

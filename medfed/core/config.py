@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     round_tick_seconds: float = Field(
         1.0,
         ge=0,
-        description="How often the server moves federated rounds along; 0 turns the ticker off.",
+        description="How often the server checks federated rounds for deadlines (a step also "
+        "ends as soon as its last message arrives); 0 turns the ticker off.",
     )
     fault_point: str | None = Field(
         None,

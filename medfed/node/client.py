@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,14 @@ ERROR_BY_STATUS: dict[int, type[errors.MedFedError]] = {
     422: errors.InvalidInput,
     503: errors.ServiceUnavailable,
 }
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One answer of `watch_rounds`: the rounds (None: unchanged) and the tag to send back."""
+
+    rounds: list[dict[str, Any]] | None
+    tag: str | None
 
 
 def check_server_url(url: str) -> str:
@@ -57,6 +66,7 @@ class ServerClient:
         headers = {"User-Agent": f"medfed-node/{__version__}"}
         if credential:
             headers["Authorization"] = f"Bearer {credential}"
+        self._timeout = timeout
         self._http = httpx.Client(base_url=self.server_url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -144,6 +154,28 @@ class ServerClient:
     def rounds(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/nodes/rounds")
         return result
+
+    def watch_rounds(self, tag: str | None, wait: float) -> Listing:
+        """The rounds listing, long-polled: with the tag of the listing last acted on, the
+        server holds the request up to `wait` seconds until something changes (rounds None
+        if nothing did). A server without long polls answers at once, with no tag."""
+        headers = {"If-None-Match": tag} if tag else {}
+        params = {"wait": f"{wait:g}"} if tag else {}
+        timeout = httpx.Timeout(self._timeout, read=wait + self._timeout)
+        try:
+            response = self._http.get(
+                API + "/nodes/rounds", params=params, headers=headers, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            raise errors.ServiceUnavailable(
+                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__})."
+            ) from None
+        new_tag = response.headers.get("etag")
+        if response.status_code == 304:
+            return Listing(None, new_tag or tag)
+        if not response.is_success:
+            self._raise(response)
+        return Listing(response.json(), new_tag)
 
     def round(self, round_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}")

@@ -43,6 +43,7 @@ from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.ml import metrics
 from medfed.ml.model import DiseaseModel
+from medfed.node.backoff import Backoff
 from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
@@ -84,28 +85,71 @@ class RoundAgent:
 
     def step(self) -> None:
         """One look at the server: act on every round of this disease that needs this node."""
-        for round_ in sorted(self.client.rounds(), key=lambda r: r["id"]):
+        self._act_on(self.client.rounds())
+
+    def _act_on(self, listing: list[dict[str, Any]]) -> None:
+        for round_ in sorted(listing, key=lambda r: r["id"]):
             if round_["disease"] == self.spec.id:
                 self._act(round_)
 
-    def run(self, *, poll_seconds: float = 2.0, rounds: int | None = None) -> None:
-        """Poll until `rounds` rounds this node joined have finished (forever if None)."""
+    def run(
+        self, *, poll_seconds: float = 2.0, rounds: int | None = None, wait_seconds: float = 25.0
+    ) -> None:
+        """Follow the server's rounds until `rounds` rounds this node joined have finished
+        (forever if None).
+
+        Long polls: the server holds each request until something this node acts on changes
+        (or `wait_seconds` pass), so a stage's work starts as soon as the stage opens and an
+        idle node costs the server one held request. A failed call (the server restarting, a
+        proxy cutting the request) is retried with back-off; nothing is lost, since every step
+        is recorded here and at the server before the next. `poll_seconds` paces retries after
+        an error, and the polls of a server without long polls."""
+        tag: str | None = None
+        backoff = Backoff(first=min(poll_seconds, 1.0))
         while True:
             try:
-                self.step()
+                answer = self.client.watch_rounds(tag, self._wait(wait_seconds, poll_seconds))
             except MedFedError as error:
-                self.say(f"! {error.message}")
-            except Exception as error:  # keep serving the hospital; the next poll retries
-                logger.exception("round step failed")
-                self.say(f"! unexpected {type(error).__name__}: {error}")
-            done = [
-                e
-                for e in self.state.round_entries()
-                if e.status == "finished" and e.disease == self.spec.id
-            ]
-            if rounds is not None and len(done) >= rounds:
+                delay = backoff.next_delay()
+                if backoff.failures == 1 or backoff.failures % 10 == 0:
+                    self.say(f"! {error.message} Trying again (in {delay:.1f} s).")
+                time.sleep(delay)
+                continue
+            if backoff.failures:
+                self.say("The server answers again.")
+                backoff.reset()
+            if answer.rounds is not None:
+                tag = answer.tag if self._acted(answer.rounds) else None
+            if self._finished_enough(rounds):
                 return
-            time.sleep(poll_seconds)
+            if answer.tag is None or tag is None:  # no long polls there, or a step to retry
+                time.sleep(poll_seconds)
+
+    def _wait(self, wait_seconds: float, poll_seconds: float) -> float:
+        """A round awaiting this hospital's approval changes here, not at the server: ask
+        often enough to see the approval."""
+        awaiting = any(e.status == "awaiting_approval" for e in self.state.round_entries())
+        return min(wait_seconds, max(poll_seconds, 1.0)) if awaiting else wait_seconds
+
+    def _acted(self, listing: list[dict[str, Any]]) -> bool:
+        """Act on a listing; False if a step failed and should be retried soon."""
+        try:
+            self._act_on(listing)
+            return True
+        except MedFedError as error:
+            self.say(f"! {error.message}")
+        except Exception as error:  # keep serving the hospital; the next poll retries
+            logger.exception("round step failed")
+            self.say(f"! unexpected {type(error).__name__}: {error}")
+        return False
+
+    def _finished_enough(self, rounds: int | None) -> bool:
+        done = [
+            e
+            for e in self.state.round_entries()
+            if e.status == "finished" and e.disease == self.spec.id
+        ]
+        return rounds is not None and len(done) >= rounds
 
     # One round ----------------------------------------------------------------------------
 
@@ -364,7 +408,7 @@ class RoundAgent:
         self.client.report_evaluation(
             round_id,
             {
-                "rows": max(len(labels), 1),
+                "rows": len(labels),
                 "base": json_safe(before),
                 "candidate": json_safe(after),
                 "paired": {name: sums.as_dict() for name, sums in paired.items()},

@@ -125,6 +125,17 @@ class NodeState:
             ):
                 if name not in columns:  # ledgers made before Renyi composition across entries
                     connection.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
+            # Kept in the file once set: later connections need not ask again.
+            connection.execute("PRAGMA journal_mode=WAL")
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """For one SELECT: no write lock and no commit (WAL readers never wait for a writer)."""
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            yield connection
         finally:
             connection.close()
 
@@ -132,7 +143,6 @@ class NodeState:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
@@ -148,7 +158,7 @@ class NodeState:
         return compose(Spend(e.epsilon, e.delta) for e in self.ledger(disease))
 
     def ledger(self, disease: str | None = None) -> list[LedgerEntry]:
-        with self._connect() as connection:
+        with self._read() as connection:
             return _ledger(connection, disease)
 
     def charge(self, disease: str, mechanism: Mechanism, alone: Spend) -> float:
@@ -228,22 +238,19 @@ class NodeState:
             )
 
     def jobs(self) -> list[Job]:
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT id, disease, status, created_at, finished_at, result, error, contributed_at FROM jobs ORDER BY created_at"
-            ).fetchall()
-        return [
-            Job(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6], r[7])
-            for r in rows
-        ]
+        with self._read() as connection:
+            rows = connection.execute(JOB_COLUMNS + " ORDER BY created_at").fetchall()
+        return [_job(row) for row in rows]
 
     def job(self, job_id: str) -> Job | None:
-        return next((job for job in self.jobs() if job.id == job_id), None)
+        with self._read() as connection:
+            row = connection.execute(JOB_COLUMNS + " WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
 
     # Rounds -----------------------------------------------------------------------------------
 
     def round_entry(self, round_id: int) -> RoundEntry | None:
-        with self._connect() as connection:
+        with self._read() as connection:
             row = connection.execute(
                 "SELECT round_id, disease, status, job_id, note, updated_at FROM rounds WHERE round_id = ?",
                 (round_id,),
@@ -269,7 +276,7 @@ class NodeState:
             )
 
     def round_entries(self) -> list[RoundEntry]:
-        with self._connect() as connection:
+        with self._read() as connection:
             rows = connection.execute(
                 "SELECT round_id, disease, status, job_id, note, updated_at FROM rounds ORDER BY round_id"
             ).fetchall()
@@ -283,7 +290,7 @@ class NodeState:
             )
 
     def load_secagg(self, round_id: int) -> dict[str, Any] | None:
-        with self._connect() as connection:
+        with self._read() as connection:
             row = connection.execute(
                 "SELECT secagg FROM rounds WHERE round_id = ?", (round_id,)
             ).fetchone()
@@ -302,6 +309,16 @@ class NodeState:
                 "INSERT INTO settings (key, value) VALUES ('split_seed', ?)", (str(seed),)
             )
             return seed
+
+
+JOB_COLUMNS = (
+    "SELECT id, disease, status, created_at, finished_at, result, error, contributed_at FROM jobs"
+)
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    result = json.loads(row[5]) if row[5] else None
+    return Job(row[0], row[1], row[2], row[3], row[4], result, row[6], row[7])
 
 
 def _ledger(connection: sqlite3.Connection, disease: str | None) -> list[LedgerEntry]:

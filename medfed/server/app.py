@@ -28,6 +28,8 @@ from medfed.core.config import Settings
 from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
+from medfed.server.bell import Bell
+from medfed.server.db import notify
 from medfed.server.db.engine import (
     make_engine,
     make_read_engine,
@@ -37,6 +39,7 @@ from medfed.server.db.engine import (
 from medfed.server.db.group_commit import GroupCommit
 from medfed.server.db.leader import Leadership
 from medfed.server.db.migrate import upgrade_to_head
+from medfed.server.db.notify import PgRelay
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
@@ -128,15 +131,23 @@ def create_app(settings: Settings) -> FastAPI:
         # a stall for every request in flight, to a few milliseconds.
         gc.collect()
         gc.freeze()
+        relay = PgRelay(engine, app.state.bell) if notify.supports(engine) else None
+        if relay is not None:
+            relay.start()
         ticker = None
         if settings.round_tick_seconds > 0:
             ticker = RoundTicker(
-                app.state.round_services, settings.round_tick_seconds, Leadership(engine)
+                app.state.round_services,
+                settings.round_tick_seconds,
+                Leadership(engine),
+                app.state.bell,
             )
             ticker.start()
         yield
         if ticker is not None:
             ticker.stop()
+        if relay is not None:
+            relay.stop()
         app.state.group_commit.close()
         read_engine.dispose()
         engine.dispose()
@@ -156,6 +167,12 @@ def create_app(settings: Settings) -> FastAPI:
     # Fewer requests hold a session than the pool has connections and the worker threads (40).
     app.state.db_gate = DatabaseGate(request_sessions(engine))
     app.state.read_factory = make_session_factory(read_engine)
+    app.state.bell = Bell()
+    app.state.bell.watch(app.state.session_factory)
+    # Without a channel between processes (SQLite), several of them re-check long polls.
+    app.state.bell_recheck = (
+        None if notify.supports(engine) or settings.worker_processes == 1 else 1.0
+    )
     app.state.group_commit = GroupCommit(app.state.session_factory)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     words.install(app.state.templates.env)

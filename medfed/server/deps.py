@@ -106,6 +106,13 @@ class Reader:
         self._factory: sessionmaker[Session] = request.app.state.read_factory
 
     async def run(self, work: Callable[[Session], T]) -> T:
+        return self._unit(work)
+
+    async def run_on_thread(self, work: Callable[[Session], T]) -> T:
+        """For a unit of more than a few lookups, which would hold up the event loop."""
+        return await anyio.to_thread.run_sync(self._unit, work)
+
+    def _unit(self, work: Callable[[Session], T]) -> T:
         # Closing ends the read transaction and detaches what was loaded, unexpired, for the
         # request to keep using (a rollback would expire it).
         with self._factory() as session:
@@ -307,18 +314,37 @@ def owned_hospital(
 OwnedHospital = Annotated[Hospital, Depends(owned_hospital)]
 
 
-def current_node(
-    request: Request, db: DbSession, _: Annotated[object, Depends(NODE_BEARER)]
-) -> Node:
+def _node_credential(request: Request) -> str:
     credential = _bearer(request)
     if credential is None or not credential.startswith(NODE_CREDENTIAL_PREFIX):
         raise TokenInvalid(
             "This endpoint is for enrolled nodes: send the node credential as a bearer token."
         )
-    return enrollment.resolve_node(db, credential)
+    return credential
+
+
+def current_node(
+    request: Request, db: DbSession, _: Annotated[object, Depends(NODE_BEARER)]
+) -> Node:
+    return enrollment.resolve_node(db, _node_credential(request))
+
+
+async def reading_node(
+    request: Request,
+    reader: Reading,
+    writer: GroupCommitDep,
+    _: Annotated[object, Depends(NODE_BEARER)],
+) -> Node:
+    """`current_node` on a read-only session; "last seen" is group-committed before the route
+    runs (a long poll holds no session while it waits)."""
+    credential = _node_credential(request)
+    node = await reader.run(lambda db: enrollment.find_node(db, credential))
+    await asyncio.wrap_future(writer.submit(enrollment.SEEN, node.id))
+    return node
 
 
 CurrentNode = Annotated[Node, Depends(current_node)]
+ReadingNode = Annotated[Node, Depends(reading_node)]
 
 
 def session_token(request: Request) -> str | None:

@@ -5,6 +5,10 @@ All round state is in the database, so the ticker holds nothing: after a crash o
 next tick carries on from what was committed. When several server processes share a database,
 only the one holding the lead (db/leader.py) ticks; the others keep asking, and one of them
 takes over within a tick of the leader's death.
+
+Between ticks the ticker sleeps on the round bell: a node's message that may end a stage (the
+last join, update, key share or evaluation) kicks it at once, so the interval is only how late
+a deadline can be noticed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from medfed.server.bell import Bell
 from medfed.server.db.leader import Leadership
 from medfed.server.services import buffered, campaigns
 from medfed.server.services.round_driver import RoundServices, advance_all
@@ -21,11 +26,16 @@ logger = logging.getLogger("medfed.rounds")
 
 class RoundTicker:
     def __init__(
-        self, services: RoundServices, interval: float, leadership: Leadership | None = None
+        self,
+        services: RoundServices,
+        interval: float,
+        leadership: Leadership | None = None,
+        bell: Bell | None = None,
     ) -> None:
         self.services = services
         self.interval = interval
         self.leadership = leadership
+        self.bell = bell or Bell()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="medfed-rounds", daemon=True)
 
@@ -34,12 +44,17 @@ class RoundTicker:
 
     def stop(self) -> None:
         self._stop.set()
+        self.bell.kick.set()
         self._thread.join(timeout=30)
         if self.leadership is not None:
             self.leadership.release()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self.bell.kick.wait(self.interval)
+            self.bell.kick.clear()  # a kick from here on means another pass
+            if self._stop.is_set():
+                return
             if self.leadership is not None and not self.leadership.holds():
                 continue
             try:

@@ -142,7 +142,7 @@ class Simulation:
         try:
             self._start_server(min_rows)
             self._start_nodes(hospitals)
-            start = self._record(0, "start", hospitals, time.monotonic(), None, "v1.0", "v1.0")
+            start = self._record(0, "start", hospitals, 0.0, None, "v1.0", "v1.0")
             result = SimulationResult(
                 config={
                     **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
@@ -319,8 +319,8 @@ class Simulation:
         campaign_id = started.json()["id"]
         served, head = "v1.0", "v1.0"
         seen: set[int] = set()
-        since = time.monotonic()
-        deadline = since + self.config.round_timeout * (self.config.rounds + 3)
+        previous_end: datetime | None = None
+        deadline = time.monotonic() + self.config.round_timeout * (self.config.rounds + 3)
         while time.monotonic() < deadline:
             campaign = httpx.get(
                 f"{self.url}{API}/campaigns/{campaign_id}", headers=self.headers
@@ -338,10 +338,20 @@ class Simulation:
                     head = state["result_version"]
                     if state["status"] == "deployed":
                         served = state["result_version"]
+                # The round's wall time on the server's clock: from the previous round's end
+                # (so the gap before this one opened counts) or its own opening, to its end.
+                closed = datetime.fromisoformat(state["closed_at"])
+                began = previous_end or datetime.fromisoformat(state["opened_at"])
+                previous_end = closed
                 yield self._record(
-                    len(seen), state["status"], hospitals, since, state["reason"], served, head
+                    len(seen),
+                    state["status"],
+                    hospitals,
+                    (closed - began).total_seconds(),
+                    state["reason"],
+                    served,
+                    head,
                 )
-                since = time.monotonic()
             if campaign["status"] not in ("running", "paused"):
                 return
             time.sleep(0.2)
@@ -359,7 +369,7 @@ class Simulation:
         number: int,
         status: str,
         hospitals: list[Hospital],
-        started: float,
+        seconds: float,
         reason: str | None,
         served: str,
         head: str,
@@ -377,7 +387,7 @@ class Simulation:
             mean_site,
             combined,
             auc,
-            round(time.monotonic() - started, 2),
+            round(seconds, 3),
             reason,
             advanced=status in ("deployed", "rejected"),
             line_version=head,

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy.orm import Session
 
 from medfed.core.config import Settings
+from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
 
 HEART_COLUMNS = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,num"
@@ -63,3 +66,26 @@ def site_csv(
     ]
     destination.write_text("\n".join([header, *body]) + "\n")
     return destination
+
+
+def open_heart_round(
+    process: ServerProcess, headers: dict[str, str], **config: object
+) -> httpx.Response:
+    """A heart round for three small sites: it starts at once and any candidate may deploy."""
+    defaults = {"disease": "heart", "min_hospitals": 3, "min_rows": 50, "grace_seconds": 0}
+    body = {**defaults, "local_epochs": 1, "tolerance": 1.0, **config}
+    return httpx.post(process.url + "/api/v1/rounds", json=body, headers=headers)
+
+
+def admin_headers(server: ServerProcess, db: Session) -> dict[str, str]:
+    admin = make_user(db, "admin")
+    db.rollback()
+    token = httpx.post(
+        server.url + "/api/v1/auth/token",
+        json={"username": admin.username, "password": DEFAULT_PASSWORD},
+    )
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def round_state(server: ServerProcess, headers: dict[str, str], round_id: int) -> dict[str, object]:
+    return dict(httpx.get(f"{server.url}/api/v1/rounds/{round_id}", headers=headers).json())

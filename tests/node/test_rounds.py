@@ -24,8 +24,7 @@ from medfed.node.rounds import Participation, RoundAgent, _fraction, approve
 from medfed.node.state import NodeState
 from medfed.node.training import VALIDATION_FRACTION
 from medfed.server.db.tables import AuditEvent, PrivacySpend, Round
-from tests.factories import DEFAULT_PASSWORD, make_user
-from tests.node.conftest import site_csv
+from tests.node.conftest import admin_headers, open_heart_round, round_state, site_csv
 from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
 
 
@@ -75,29 +74,6 @@ def _site_agents(
     ]
 
 
-def _open_heart_round(
-    process: ServerProcess, headers: dict[str, str], **config: object
-) -> httpx.Response:
-    """A heart round for three small sites: it starts at once and any candidate may deploy."""
-    defaults = {"disease": "heart", "min_hospitals": 3, "min_rows": 50, "grace_seconds": 0}
-    body = {**defaults, "local_epochs": 1, "tolerance": 1.0, **config}
-    return httpx.post(process.url + "/api/v1/rounds", json=body, headers=headers)
-
-
-def _admin_headers(server: ServerProcess, db: Session) -> dict[str, str]:
-    admin = make_user(db, "admin")
-    db.rollback()
-    token = httpx.post(
-        server.url + "/api/v1/auth/token",
-        json={"username": admin.username, "password": DEFAULT_PASSWORD},
-    )
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
-def _round(server: ServerProcess, headers: dict[str, str], round_id: int) -> dict[str, object]:
-    return dict(httpx.get(f"{server.url}/api/v1/rounds/{round_id}", headers=headers).json())
-
-
 def _step_until(agents: list[RoundAgent], done: object, tries: int = 200) -> None:
     for _ in range(tries):
         for agent in agents:
@@ -125,7 +101,7 @@ def test_policy_approval_round_trip_and_restart_safety(
     other = _agent(process, env, tmp_path / "c", "Diabetes-only Hospital", files["va"])
     save_policy(tmp_path / "a", LocalPolicy(require_approval=True))
     save_policy(tmp_path / "c", LocalPolicy(diseases=["diabetes"]))
-    headers = _admin_headers(process, trained_db)
+    headers = admin_headers(process, trained_db)
     opened = httpx.post(
         process.url + "/api/v1/rounds",
         json={
@@ -153,7 +129,7 @@ def test_policy_approval_round_trip_and_restart_safety(
     assert entries["eager"] is not None and entries["eager"].status == "joined"
     assert entries["other"] is not None and entries["other"].status == "declined"
     assert "does not train 'heart'" in (entries["other"].note or "")
-    assert _round(process, headers, round_id)["status"] == "open"  # one of two needed
+    assert round_state(process, headers, round_id)["status"] == "open"  # one of two needed
 
     approve(tmp_path / "a", round_id)
     # The node is killed after training, before its update reaches the server.
@@ -182,9 +158,11 @@ def test_policy_approval_round_trip_and_restart_safety(
     careful.client.submit_update = real_submit  # type: ignore[method-assign]
     _step_until(
         [restarted, eager],
-        lambda: _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed"),
+        lambda: (
+            round_state(process, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+        ),
     )
-    final = _round(process, headers, round_id)
+    final = round_state(process, headers, round_id)
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     assert {m["status"] for m in final["members"]} == {"evaluated"}  # type: ignore[union-attr]
@@ -211,7 +189,7 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     names = {"patient_name": [f"SENTINELNAME{i:04d} Person" for i in range(303)]}
     leaky = site_csv(datasets_dir, "cleveland", tmp_path / "leak.csv", names)
     other_file = site_csv(datasets_dir, "hungarian", tmp_path / "hungarian.csv")
-    headers = _admin_headers(process, trained_db)
+    headers = admin_headers(process, trained_db)
     port = int(process.url.rsplit(":", 1)[1])
     with recording_proxy(port) as proxy:
         watched = _agent(
@@ -285,8 +263,8 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     process = server[0]
     sites = ("cleveland", "hungarian", "va")
     agents = _site_agents(server, datasets_dir, tmp_path, sites, "secure")
-    headers = _admin_headers(process, trained_db)
-    opened = _open_heart_round(
+    headers = admin_headers(process, trained_db)
+    opened = open_heart_round(
         process, headers, target_epsilon=2.0, secagg_stage_seconds=30, submit_seconds=8
     )
     round_id = opened.json()["id"]
@@ -304,10 +282,14 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     def everyone_steps() -> bool:
         with contextlib.suppress(ServiceUnavailable):
             quitter.step()
-        return _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+        return round_state(process, headers, round_id)["status"] in (
+            "deployed",
+            "rejected",
+            "failed",
+        )
 
     _step_until(agents[:2], everyone_steps)
-    final = _round(process, headers, round_id)
+    final = round_state(process, headers, round_id)
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     statuses = sorted(m["status"] for m in final["members"])  # type: ignore[union-attr]
@@ -340,7 +322,7 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
     files = {site: site_csv(datasets_dir, site, tmp_path / f"{site}.csv") for site in sites}
     with running_server(env, tmp_path / "server-1.log") as first:
         agents = [_agent(first, env, tmp_path / s, f"{s} restart", files[s]) for s in sites]
-        headers = _admin_headers(first, trained_db)
+        headers = admin_headers(first, trained_db)
         opened = httpx.post(
             first.url + "/api/v1/rounds",
             json={
@@ -369,7 +351,7 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
         first.process.wait()
     killed_at = stage()
     with running_server(env, tmp_path / "server-2.log") as second:
-        headers = _admin_headers(second, trained_db)
+        headers = admin_headers(second, trained_db)
         resumed = []
         for site, agent in zip(sites, agents, strict=True):
             credential = load_credential(tmp_path / site)
@@ -379,10 +361,11 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
         _step_until(
             resumed,
             lambda: (
-                _round(second, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+                round_state(second, headers, round_id)["status"]
+                in ("deployed", "rejected", "failed")
             ),
         )
-        final = _round(second, headers, round_id)
+        final = round_state(second, headers, round_id)
     assert killed_at in ("masked_input", "unmasking")
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
@@ -408,12 +391,12 @@ def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_decl
     big = _agent(process, env, tmp_path / "big", "Big Hospital", big_csv)
     epsilon = 0.004  # far below Opacus's default floor of 0.103; above MedFed's at delta 1e-5
     assert smallest_epsilon(1e-5) < epsilon < smallest_epsilon(choose_delta(20_000))
-    headers = _admin_headers(process, trained_db)
+    headers = admin_headers(process, trained_db)
     # The round also asks each node to keep back 10 % of its rows instead of the default 20 %.
-    opened = _open_heart_round(process, headers, target_epsilon=epsilon, validation_fraction=0.1)
+    opened = open_heart_round(process, headers, target_epsilon=epsilon, validation_fraction=0.1)
     assert opened.status_code == 201, opened.text
     round_id = opened.json()["id"]
-    too_much = _open_heart_round(process, headers, validation_fraction=0.7)
+    too_much = open_heart_round(process, headers, validation_fraction=0.7)
     assert too_much.status_code == 422 and "validation_fraction" in too_much.text
     refused = httpx.post(
         process.url + "/api/v1/rounds",
@@ -424,9 +407,11 @@ def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_decl
 
     _step_until(
         [big, *agents],
-        lambda: _round(process, headers, round_id)["status"] in ("deployed", "rejected", "failed"),
+        lambda: (
+            round_state(process, headers, round_id)["status"] in ("deployed", "rejected", "failed")
+        ),
     )
-    final = _round(process, headers, round_id)
+    final = round_state(process, headers, round_id)
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert len(final["members"]) == 3  # type: ignore[arg-type]
     declined = big.state.round_entry(round_id)

@@ -66,9 +66,9 @@ class ServerProcess:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log_path: Path, startup_timeout: float = 60
+    env: dict[str, str], log_path: Path, startup_timeout: float = 60, port: int | None = None
 ) -> Iterator[ServerProcess]:
-    port = free_port()
+    port = port or free_port()
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "medfed", "server", "start", "--port", str(port)],

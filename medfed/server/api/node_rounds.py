@@ -6,9 +6,13 @@ error goes back to the node unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import hashlib
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied
 from medfed.server.api.round_schemas import (
@@ -19,14 +23,17 @@ from medfed.server.api.round_schemas import (
     SecaggMessageIn,
     UpdateIn,
 )
+from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Node, Round
-from medfed.server.deps import CurrentNode, DbSession, SettingsDep
+from medfed.server.deps import CurrentNode, DbSession, Reading, ReadingNode, SettingsDep
 from medfed.server.faults import crash_point
 from medfed.server.services import rounds, secagg
 from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn
 
 router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
+# Below the usual proxy timeouts (60 s), so a held request is answered before a proxy cuts it.
+MAX_WAIT_SECONDS = 55.0
 
 TRAINING_KEYS = (
     "strategy",
@@ -61,6 +68,7 @@ def _public(round_: Round, node: Node) -> NodeRoundPublic:
         min_rows=int(config["min_rows"]),
         my_status=member.status if member else None,
         members=len(round_.members),
+        stage=rounds.stage_of(round_.status, round_.secagg),
     )
 
 
@@ -72,10 +80,65 @@ def _artifact(request: Request, key: str, version: str) -> Response:
     )
 
 
-@router.get("", response_model=list[NodeRoundPublic])
-def my_rounds(node: CurrentNode, db: DbSession) -> list[NodeRoundPublic]:
-    """Open rounds this node may join, and recent rounds its hospital is in."""
-    return [_public(r, node) for r in rounds.rounds_for_node(db, node)]
+@router.get(
+    "",
+    response_model=list[NodeRoundPublic],
+    responses={304: {"description": "Nothing changed for this node during the wait."}},
+)
+async def my_rounds(
+    request: Request,
+    node: ReadingNode,
+    reader: Reading,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Long poll: with If-None-Match, hold the request up to this many "
+            "seconds until this node's rounds change (a status, a stage or its own part), "
+            "then answer; 304 if nothing changed.",
+        ),
+    ] = 0.0,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Open rounds this node may join, and recent rounds its hospital is in. The ETag names
+    what the node acts on; send it back as If-None-Match with `wait` to long-poll."""
+    bell: Bell = request.app.state.bell
+    recheck: float | None = request.app.state.bell_recheck
+    hospital_id = node.hospital_id
+    known = _tag_value(if_none_match) if wait > 0 else None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with bell.subscribe(hospital_id) as subscription:
+        while True:
+            state = await reader.run(lambda db: rounds.listing_state(db, hospital_id))
+            tag = _tag(state)
+            remaining = deadline - loop.time()
+            if tag != known or remaining <= 0:
+                break
+            await subscription.wait(min(remaining, recheck or remaining))
+    headers = {"ETag": f'W/"{tag}"'}
+    if tag == known:
+        return Response(status_code=304, headers=headers)
+    listing = await reader.run_on_thread(
+        lambda db: [
+            _public(r, node).model_dump(mode="json") for r in rounds.rounds_for_node(db, node)
+        ]
+    )
+    return JSONResponse(listing, headers=headers)
+
+
+def _tag(state: list[tuple[int, str, str | None, str | None]]) -> str:
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:24]
+
+
+def _tag_value(header: str | None) -> str | None:
+    """The tag a node sent back (`W/"..."`, or a bare value from a hand-made request)."""
+    if not header:
+        return None
+    value = header.strip()
+    value = value.removeprefix("W/")
+    return value.strip('"') or None
 
 
 @router.get("/{round_id}", response_model=NodeRoundPublic)

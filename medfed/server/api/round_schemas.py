@@ -127,6 +127,9 @@ class NodeRoundPublic(BaseModel):
     min_rows: int
     my_status: str | None
     members: int
+    stage: str | None = Field(
+        None, description="The secure-aggregation stage while a secure round trains."
+    )
 
 
 class JoinIn(StrictIn):
@@ -153,7 +156,10 @@ class PairedSumsIn(StrictIn):
 
 class EvaluationIn(StrictIn):
     rows: int = Field(
-        ge=1, le=MAX_INT, description="Rows of the hospital's local validation split."
+        ge=0,
+        le=MAX_INT,
+        description="Rows of the hospital's local validation split (0: a hospital so small "
+        "that it kept none back; it has evaluated, and its report weighs nothing).",
     )
     base: Metrics = Field(description="Metrics of the version compared with: the served one.")
     candidate: Metrics

@@ -320,7 +320,7 @@ def advance(
         if action is None:
             live = next((r for r in campaign.rounds if r.status in machine.LIVE), None)
             if live is not None and campaign.status == rule.RUNNING:
-                campaign.waiting_for = f"round {live.number} is {live.status}"
+                campaign.waiting_for = _waiting_for_round(live.number, live.status)
                 campaign.next_check_at = None
             return None
         if action.kind == "finish":
@@ -353,17 +353,40 @@ def advance(
         return "opened"
 
 
+def _waiting_for_round(number: int, status: str) -> str:
+    return f"round {number} is {status}"
+
+
 def advance_all(
     factory: sessionmaker[Session],
     now: datetime | None = None,
     settings: Settings | None = None,
     reader: sessionmaker[Session] | None = None,
 ) -> dict[int, str]:
-    """Advance every running campaign; `reader` (read-only sessions) finds them."""
+    """Advance every running campaign; `reader` (read-only sessions) finds them.
+
+    A campaign whose round is live has nothing due (`rule.next_action`); it is passed over
+    without a write once its "waiting for" line names the round's status."""
     with (reader or factory)() as session:
-        running = list(session.scalars(select(Campaign.id).where(Campaign.status == rule.RUNNING)))
+        running = dict(
+            session.execute(
+                select(Campaign.id, Campaign.waiting_for).where(Campaign.status == rule.RUNNING)
+            )
+            .tuples()
+            .all()
+        )
+        live = session.execute(
+            select(CampaignRound.campaign_id, Round.number, Round.status)
+            .join(Round, Round.id == CampaignRound.round_id)
+            .where(CampaignRound.campaign_id.in_(running), Round.status.in_(machine.LIVE))
+        ).tuples()
+        settled = {
+            campaign_id
+            for campaign_id, number, status in live
+            if running[campaign_id] == _waiting_for_round(number, status)
+        }
     moved: dict[int, str] = {}
-    for campaign_id in running:
+    for campaign_id in running.keys() - settled:
         try:
             result = advance(factory, campaign_id, now, settings)
         except Conflict as refused:  # e.g. a round opened by hand a moment ago

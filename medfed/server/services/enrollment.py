@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from medfed.core.security import (
     new_secret,
 )
 from medfed.core.validation import validate_display_name
+from medfed.server.db.group_commit import BatchWriter
 from medfed.server.db.tables import EnrollmentToken, Hospital, Node
 from medfed.server.services import audit
 
@@ -131,6 +133,13 @@ def _refuse(session: Session, row: EnrollmentToken | None, client: str, reason: 
 
 def resolve_node(session: Session, credential: str) -> Node:
     """The enrolled, unrevoked node behind a credential; records that it was seen."""
+    node = find_node(session, credential)
+    node.last_seen_at = utcnow()
+    return node
+
+
+def find_node(session: Session, credential: str) -> Node:
+    """The enrolled, unrevoked node behind a credential (read only)."""
     if not credential.startswith(NODE_CREDENTIAL_PREFIX):
         raise TokenInvalid("The node credential is not valid. Enroll the node again.")
     node = session.scalar(select(Node).where(Node.credential_hash == hash_token(credential)))
@@ -138,5 +147,13 @@ def resolve_node(session: Session, credential: str) -> Node:
         raise TokenInvalid(
             "The node credential is not valid or was revoked. Enroll the node again."
         )
-    node.last_seen_at = utcnow()
     return node
+
+
+def _write_seen(session: Session, node_ids: Sequence[int]) -> list[None]:
+    session.execute(update(Node).where(Node.id.in_(set(node_ids))).values(last_seen_at=utcnow()))
+    return [None] * len(node_ids)
+
+
+# "This node was seen", for routes that read on a read-only session (group-committed).
+SEEN: BatchWriter[int, None] = BatchWriter("nodes seen", _write_seen)

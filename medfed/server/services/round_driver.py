@@ -29,13 +29,14 @@ from medfed.fl.secagg.protocol import ProtocolError
 from medfed.fl.secagg.stages import next_stage
 from medfed.fl.strategies import RoundUpdates, make_strategy
 from medfed.ml.model import DiseaseModel
+from medfed.server import bell
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Round, RoundMember
 from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry, secagg
 from medfed.server.services.holdout import HoldoutData, evidence_from
 from medfed.server.services.registry import ModelCache
-from medfed.server.services.rounds import config_of, finish, get_round
+from medfed.server.services.rounds import config_of, finish, get_round, hospitals_in
 from medfed.server.storage import ArtifactStore
 
 logger = logging.getLogger("medfed.rounds")
@@ -79,7 +80,10 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
         moment = now or utcnow()
         step = machine.next_step(snapshot(round_), moment)
         if step is None and round_.status == machine.TRAINING and round_.secagg:
-            return _secure_step(services, session, round_, moment)
+            moved = _secure_step(services, session, round_, moment)
+            if moved is not None:
+                bell.note(session, hospitals_in(round_))
+            return moved
         if step is None:
             return None
         if step.target == machine.FAILED:
@@ -90,6 +94,7 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
             _aggregate_plain(services, session, round_, moment)
         else:
             _decide(services, session, round_)
+        bell.note(session, hospitals_in(round_))
         return round_.status
 
 

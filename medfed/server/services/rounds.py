@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.catalog import get_disease
@@ -22,6 +22,7 @@ from medfed.core.numbers import json_safe
 from medfed.fl import rounds as machine
 from medfed.fl.promotion import PairedSums
 from medfed.fl.strategies import STRATEGIES
+from medfed.server import bell
 from medfed.server.db.tables import Contribution, ModelVersion, Node, Round, RoundMember
 from medfed.server.services import audit, registry
 from medfed.server.services.registry import ModelCache
@@ -94,6 +95,7 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
     )
     session.add(round_)
     session.flush()
+    bell.note(session, None)  # every node may join an open round
     audit.record(
         session,
         actor=actor,
@@ -129,6 +131,7 @@ def finish(session: Session, round_: Round, status: str, reason: str, *, actor: 
     round_.status = status
     round_.reason = reason[:500]
     round_.closed_at = utcnow()
+    bell.note(session, hospitals_in(round_))
     action = {
         machine.DEPLOYED: AuditAction.ROUND_DEPLOYED,
         machine.REJECTED: AuditAction.ROUND_REJECTED,
@@ -145,6 +148,10 @@ def finish(session: Session, round_: Round, status: str, reason: str, *, actor: 
 # The node's side ------------------------------------------------------------------------------
 
 
+def hospitals_in(round_: Round) -> list[int]:
+    return [m.hospital_id for m in round_.members]
+
+
 def member_of(round_: Round, node: Node) -> RoundMember | None:
     return next((m for m in round_.members if m.hospital_id == node.hospital_id), None)
 
@@ -157,8 +164,56 @@ def rounds_for_node(session: Session, node: Node, limit: int = 20) -> list[Round
         .where((Round.status == machine.OPEN) | Round.id.in_(joined))
         .order_by(Round.id.desc())
         .limit(limit)
+        # What a node's listing shows of each round, loaded with it (nodes ask often).
+        .options(
+            load_only(
+                Round.disease,
+                Round.number,
+                Round.status,
+                Round.reason,
+                Round.config,
+                Round.secagg,
+                Round.base_version_id,
+                Round.result_version_id,
+            ),
+            selectinload(Round.members),
+            selectinload(Round.base_version).load_only(ModelVersion.major, ModelVersion.minor),
+            selectinload(Round.result_version).load_only(ModelVersion.major, ModelVersion.minor),
+        )
     )
     return list(session.scalars(query))
+
+
+def listing_state(
+    session: Session, hospital_id: int, limit: int = 20
+) -> list[tuple[int, str, str | None, str | None]]:
+    """What a node acts on in `rounds_for_node`, in one query: each round's id, status and
+    secure-aggregation stage, and this hospital's status in it. A node's long poll answers when
+    this changes."""
+    mine = (
+        select(RoundMember.round_id, RoundMember.status)
+        .where(RoundMember.hospital_id == hospital_id)
+        .subquery()
+    )
+    query = (
+        select(Round.id, Round.status, Round.secagg, mine.c.status)
+        .outerjoin(mine, mine.c.round_id == Round.id)
+        .where((Round.status == machine.OPEN) | mine.c.round_id.is_not(None))
+        .order_by(Round.id.desc())
+        .limit(limit)
+    )
+    return [
+        (round_id, status, stage_of(status, secagg), member)
+        for round_id, status, secagg, member in session.execute(query)
+    ]
+
+
+def stage_of(status: str, secagg: dict[str, Any] | None) -> str | None:
+    """The secure-aggregation stage of a training round (None otherwise)."""
+    if status != machine.TRAINING or not secagg:
+        return None
+    stage: str | None = secagg.get("stage")
+    return stage
 
 
 def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
@@ -192,6 +247,7 @@ def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
+    bell.note(session, ())  # the ticker has something new to look at
     return member
 
 
@@ -258,6 +314,7 @@ def submit(
         object=f"round:{round_.id}",
         details={"contribution_id": contribution.id, "rows": body.rows, "norm": round(norm, 6)},
     )
+    bell.note(session, ())  # the ticker has something new to look at
     return member
 
 
@@ -354,4 +411,5 @@ def report_evaluation(
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
+    bell.note(session, ())  # the ticker has something new to look at
     return member

@@ -22,6 +22,7 @@ from medfed.fl import rounds as machine
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.fl.secagg.stages import StageSnapshot, StageStep
+from medfed.server import bell
 from medfed.server.db.tables import Node, Round, RoundMember, SecaggMessage
 from medfed.server.services import audit
 from medfed.server.services.rounds import (
@@ -121,6 +122,7 @@ def receive(
         object=f"round:{round_.id}",
         details={"stage": stage, "bytes": len(payload)},
     )
+    bell.note(session, ())  # the last message of a stage ends it (the ticker is kicked)
     return member
 
 

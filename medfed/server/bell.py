@@ -1,0 +1,151 @@
+"""The round bell: who is told, and when, that federated rounds moved.
+
+Two kinds of listener wait on it. The round ticker (one thread) is kicked whenever something a
+round waits for arrives (a join, an update, a secure-aggregation message, an evaluation), so a
+stage ends on its last message instead of at the next tick. Nodes' long polls (held requests on
+the event loop, no thread and no database session each) are woken when a round they can see
+changes status or stage; a ring names the hospitals it concerns, so a message in one round does
+not make a thousand idle nodes re-read their listings.
+
+Services never hold the bell: they note on their session what changed (`services.round_events`)
+and the bell rings after that session commits, never before (a node woken early would read the
+old state). With several server processes, `db/notify.py` relays rings between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+# What a session notes before it commits (see services/round_events.py).
+PENDING = "medfed_round_ring"
+
+
+@dataclass
+class Ring:
+    """Hospitals whose nodes' listings changed (None: every node's) and whether the ticker has
+    something new to look at."""
+
+    hospitals: frozenset[int] | None = frozenset()
+    kick: bool = True
+
+    def merge(self, other: Ring) -> Ring:
+        if self.hospitals is None or other.hospitals is None:
+            hospitals = None
+        else:
+            hospitals = self.hospitals | other.hospitals
+        return Ring(hospitals, self.kick or other.kick)
+
+    def as_dict(self) -> dict[str, Any]:
+        hospitals = None if self.hospitals is None else sorted(self.hospitals)
+        return {"hospitals": hospitals, "kick": self.kick}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ring:
+        hospitals = data.get("hospitals")
+        return cls(
+            None if hospitals is None else frozenset(int(h) for h in hospitals),
+            bool(data.get("kick", True)),
+        )
+
+
+class Subscription:
+    """One long poll's ear on the bell, taken before it reads its listing so that a ring
+    between that read and the wait is not missed. Used on its event loop's thread only."""
+
+    def __init__(self, hospital_id: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.hospital_id = hospital_id
+        self.loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def wake(self) -> None:  # on the loop's thread (Bell.ring schedules it there)
+        if not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Until a ring concerning this hospital since the last wait (True) or the timeout."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._future), max(timeout, 0.0))
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if self._future.done():
+                self._future = self.loop.create_future()
+
+
+class Bell:
+    def __init__(self) -> None:
+        self.kick = threading.Event()  # the ticker waits on this, with its interval as timeout
+        self._lock = threading.Lock()
+        self._waiters: list[Subscription] = []
+        self._relays: list[Callable[[Ring], None]] = []
+        self.rings = 0  # for tests and metrics
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiters)
+
+    def relay_to(self, publish: Callable[[Ring], None]) -> None:
+        """Also hand every local ring to `publish` (the other server processes)."""
+        self._relays.append(publish)
+
+    def ring(self, ring: Ring, *, relay: bool = True) -> None:
+        """Thread-safe: kick the ticker and wake the long polls the ring concerns."""
+        if relay:
+            for publish in self._relays:
+                publish(ring)
+        self.rings += 1
+        if ring.kick:
+            self.kick.set()
+        with self._lock:
+            woken = [
+                w
+                for w in self._waiters
+                if ring.hospitals is None or w.hospital_id in ring.hospitals
+            ]
+        for waiter in woken:
+            with contextlib.suppress(RuntimeError):  # its loop has closed (shutting down)
+                waiter.loop.call_soon_threadsafe(waiter.wake)
+
+    @contextlib.contextmanager
+    def subscribe(self, hospital_id: int) -> Iterator[Subscription]:
+        """Hear the rings concerning this hospital while the block runs (on an event loop)."""
+        subscription = Subscription(hospital_id, asyncio.get_running_loop())
+        with self._lock:
+            self._waiters.append(subscription)
+        try:
+            yield subscription
+        finally:
+            with self._lock:
+                self._waiters.remove(subscription)
+
+    def watch(self, factory: sessionmaker[Session]) -> None:
+        """Ring after each commit of `factory`'s sessions that noted a change; forget the notes
+        of a rolled-back transaction."""
+
+        def committed(session: Session) -> None:
+            pending: Ring | None = session.info.pop(PENDING, None)
+            if pending is not None:
+                self.ring(pending)
+
+        def rolled_back(session: Session, _transaction: object) -> None:
+            session.info.pop(PENDING, None)
+
+        event.listen(factory, "after_commit", committed)
+        event.listen(factory, "after_soft_rollback", rolled_back)
+
+
+def note(session: Session, hospitals: Iterable[int] | None, *, kick: bool = True) -> None:
+    """Note on `session` that rounds changed for these hospitals' nodes (None: everyone's)."""
+    ring = Ring(None if hospitals is None else frozenset(hospitals), kick)
+    pending: Ring | None = session.info.get(PENDING)
+    session.info[PENDING] = ring if pending is None else pending.merge(ring)
