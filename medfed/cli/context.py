@@ -6,14 +6,15 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from sqlalchemy.orm import Session
 
 from medfed.core.config import Settings, load_settings
-from medfed.server.db.engine import make_engine, make_session_factory
-from medfed.server.db.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,6 +28,9 @@ def settings_from(ctx: typer.Context) -> Settings:
 @contextmanager
 def database_session(settings: Settings) -> Iterator[Session]:
     """A migrated database and one transaction, committed if the command succeeds."""
+    from medfed.server.db.engine import make_engine, make_session_factory
+    from medfed.server.db.migrate import upgrade_to_head
+
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)

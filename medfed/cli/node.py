@@ -23,7 +23,6 @@ from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.policy import LocalPolicy, load_policy, save_policy
 from medfed.node.state import NodeState
-from medfed.node.training import TrainRequest, run_training
 
 app = typer.Typer(
     help="Run the hospital node: the only MedFed software that touches patient rows.",
@@ -199,6 +198,8 @@ def train(
     """Pull the global model, train on the file with DP-SGD, and keep the update for `contribute`."""
     settings = settings_from(ctx)
     credential = require_credential(settings.node_home)
+    from medfed.node.training import TrainRequest, run_training  # loads PyTorch
+
     request = TrainRequest(
         disease=disease,
         path=file,

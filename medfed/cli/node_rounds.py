@@ -11,7 +11,6 @@ from rich.table import Table
 from medfed.cli.context import console, settings_from
 from medfed.node.client import ServerClient
 from medfed.node.credential import require_credential
-from medfed.node.rounds import Participation, RoundAgent, approve
 from medfed.node.state import NodeState
 
 app = typer.Typer(help="Federated rounds this node took part in.", no_args_is_help=True)
@@ -50,6 +49,8 @@ def participate(
     """Join the disease's rounds as the local policy allows: train, send the update, evaluate."""
     settings = settings_from(ctx)
     credential = require_credential(settings.node_home)
+    from medfed.node.rounds import Participation, RoundAgent  # loads PyTorch and Opacus
+
     offer = Participation(
         disease=disease,
         path=file,
@@ -86,5 +87,7 @@ def approve_round(
     ctx: typer.Context, round_id: Annotated[int, typer.Argument(help="The round to approve.")]
 ) -> None:
     """Approve a round (needed when the local policy says require_approval)."""
+    from medfed.node.rounds import approve
+
     approve(settings_from(ctx).node_home, round_id)
     console.print(f"Round {round_id} approved; the running `participate` joins it next.")

@@ -14,6 +14,9 @@ from medfed.core.config import Settings
 from medfed.core.errors import ConfigurationError, Conflict
 from medfed.server.services import accounts, audit
 
+# Seconds a stopping server gives requests in flight (uploads, predictions) to finish.
+SHUTDOWN_GRACE_SECONDS = 5
+
 app = typer.Typer(help="Run and set up the global MedFed server.", no_args_is_help=False)
 
 
@@ -48,6 +51,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         # Forwarded headers only from the proxies named in the settings; none by default.
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
+        # On stop, requests still running after this long are cancelled: nodes' long polls
+        # (which end as soon as their node hangs up) would otherwise hold a restart for up to
+        # their whole wait. The node retries a cut poll with back-off.
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
     }
     workers = settings.worker_processes
     if workers == 1:

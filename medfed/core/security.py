@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,8 +17,14 @@ ENROLLMENT_PREFIX = "mfe_"
 NODE_CREDENTIAL_PREFIX = "mfn_"
 
 _password_hasher = PasswordHasher()
-# Verified against when the username does not exist, so timing does not reveal which usernames do.
-_DUMMY_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username does not exist, so timing does not reveal which
+    usernames do (made on first need rather than at import: it costs one Argon2 hash)."""
+    return _password_hasher.hash(secrets.token_urlsafe(16))
+
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -39,7 +46,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-work check; a missing hash still costs one Argon2 verification."""
     try:
-        return _password_hasher.verify(password_hash or _DUMMY_HASH, password) and (
+        return _password_hasher.verify(password_hash or _dummy_hash(), password) and (
             password_hash is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 
 from medfed import __version__
-from medfed.core import errors
+from medfed.core import errors, frames
 
 API = "/api/v1"
 ERROR_BY_STATUS: dict[int, type[errors.MedFedError]] = {
@@ -139,8 +140,11 @@ class ServerClient:
             )
         return blob, response.headers["x-medfed-model-version"]
 
-    def contribute(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", "/nodes/contributions", json=body)
+    def contribute(self, fields: dict[str, Any], update: np.ndarray) -> dict[str, Any]:
+        """A buffered contribution: the update as raw float32 in a binary frame."""
+        result: dict[str, Any] = self._send_frame(
+            "/nodes/contributions", fields, update.astype("<f4", copy=False)
+        )
         return result
 
     def report_spend(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,9 +201,12 @@ class ServerClient:
         """The version doctors were served when the candidate was made: what it must beat."""
         return self._artifact(f"/nodes/rounds/{round_id}/served")[0]
 
-    def submit_update(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST", f"/nodes/rounds/{round_id}/update", json=body
+    def submit_update(
+        self, round_id: int, fields: dict[str, Any], update: np.ndarray
+    ) -> dict[str, Any]:
+        """The update as raw float32 in a binary frame, its fields in the frame's header."""
+        result: dict[str, Any] = self._send_frame(
+            f"/nodes/rounds/{round_id}/update", fields, update.astype("<f4", copy=False)
         )
         return result
 
@@ -213,8 +220,21 @@ class ServerClient:
         result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}/secagg")
         return result
 
-    def secagg_send(self, round_id: int, stage: str, message: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST", f"/nodes/rounds/{round_id}/secagg/{stage}", json=message
-        )
+    def secagg_send(
+        self, round_id: int, stage: str, message: dict[str, Any], vector: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """One stage's message; a vector (the masked input) goes raw, in a binary frame."""
+        path = f"/nodes/rounds/{round_id}/secagg/{stage}"
+        if vector is not None:
+            result: dict[str, Any] = self._send_frame(path, message, vector)
+        else:
+            result = self._request("POST", path, json=message)
         return result
+
+    def _send_frame(self, path: str, header: dict[str, Any], vector: np.ndarray) -> Any:
+        return self._request(
+            "POST",
+            path,
+            content=frames.pack(header, vector.tobytes()),
+            headers={"Content-Type": frames.CONTENT_TYPE},
+        )

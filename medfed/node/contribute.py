@@ -6,7 +6,6 @@ and validation metrics. Nothing else.
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -48,9 +47,8 @@ def contribute(node_home: Path, client: ServerClient, job_id: str | None = None)
         "epsilon": result["epsilon"],
         "delta": result["delta"],
         "metrics": json_safe(result["metrics"]),
-        "update": base64.b64encode(update.tobytes()).decode("ascii"),
     }
-    answer = client.contribute(body)
+    answer = client.contribute(body, update)
     state.mark_contributed(job.id)
     report_ledger(state, client)
     return answer

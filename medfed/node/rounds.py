@@ -9,7 +9,6 @@ spend privacy twice), and a step the server already has is not repeated.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import secrets
@@ -352,8 +351,7 @@ class RoundAgent:
             received = {int(k): bytes.fromhex(v) for k, v in view["ciphertexts"].items()}
             masked = protocol.masked_input(state, received, encoded)
             self.state.save_secagg(round_id, state.as_dict())
-            blob = base64.b64encode(masked.astype("<u8").tobytes()).decode("ascii")
-            self._send(round_id, stage, {wire.MASKED: blob, **self._metadata(job)})
+            self._send(round_id, stage, self._metadata(job), masked.astype("<u8"))
             self.state.mark_contributed(job.id)
             report_ledger(self.state, self.client)
             self._record(round_id, "submitted")
@@ -362,9 +360,11 @@ class RoundAgent:
             answer = protocol.unmask(state, [int(v) for v in view["survivors"]], threshold)
             self._send(round_id, stage, answer)
 
-    def _send(self, round_id: int, stage: str, message: dict[str, Any]) -> None:
+    def _send(
+        self, round_id: int, stage: str, message: dict[str, Any], vector: np.ndarray | None = None
+    ) -> None:
         try:
-            self.client.secagg_send(round_id, stage, message)
+            self.client.secagg_send(round_id, stage, message, vector)
         except Conflict:
             if not self.client.secagg_view(round_id)["sent"]:
                 raise
@@ -373,12 +373,8 @@ class RoundAgent:
         round_id = round_["id"]
         job, update = self._trained(round_)
         result = job.result or {}
-        body = {
-            **self._metadata(job),
-            "update": base64.b64encode(update.tobytes()).decode("ascii"),
-        }
         try:
-            self.client.submit_update(round_id, body)
+            self.client.submit_update(round_id, self._metadata(job), update)
         except Conflict:
             if self.client.round(round_id)["my_status"] == "joined":
                 raise

@@ -29,7 +29,6 @@ from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
 from medfed.server.bell import Bell
-from medfed.server.db import notify
 from medfed.server.db.engine import (
     make_engine,
     make_read_engine,
@@ -39,7 +38,6 @@ from medfed.server.db.engine import (
 from medfed.server.db.group_commit import GroupCommit
 from medfed.server.db.leader import Leadership
 from medfed.server.db.migrate import upgrade_to_head
-from medfed.server.db.notify import PgRelay
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
@@ -131,8 +129,11 @@ def create_app(settings: Settings) -> FastAPI:
         # a stall for every request in flight, to a few milliseconds.
         gc.collect()
         gc.freeze()
-        relay = PgRelay(engine, app.state.bell) if notify.supports(engine) else None
-        if relay is not None:
+        relay = None
+        if engine.dialect.name == "postgresql":  # rings cross processes by LISTEN/NOTIFY
+            from medfed.server.db.notify import PgRelay  # psycopg: loaded on PostgreSQL only
+
+            relay = PgRelay(engine, app.state.bell)
             relay.start()
         ticker = None
         if settings.round_tick_seconds > 0:
@@ -171,7 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.bell.watch(app.state.session_factory)
     # Without a channel between processes (SQLite), several of them re-check long polls.
     app.state.bell_recheck = (
-        None if notify.supports(engine) or settings.worker_processes == 1 else 1.0
+        None if engine.dialect.name == "postgresql" or settings.worker_processes == 1 else 1.0
     )
     app.state.group_commit = GroupCommit(app.state.session_factory)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")

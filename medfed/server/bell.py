@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -69,16 +70,17 @@ class Subscription:
         if not self._future.done():
             self._future.set_result(None)
 
-    async def wait(self, timeout: float) -> bool:
-        """Until a ring concerning this hospital since the last wait (True) or the timeout."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self._future), max(timeout, 0.0))
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if self._future.done():
-                self._future = self.loop.create_future()
+    async def wait(self, timeout: float, until: asyncio.Future[Any] | None = None) -> bool:
+        """Until a ring concerning this hospital since the last wait (True), the timeout or
+        `until` (the client hung up) ends, whichever comes first."""
+        awaited: set[asyncio.Future[Any]] = {self._future}
+        if until is not None:
+            awaited.add(until)
+        await asyncio.wait(awaited, timeout=max(timeout, 0.0), return_when=FIRST_COMPLETED)
+        rung = self._future.done()
+        if rung:
+            self._future = self.loop.create_future()
+        return rung
 
 
 class Bell:

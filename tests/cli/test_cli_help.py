@@ -11,8 +11,10 @@ from tests.utils.processes import medfed_env, run_medfed
 
 def all_command_paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = [prefix]
-    if hasattr(command, "commands"):  # a group (typer ships its own click)
-        for name, sub in command.commands.items():
+    if hasattr(command, "list_commands"):  # a group; the top groups load when asked for
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
             paths.extend(all_command_paths(sub, (*prefix, name)))
     return paths
 

@@ -8,6 +8,7 @@ nodes' held requests, not because anything polled.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
+from medfed.cli.server import SHUTDOWN_GRACE_SECONDS
 from medfed.core.config import Settings
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient
@@ -236,3 +238,50 @@ def test_nodes_reconnect_with_back_off_when_the_server_is_killed_mid_round(
         assert nodes.trainings(site, round_id) == 1  # trained once: no step lost, none repeated
         assert any("Trying again" in line for line in nodes.logs[site]), nodes.logs[site]
         assert any("answers again" in line for line in nodes.logs[site]), nodes.logs[site]
+
+
+def _held_poll(url: str, credential: str, tag: str) -> socket.socket:
+    """A raw long poll (wait 50 s) whose connection the caller may close mid-wait."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        (
+            f"GET /api/v1/nodes/rounds?wait=50 HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {credential}\r\nIf-None-Match: {tag}\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+def _stop(server: ServerProcess) -> float:
+    started = time.monotonic()
+    server.process.terminate()
+    server.process.wait(timeout=60)
+    return time.monotonic() - started
+
+
+def test_a_stopping_server_does_not_wait_out_held_polls(
+    trained_settings: Settings, tmp_path: Path
+) -> None:
+    env = _env(trained_settings, tmp_path / "home")
+    with running_server(env, tmp_path / "server-1.log") as first:
+        credential = _enroll(first, env, tmp_path / "node", "Stopping Hospital")
+        tag = httpx.get(
+            first.url + "/api/v1/nodes/rounds", headers={"Authorization": f"Bearer {credential}"}
+        ).headers["etag"]
+        gone = _held_poll(first.url, credential, tag)
+        time.sleep(0.5)
+        gone.close()  # the node stopped: its held request ends with its connection
+        time.sleep(0.5)
+        assert _stop(first) < SHUTDOWN_GRACE_SECONDS - 1
+    with running_server(env, tmp_path / "server-2.log") as second:
+        live = _held_poll(second.url, credential, tag)
+        time.sleep(0.5)
+        # A node still waiting: its poll is cut at the grace, not held for its 50 s.
+        assert _stop(second) < SHUTDOWN_GRACE_SECONDS + 5
+        live.settimeout(5)
+        answer = live.recv(4096).decode()
+        live.close()
+        # Told to come back (the node retries a 503 with back-off), not sent a 500.
+        assert answer.startswith("HTTP/1.1 503"), answer
+        assert "restarting" in answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medfed.core import frames
 from medfed.core.catalog import get_disease
 from medfed.core.config import Settings
 from medfed.ml.datasets import load_dataset
@@ -22,6 +22,7 @@ from medfed.server.services import registry
 from medfed.server.storage import LocalArtifactStore
 from tests.node.conftest import LiveNetwork, site_csv
 from tests.utils.processes import run_medfed
+from tests.utils.proxy import request_sent
 
 
 def enroll(network: LiveNetwork, hospital: str = "Cleveland Clinic") -> None:
@@ -209,11 +210,10 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         "/api/v1/nodes/policy",
         "/api/v1/nodes/privacy-spend",
     ]
-    bodies = [
-        json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"POST ")[0].split(b"GET ")[0])
-        for part in sent.split(b"POST /api/v1/nodes/contributions")[1:]
-    ]
-    assert set(bodies[0]) == {
+    head, body = request_sent(sent, "POST /api/v1/nodes/contributions")
+    assert b"content-type: application/octet-stream" in head.lower()  # a binary frame
+    fields, update = frames.unpack(body)
+    assert set(fields) == {
         "disease",
         "base_version",
         "job_ref",
@@ -221,9 +221,9 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         "epsilon",
         "delta",
         "metrics",
-        "update",
     }
-    assert set(bodies[0]["metrics"]) == {"global", "local"}
+    assert set(fields["metrics"]) == {"global", "local"}
+    assert len(update) % 4 == 0  # the float32 update, nothing else
 
 
 def test_check_uses_the_networks_row_minimum(

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medfed.core import frames
 from medfed.core.config import Settings
 from medfed.core.errors import InvalidInput, ServiceUnavailable
 from medfed.fl.privacy import choose_delta, smallest_epsilon
@@ -183,7 +184,7 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     tmp_path: Path,
     trained_db: Session,
 ) -> None:
-    from tests.utils.proxy import recording_proxy
+    from tests.utils.proxy import recording_proxy, request_sent
 
     process, env = server
     names = {"patient_name": [f"SENTINELNAME{i:04d} Person" for i in range(303)]}
@@ -241,9 +242,11 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     }
     assert paths <= allowed and {f"{prefix}/secagg/{stage}" for stage in stages} <= paths
     assert f"{prefix}/update" not in paths  # secure by default: the update itself never leaves
-    update = sent.split(f"POST {prefix}/secagg/masked_input".encode())[1]
-    body = json.loads(update.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
-    assert set(body) == {"masked", "job_ref", "base_version", "rows", "epsilon", "delta", "metrics"}
+    head, masked = request_sent(sent, f"POST {prefix}/secagg/masked_input")
+    assert b"content-type: application/octet-stream" in head.lower()  # a binary frame
+    fields, vector = frames.unpack(masked)
+    assert set(fields) == {"job_ref", "base_version", "rows", "epsilon", "delta", "metrics"}
+    assert len(vector) % 8 == 0  # the masked uint64 vector, nothing else
     evaluation = sent.split(f"POST /api/v1/nodes/rounds/{round_id}/evaluation".encode())[1]
     body = json.loads(evaluation.split(b"\r\n\r\n", 1)[1].split(b"GET ")[0].split(b"POST ")[0])
     assert set(body) == {"rows", "base", "candidate", "paired"}
@@ -272,10 +275,12 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     quitter = agents[2]
     real_send = quitter.client.secagg_send
 
-    def dies_before_masking(round_ref: int, stage: str, message: dict[str, object]) -> object:
+    def dies_before_masking(
+        round_ref: int, stage: str, message: dict[str, object], vector: object = None
+    ) -> object:
         if stage == "masked_input":  # the hospital's node goes away after sharing its keys
             raise ServiceUnavailable("node switched off")
-        return real_send(round_ref, stage, message)
+        return real_send(round_ref, stage, message, vector)  # type: ignore[arg-type]
 
     quitter.client.secagg_send = dies_before_masking  # type: ignore[method-assign]
 

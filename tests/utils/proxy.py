@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,3 +58,12 @@ def recording_proxy(target_port: int) -> Iterator[RecordingProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+def request_sent(sent: bytes, line: str) -> tuple[bytes, bytes]:
+    """The headers and the body (read by its Content-Length, so a binary body is whole) of the
+    first request in `sent` that starts with `line`, e.g. "POST /api/v1/nodes/contributions"."""
+    head, rest = sent.split(line.encode(), 1)[1].split(b"\r\n\r\n", 1)
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    assert length is not None, head
+    return head, rest[: int(length.group(1))]

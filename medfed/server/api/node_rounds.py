@@ -11,10 +11,12 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from medfed.core.errors import Conflict, MedFedError, PermissionDenied
+from medfed.core.errors import Conflict, MedFedError, PermissionDenied, ServiceUnavailable
+from medfed.fl.secagg import constants as wire
+from medfed.server.api.bodies import documented, json_or_frame, validated
 from medfed.server.api.round_schemas import (
     EvaluationIn,
     JoinIn,
@@ -22,6 +24,7 @@ from medfed.server.api.round_schemas import (
     NodeRoundPublic,
     SecaggMessageIn,
     UpdateIn,
+    UpdateMetaIn,
 )
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
@@ -109,14 +112,28 @@ async def my_rounds(
     known = _tag_value(if_none_match) if wait > 0 else None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    with bell.subscribe(hospital_id) as subscription:
-        while True:
-            state = await reader.run(lambda db: rounds.listing_state(db, hospital_id))
-            tag = _tag(state)
-            remaining = deadline - loop.time()
-            if tag != known or remaining <= 0:
-                break
-            await subscription.wait(min(remaining, recheck or remaining))
+    # A held request ends when its node hangs up (a node stopped, a proxy timed out), so a
+    # server shutting down does not wait out the polls of nodes that are already gone.
+    left = asyncio.ensure_future(_hung_up(request)) if known is not None else None
+    try:
+        with bell.subscribe(hospital_id) as subscription:
+            while True:
+                state = await reader.run(lambda db: rounds.listing_state(db, hospital_id))
+                tag = _tag(state)
+                remaining = deadline - loop.time()
+                if tag != known or remaining <= 0 or (left is not None and left.done()):
+                    break
+                try:
+                    await subscription.wait(min(remaining, recheck or remaining), until=left)
+                except asyncio.CancelledError:
+                    # A stopping server cancels what still runs after its grace: the node is
+                    # told to come back (503, which it retries with back-off), not sent a 500.
+                    raise ServiceUnavailable(
+                        "The server is restarting; ask again in a few seconds."
+                    ) from None
+    finally:
+        if left is not None:
+            left.cancel()
     headers = {"ETag": f'W/"{tag}"'}
     if tag == known:
         return Response(status_code=304, headers=headers)
@@ -126,6 +143,13 @@ async def my_rounds(
         ]
     )
     return JSONResponse(listing, headers=headers)
+
+
+async def _hung_up(request: Request) -> None:
+    """Returns once the client has closed its connection (a GET has no body left to read, so
+    the next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _tag(state: list[tuple[int, str, str | None, str | None]]) -> str:
@@ -163,19 +187,33 @@ def base_model(round_id: IdPath, _: CurrentNode, db: DbSession, request: Request
     return _artifact(request, base.artifact_key, base.version)
 
 
-@router.post("/{round_id}/update", response_model=MemberStatusPublic, status_code=201)
+async def _update_body(request: Request) -> ServiceUpdateIn:
+    data, vector = await json_or_frame(request)
+    if vector is None:
+        return ServiceUpdateIn(**validated(UpdateIn, data).model_dump())
+    return ServiceUpdateIn(**validated(UpdateMetaIn, data).model_dump(), update=vector)
+
+
+@router.post(
+    "/{round_id}/update",
+    response_model=MemberStatusPublic,
+    status_code=201,
+    openapi_extra=documented(
+        UpdateIn,
+        "A frame (see core/frames.py): UpdateIn's fields but `update` as its JSON header, "
+        "then the parameter delta as raw little-endian float32.",
+    ),
+)
 def submit(
     round_id: IdPath,
-    body: UpdateIn,
     node: CurrentNode,
+    body: Annotated[ServiceUpdateIn, Depends(_update_body)],
     db: DbSession,
     settings: SettingsDep,
     request: Request,
 ) -> MemberStatusPublic:
     try:
-        member = rounds.submit(
-            db, request.app.state.model_cache, node, round_id, ServiceUpdateIn(**body.model_dump())
-        )
+        member = rounds.submit(db, request.app.state.model_cache, node, round_id, body)
     except MedFedError as refused:
         db.rollback()
         rounds.record_refusal(db, node, round_id, refused.message)
@@ -191,13 +229,34 @@ def secagg_view(round_id: IdPath, node: CurrentNode, db: DbSession) -> dict[str,
     return secagg.view(db, node, round_id)
 
 
-@router.post("/{round_id}/secagg/{stage}", response_model=MemberStatusPublic, status_code=201)
+async def _stage_message(request: Request) -> dict[str, Any]:
+    data, vector = await json_or_frame(request)
+    message = validated(SecaggMessageIn, data).model_dump()
+    if vector is not None:  # the masked input, raw
+        message[wire.MASKED] = vector
+    return message
+
+
+@router.post(
+    "/{round_id}/secagg/{stage}",
+    response_model=MemberStatusPublic,
+    status_code=201,
+    openapi_extra=documented(
+        SecaggMessageIn,
+        "For the masked_input stage, a frame (see core/frames.py): the message's other fields "
+        "as its JSON header, then the masked vector as raw little-endian uint64.",
+    ),
+)
 def secagg_message(
-    round_id: IdPath, stage: str, body: SecaggMessageIn, node: CurrentNode, db: DbSession
+    round_id: IdPath,
+    stage: str,
+    node: CurrentNode,
+    message: Annotated[dict[str, Any], Depends(_stage_message)],
+    db: DbSession,
 ) -> MemberStatusPublic:
     """One stage's message: keys, encrypted shares, the masked update, or unmasking shares."""
     try:
-        member = secagg.receive(db, node, round_id, stage, body.model_dump())
+        member = secagg.receive(db, node, round_id, stage, message)
     except MedFedError as refused:
         db.rollback()
         rounds.record_refusal(db, node, round_id, f"{stage}: {refused.message}")

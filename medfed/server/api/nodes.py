@@ -6,14 +6,16 @@ Nodes always call out; nothing here ever calls a node.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from medfed.core.catalog import get_disease
 from medfed.fl.privacy import MAX_DELTA
+from medfed.server.api.bodies import documented, json_or_frame, validated
 from medfed.server.api.schemas import (
     ContributionIn,
+    ContributionMetaIn,
     ContributionPublic,
     EnrollIn,
     NetworkPolicyPublic,
@@ -93,16 +95,33 @@ def download_model(
     )
 
 
-@router.post("/contributions", response_model=ContributionPublic, status_code=201)
+async def _contribution_body(request: Request) -> contributions.ContributionIn:
+    data, vector = await json_or_frame(request)
+    if vector is None:
+        return contributions.ContributionIn(**validated(ContributionIn, data).model_dump())
+    fields = validated(ContributionMetaIn, data).model_dump()
+    return contributions.ContributionIn(**fields, update=vector)
+
+
+@router.post(
+    "/contributions",
+    response_model=ContributionPublic,
+    status_code=201,
+    openapi_extra=documented(
+        ContributionIn,
+        "A frame (see core/frames.py): ContributionIn's fields but `update` as its JSON "
+        "header, then the parameter delta as raw little-endian float32.",
+    ),
+)
 def contribute(
-    body: ContributionIn, node: CurrentNode, db: DbSession, settings: SettingsDep, request: Request
+    node: CurrentNode,
+    body: Annotated[contributions.ContributionIn, Depends(_contribution_body)],
+    db: DbSession,
+    settings: SettingsDep,
+    request: Request,
 ) -> ContributionPublic:
     received = contributions.receive(
-        db,
-        request.app.state.model_cache,
-        node,
-        contributions.ContributionIn(**body.model_dump()),
-        min_rows=settings.policy_min_rows,
+        db, request.app.state.model_cache, node, body, min_rows=settings.policy_min_rows
     )
     waiting, size = buffered.fill(db, received.disease)
     return ContributionPublic(

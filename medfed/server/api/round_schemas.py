@@ -136,13 +136,18 @@ class JoinIn(StrictIn):
     rows: int = Field(ge=1, le=MAX_INT, description="Training rows this hospital will use.")
 
 
-class UpdateIn(StrictIn):
+class UpdateMetaIn(StrictIn):
+    """An update's fields: the JSON body without `update`, or a binary frame's header."""
+
     job_ref: str = Field(min_length=1, max_length=64)
     base_version: str = Field(min_length=1, max_length=20)
     rows: int = Field(ge=1, le=MAX_INT)
     epsilon: float | None = Field(default=None, ge=0)
     delta: float | None = Field(default=None, ge=0, le=1)
     metrics: dict[str, Metrics] = Field(default_factory=dict)
+
+
+class UpdateIn(UpdateMetaIn):
     update: str = Field(description="Parameter delta, little-endian float32, base64.")
 
 

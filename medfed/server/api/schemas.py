@@ -165,7 +165,9 @@ class NetworkPolicyPublic(BaseModel):
     delta_max: float
 
 
-class ContributionIn(StrictIn):
+class ContributionMetaIn(StrictIn):
+    """A contribution's fields: the JSON body without `update`, or a binary frame's header."""
+
     disease: str = Field(min_length=1, max_length=40)
     base_version: str = Field(min_length=1, max_length=20)
     job_ref: str = Field(min_length=1, max_length=64)
@@ -173,6 +175,9 @@ class ContributionIn(StrictIn):
     epsilon: float | None = Field(default=None, ge=0)
     delta: float | None = Field(default=None, ge=0, le=1)
     metrics: dict[str, dict[str, float | int | None]] = Field(default_factory=dict)
+
+
+class ContributionIn(ContributionMetaIn):
     update: str = Field(description="Parameter delta, little-endian float32, base64.")
 
 

@@ -30,7 +30,7 @@ RECONNECT_SECONDS = 1.0
 
 
 def supports(engine: Engine) -> bool:
-    return make_url(str(engine.url)).get_backend_name() == "postgresql"
+    return engine.dialect.name == "postgresql"
 
 
 class PgRelay:

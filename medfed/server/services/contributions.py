@@ -27,7 +27,7 @@ class ContributionIn:
     epsilon: float | None
     delta: float | None
     metrics: dict[str, Any]
-    update: str
+    update: str | bytes | memoryview  # base64 text (JSON) or the raw bytes (a binary frame)
 
 
 def receive(

@@ -259,7 +259,7 @@ class UpdateIn:
     epsilon: float | None
     delta: float | None
     metrics: dict[str, Any]
-    update: str
+    update: str | bytes | memoryview  # base64 text (JSON) or the raw bytes (a binary frame)
 
 
 def submit(

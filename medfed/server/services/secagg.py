@@ -175,9 +175,12 @@ def _check(
                 bytes.fromhex(value)
             return json.dumps({str(int(k)): v for k, v in ciphertexts.items()}).encode()
         if stage == wire.MASKED_INPUT:
-            raw = base64.b64decode(message[wire.MASKED], validate=True)
+            masked = message[wire.MASKED]  # raw bytes (a binary frame) or base64 text (JSON)
+            if isinstance(masked, str):
+                masked = base64.b64decode(masked, validate=True)
+            raw = bytes(masked)  # the copy the database keeps
             vector = np.frombuffer(raw, dtype="<u8")
-            protocol.check_masked(vector.astype(np.uint64), int(state["length"]))
+            protocol.check_masked(vector.astype(np.uint64, copy=False), int(state["length"]))
             return raw
         answer = {
             kind: {str(int(k)): str(v) for k, v in message[kind].items()}

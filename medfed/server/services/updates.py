@@ -1,4 +1,5 @@
-"""Model updates as they travel: little-endian float32 vectors in base64."""
+"""Model updates as they travel: little-endian float32 vectors, raw (a binary frame's payload,
+see core/frames.py) or in base64 (JSON)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import numpy as np
 from medfed.core.errors import InvalidInput
 
 
-def decode_update(encoded: str, expected_length: int) -> np.ndarray:
-    """Little-endian float32 vector, base64; its length and finiteness are checked."""
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except ValueError:
-        raise InvalidInput("The update is not valid base64.", field="update") from None
+def decode_update(encoded: str | bytes | memoryview, expected_length: int) -> np.ndarray:
+    """Little-endian float32 vector (raw bytes, or base64 text); its length and finiteness are
+    checked. Raw bytes are read in place: the float64 result is the only copy."""
+    if isinstance(encoded, str):
+        try:
+            raw: bytes | memoryview = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise InvalidInput("The update is not valid base64.", field="update") from None
+    else:
+        raw = encoded
     if len(raw) != expected_length * 4:
         raise InvalidInput(
             f"The update has {len(raw) // 4} values; the base model has {expected_length} parameters.",
