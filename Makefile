@@ -37,7 +37,7 @@ demo: $(STAMP)
 test: $(STAMP) $(SYSTEM_TOOLS)
 	$(BIN)/ruff check medfed tests bench
 	$(BIN)/mypy medfed
-	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=15
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check medfed tests bench

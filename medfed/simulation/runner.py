@@ -17,6 +17,7 @@ import httpx
 
 from medfed.core.catalog import get_disease
 from medfed.ml.model import DiseaseModel
+from medfed.node.enroll import enroll
 from medfed.simulation.hospitals import (
     Hospital,
     HospitalPlan,
@@ -226,16 +227,9 @@ class Simulation:
                     ),
                 },
             )
-            medfed(
-                node_config,
-                "node",
-                "enroll",
-                "--server",
-                self.url,
-                "--token",
-                token,
-                "--name",
-                f"node-{index}",
+            # What `medfed node enroll` does, without starting an interpreter for it.
+            enroll(
+                self.config.workdir / f"node-{index}", self.url, token, node_name=f"node-{index}"
             )
             self.background.start(
                 node_config,
