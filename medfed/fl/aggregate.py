@@ -1,11 +1,15 @@
 """Reductions over hospitals' updates (pure: arrays in, arrays out).
 
-`updates` is a (hospitals x parameters) array of parameter deltas from the round's base model.
+`updates` is a (hospitals x parameters) array of parameter deltas from the round's base model,
+or for `weighted_sum` the hospitals' vectors one by one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from scipy.linalg import blas
 
 
 def _check(updates: np.ndarray) -> np.ndarray:
@@ -24,11 +28,27 @@ def weighted_mean(updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.asarray((w / w.sum()) @ array)
 
 
+def weighted_sum(updates: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Σ w_k x_k in float32, the precision updates travel in: one BLAS axpy per update into one
+    accumulator, reading each update once where it lies (no stacked copy, no widening)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if len(updates) == 0 or w.shape != (len(updates),) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be one non-negative number per update, not all zero")
+    length = len(updates[0])
+    total = np.zeros(length, dtype=np.float32)
+    for update, weight in zip(updates, w, strict=True):
+        vector = np.asarray(update, dtype=np.float32)
+        if vector.shape != (length,):
+            raise ValueError("every update must be a vector of the same length")
+        total = blas.saxpy(vector, total, a=float(weight))  # in place: total is float32
+    return total
+
+
 def mean_from_sum(weighted_sum: np.ndarray, total_weight: float) -> np.ndarray:
     """What secure aggregation yields: sum(n_k * x_k) and sum(n_k), never the individual x_k."""
     if total_weight <= 0:
         raise ValueError("total weight must be positive")
-    return np.asarray(weighted_sum, dtype=np.float64) / total_weight
+    return np.asarray(np.divide(weighted_sum, total_weight, dtype=np.float64))
 
 
 def coordinate_median(updates: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ Server optimisers follow Reddi et al. 2021, "Adaptive Federated Optimization", A
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,14 +26,16 @@ class RoundUpdates:
 
     weighted_sum: np.ndarray
     total_weight: float
-    individual: np.ndarray | None = None
+    individual: tuple[np.ndarray, ...] | None = None
     weights: np.ndarray | None = None
 
     @classmethod
-    def plain(cls, updates: np.ndarray, weights: np.ndarray) -> RoundUpdates:
-        array = np.asarray(updates, dtype=np.float64)
+    def plain(cls, updates: Sequence[np.ndarray] | np.ndarray, weights: np.ndarray) -> RoundUpdates:
+        """From the updates as received (float32 views of their bytes, or a matrix's rows); they
+        are stacked only for a strategy that needs them one by one."""
+        vectors = tuple(updates)
         w = np.asarray(weights, dtype=np.float64)
-        return cls(w @ array, float(w.sum()), array, w)
+        return cls(aggregate.weighted_sum(vectors, w), float(w.sum()), vectors, w)
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Strategy:
             raise ValueError(
                 f"{self.name} needs each hospital's update: run the round in plain mode"
             )
-        return updates.individual
+        return np.stack(updates.individual).astype(np.float64, copy=False)
 
 
 @dataclass

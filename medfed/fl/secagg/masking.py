@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from medfed.fl.secagg import crypto, quantize
+from medfed.fl.secagg import crypto
 
 
 def pair_context(round_ref: str, a: int, b: int) -> bytes:
     low, high = sorted((a, b))
     return f"medfed-secagg/{round_ref}/pair/{low}/{high}".encode()
-
-
-def pairwise_mask(
-    own_id: int, own_private: bytes, peer_id: int, peer_public: bytes, round_ref: str, length: int
-) -> np.ndarray:
-    """The mask `own_id` adds for `peer_id`: +PRG(s) if own_id < peer_id, else -PRG(s)."""
-    seed = crypto.agree(own_private, peer_public, pair_context(round_ref, own_id, peer_id))
-    stream = crypto.prg_uint64(seed, length)
-    return stream if own_id < peer_id else np.zeros(length, dtype=np.uint64) - stream
 
 
 def mask(
@@ -31,11 +22,10 @@ def mask(
     round_ref: str,
 ) -> np.ndarray:
     """y = x + PRG(b) + Σ_v ±PRG(s_uv) mod 2^64, over the peers' public masking keys."""
-    length = len(encoded)
-    masked = quantize.add(encoded, crypto.prg_uint64(self_seed, length))
+    masked = np.array(encoded, dtype=np.uint64)  # the only copy; masks are added in place
+    crypto.apply_prg(masked, self_seed)
     for peer_id, peer_public in peers.items():
         if peer_id != own_id:
-            masked = quantize.add(
-                masked, pairwise_mask(own_id, own_private, peer_id, peer_public, round_ref, length)
-            )
+            seed = crypto.agree(own_private, peer_public, pair_context(round_ref, own_id, peer_id))
+            crypto.apply_prg(masked, seed, subtract=own_id > peer_id)
     return masked

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from medfed.fl.secagg import constants as wire
-from medfed.fl.secagg import crypto, masking, quantize, shamir
+from medfed.fl.secagg import crypto, masking, shamir
 
 
 class ProtocolError(ValueError):
@@ -277,7 +277,7 @@ def unmask_sum(
     length = len(next(iter(masked.values())))
     total = np.zeros(length, dtype=np.uint64)
     for vector in masked.values():
-        total = quantize.add(total, vector)
+        np.add(total, vector, out=total)  # wraps mod 2^64
     for survivor in survivors:
         seed = _reconstruct(
             responses,
@@ -286,7 +286,7 @@ def unmask_sum(
             threshold,
             partial(_seed_matches, round_ref, roster[survivor][wire.SEED_COMMITMENT]),
         )
-        total = quantize.subtract(total, crypto.prg_uint64(seed, length))
+        crypto.apply_prg(total, seed, subtract=True)
     for gone in dropped:
         private = _reconstruct(
             responses,
@@ -296,9 +296,14 @@ def unmask_sum(
             partial(_key_matches, roster[gone][wire.MASK_PUBLIC]),
         )
         for survivor in survivors:
-            # The mask the survivor added for `gone`, recomputed from gone's side of the pair.
-            added = _survivor_mask(round_ref, survivor, gone, private, roster, length)
-            total = quantize.subtract(total, added)
+            # The survivor added +PRG(s) for `gone` if survivor < gone, else -PRG(s); s is
+            # recomputed from gone's side of the pair.
+            seed = crypto.agree(
+                private,
+                bytes.fromhex(roster[survivor][wire.MASK_PUBLIC]),
+                masking.pair_context(round_ref, survivor, gone),
+            )
+            crypto.apply_prg(total, seed, subtract=survivor < gone)
     return total
 
 
@@ -308,23 +313,6 @@ def _seed_matches(round_ref: str, commitment: str, seed: bytes) -> bool:
 
 def _key_matches(public_hex: str, private: bytes) -> bool:
     return crypto.public_key(private).hex() == public_hex
-
-
-def _survivor_mask(
-    round_ref: str,
-    survivor: int,
-    gone: int,
-    gone_private: bytes,
-    roster: dict[int, dict[str, str]],
-    length: int,
-) -> np.ndarray:
-    seed = crypto.agree(
-        gone_private,
-        bytes.fromhex(roster[survivor][wire.MASK_PUBLIC]),
-        masking.pair_context(round_ref, survivor, gone),
-    )
-    stream = crypto.prg_uint64(seed, length)
-    return stream if survivor < gone else np.zeros(length, dtype=np.uint64) - stream
 
 
 def _reconstruct(

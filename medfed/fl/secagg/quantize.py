@@ -56,7 +56,8 @@ def decode_mean(total: np.ndarray, fraction_bits: int = FRACTION_BITS) -> tuple[
     rows = int(signed[-1])
     if rows <= 0:
         raise ValueError("the summed row count is not positive: the sum is corrupt")
-    return signed[:-1].astype(np.float64) / 2.0**fraction_bits / rows, rows
+    # One pass: int64 to float64 and the scaling by 2^-F / N together.
+    return np.multiply(signed[:-1], 2.0**-fraction_bits / rows, dtype=np.float64), rows
 
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -60,7 +60,7 @@ def receive(
         )
     vector = decode_update(body.update, cache.get(base).parameters.shape[0])
     buffered.check_incoming(session, base, vector, body.epsilon)
-    blob = vector.astype("<f4").tobytes()
+    blob = vector.tobytes()
     contribution = Contribution(
         hospital_id=node.hospital_id,
         node_id=node.id,

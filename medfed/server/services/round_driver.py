@@ -174,13 +174,11 @@ def _aggregate_plain(
     services: RoundServices, session: Session, round_: Round, now: datetime
 ) -> None:
     contributors = [m for m in round_.members if m.status != "joined"]
-    updates = np.stack(
-        [
-            np.frombuffer(m.contribution.update_blob, dtype="<f4").astype(np.float64)
-            for m in contributors
-            if m.contribution is not None
-        ]
-    )
+    updates = [  # read in place, as stored (float32)
+        np.frombuffer(m.contribution.update_blob, dtype="<f4")
+        for m in contributors
+        if m.contribution is not None
+    ]
     weights = np.asarray([m.rows for m in contributors], dtype=np.float64)
     _aggregate(services, session, round_, now, RoundUpdates.plain(updates, weights), contributors)
 

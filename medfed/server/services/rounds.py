@@ -304,9 +304,7 @@ def submit(
         norm = machine.check_update(vector, cache.get(base).parameters.shape[0], config.norm_bound)
     except machine.UpdateRefused as refused:
         raise InvalidInput(f"The update is refused: {refused}.", field="update") from None
-    contribution = accept(
-        session, round_, node, member, body, vector.astype("<f4").tobytes(), "accepted"
-    )
+    contribution = accept(session, round_, node, member, body, vector.tobytes(), "accepted")
     audit.record(
         session,
         actor=audit.node_actor(node.id),

@@ -77,8 +77,11 @@ def test_fedavg_candidate_is_the_weighted_mean_of_the_updates(rounds: Rounds) ->
 
     candidate = DiseaseModel.from_bytes(response.content).parameters
     float32 = [u.astype("<f4").astype(np.float64) for u in updates]
-    expected = base + sum(w * u for w, u in zip(rows, float32, strict=True)) / sum(rows)
-    np.testing.assert_allclose(candidate, expected, rtol=1e-9, atol=1e-12)
+    mean = sum(w * u for w, u in zip(rows, float32, strict=True)) / sum(rows)
+    # The weighted sum is accumulated in float32, the precision updates travel in: each
+    # coordinate of the mean is within a few float32 steps of the exact one.
+    np.testing.assert_allclose(candidate - base, mean, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(candidate - base, 0, atol=1e-6)
 
 
 def test_a_worse_candidate_is_not_served_but_the_training_line_continues_from_it(
