@@ -85,10 +85,6 @@ def _numpy_sum(array: np.ndarray) -> float:
 
 
 def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
-    return _measure(quick)
-
-
-def _measure(quick: bool) -> tuple[int, dict[str, Any]]:
     repetitions = 1 if quick else 7
     sizes = [1_000, 100_000] if quick else [1_000, 100_000, 1_000_000]
     rng = np.random.default_rng(0)
@@ -155,3 +151,9 @@ def render(record: dict[str, Any]) -> str:
             f"{_rate(limit_secure)} |"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from run import main
+
+    main(["--only", "aggregation"])

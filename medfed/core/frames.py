@@ -25,8 +25,6 @@ MAGIC = b"MFv1"
 CONTENT_TYPE = "application/octet-stream"
 MAX_HEADER_BYTES = 64 * 1024
 _PREFIX = len(MAGIC) + 4
-
-
 ALIGNMENT = 64
 
 
@@ -38,7 +36,7 @@ def pack(header: dict[str, Any], vector: bytes | memoryview) -> bytes:
 
 def unpack(body: Buffer) -> tuple[dict[str, Any], memoryview]:
     """The header and a view of the vector's bytes (not a copy), or a clear refusal. `body` is
-    any byte buffer: bytes, or the array a large body was received into (see `receiving`)."""
+    any byte buffer (bytes, bytearray, memoryview, an array's memory)."""
     view = memoryview(body).cast("B")
     if len(view) < _PREFIX or view[: len(MAGIC)] != MAGIC:
         raise InvalidInput(

@@ -19,21 +19,24 @@ def _check(updates: np.ndarray) -> np.ndarray:
     return array
 
 
+def _weights(weights: np.ndarray, count: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    if count == 0 or w.shape != (count,) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be one non-negative number per update, not all zero")
+    return w
+
+
 def weighted_mean(updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """FedAvg's reduction (McMahan et al. 2017): the mean weighted by each hospital's rows."""
     array = _check(updates)
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (array.shape[0],) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError("weights must be one non-negative number per update, not all zero")
+    w = _weights(weights, array.shape[0])
     return np.asarray((w / w.sum()) @ array)
 
 
 def weighted_sum(updates: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
     """Σ w_k x_k in float32, the precision updates travel in: one BLAS axpy per update into one
     accumulator, reading each update once where it lies (no stacked copy, no widening)."""
-    w = np.asarray(weights, dtype=np.float64)
-    if len(updates) == 0 or w.shape != (len(updates),) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError("weights must be one non-negative number per update, not all zero")
+    w = _weights(weights, len(updates))
     length = len(updates[0])
     total = np.zeros(length, dtype=np.float32)
     for update, weight in zip(updates, w, strict=True):
