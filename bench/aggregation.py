@@ -135,9 +135,11 @@ def render(record: dict[str, Any]) -> str:
         "reached (MedFed's BLAS calls may use both cores). Plain work is what the server does: read each frame, check the "
         "update (its length; finite values and the L2 norm bound in one pass), accumulate the "
         "row-weighted sum in float32 (one BLAS axpy per update, reading it where it lies) and "
-        "take the mean; secure work is reading and checking each masked vector, adding them, "
-        "removing the self-masks recovered from shares (AES-CTR keystreams, expanded a "
-        "cache-sized chunk at a time) and decoding the fixed-point mean.",
+        "take the mean; secure work is reading and checking each masked vector, reconstructing "
+        "the self-mask seeds from shares, then one pass that, a cache-sized chunk at a time, "
+        "adds the masked vectors and subtracts the masks (AES-128-CTR keystreams), and "
+        "decoding the fixed-point mean. The shares depend on the machine: its memory "
+        "bandwidth sets the limit, its AES speed the secure work.",
         "",
         "| parameters | plain: updates/s | limit, float32 sum: updates/s | secure: updates/s | limit, uint64 sum: updates/s |",
         "| --- | --- | --- | --- | --- |",

@@ -48,10 +48,13 @@ def weighted_sum(updates: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarr
 
 
 def mean_from_sum(weighted_sum: np.ndarray, total_weight: float) -> np.ndarray:
-    """What secure aggregation yields: sum(n_k * x_k) and sum(n_k), never the individual x_k."""
+    """sum(n_k * x_k) / sum(n_k), in the sum's own precision (float32 for updates as they travel)."""
     if total_weight <= 0:
         raise ValueError("total weight must be positive")
-    return np.asarray(np.divide(weighted_sum, total_weight, dtype=np.float64))
+    array = np.asarray(weighted_sum)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    return np.asarray(np.divide(array, total_weight, dtype=array.dtype))
 
 
 def coordinate_median(updates: np.ndarray) -> np.ndarray:

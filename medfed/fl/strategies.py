@@ -22,9 +22,10 @@ from medfed.fl import aggregate
 
 @dataclass(frozen=True)
 class RoundUpdates:
-    """Plain mode: each update and its weight. Secure mode: only the weighted sum and total."""
+    """The row-weighted mean update and the rows behind it; in plain mode also each update and
+    its weight (secure mode yields only the mean: never an individual update)."""
 
-    weighted_sum: np.ndarray
+    mean: np.ndarray
     total_weight: float
     individual: tuple[np.ndarray, ...] | None = None
     weights: np.ndarray | None = None
@@ -35,7 +36,15 @@ class RoundUpdates:
         are stacked only for a strategy that needs them one by one."""
         vectors = tuple(updates)
         w = np.asarray(weights, dtype=np.float64)
-        return cls(aggregate.weighted_sum(vectors, w), float(w.sum()), vectors, w)
+        total = float(w.sum())
+        return cls(
+            aggregate.mean_from_sum(aggregate.weighted_sum(vectors, w), total), total, vectors, w
+        )
+
+    @classmethod
+    def secure(cls, mean: np.ndarray, rows: int) -> RoundUpdates:
+        """From what secure aggregation reveals: the mean and the row total."""
+        return cls(mean, float(rows))
 
 
 @dataclass
@@ -47,7 +56,7 @@ class Strategy:
         return {**settings, "proximal_mu": 0.0}
 
     def reduce(self, updates: RoundUpdates) -> np.ndarray:
-        return aggregate.mean_from_sum(updates.weighted_sum, updates.total_weight)
+        return updates.mean
 
     def apply(
         self, parameters: np.ndarray, combined: np.ndarray, state: dict[str, Any]

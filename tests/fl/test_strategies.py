@@ -32,14 +32,16 @@ def test_fedprox_tells_hospitals_its_mu_and_fedavg_sets_zero() -> None:
 def test_secure_mode_gives_the_same_fedavg_from_the_sum_alone() -> None:
     updates, weights = np.asarray([[1.0, 2.0], [3.0, -1.0]]), np.asarray([10.0, 30.0])
     plain = make_strategy("fedavg").reduce(RoundUpdates.plain(updates, weights))
-    secure = make_strategy("fedavg").reduce(RoundUpdates(weights @ updates, float(weights.sum())))
+    secure = make_strategy("fedavg").reduce(
+        RoundUpdates.secure((weights @ updates) / weights.sum(), int(weights.sum()))
+    )
     assert np.allclose(plain, secure)
 
 
 @pytest.mark.parametrize("name", ["median", "trimmed_mean"])
 def test_robust_rules_refuse_secure_mode(name: str) -> None:
     with pytest.raises(ValueError, match="plain mode"):
-        make_strategy(name).reduce(RoundUpdates(np.ones(2), 2.0))
+        make_strategy(name).reduce(RoundUpdates.secure(np.ones(2), 2))
     assert STRATEGIES[name].needs_individual_updates
 
 

@@ -23,9 +23,10 @@ def mask(
 ) -> np.ndarray:
     """y = x + PRG(b) + Σ_v ±PRG(s_uv) mod 2^64, over the peers' public masking keys."""
     masked = np.array(encoded, dtype=np.uint64)  # the only copy; masks are added in place
-    crypto.apply_prg(masked, self_seed)
+    keystreams = [(self_seed, False)]
     for peer_id, peer_public in peers.items():
         if peer_id != own_id:
             seed = crypto.agree(own_private, peer_public, pair_context(round_ref, own_id, peer_id))
-            crypto.apply_prg(masked, seed, subtract=own_id > peer_id)
+            keystreams.append((seed, own_id > peer_id))
+    crypto.combine(masked, keystreams=keystreams)
     return masked

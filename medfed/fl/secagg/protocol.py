@@ -274,10 +274,7 @@ def unmask_sum(
         raise ProtocolError(
             f"only {len(responses)} hospitals answered the unmasking, fewer than t = {threshold}"
         )
-    length = len(next(iter(masked.values())))
-    total = np.zeros(length, dtype=np.uint64)
-    for vector in masked.values():
-        np.add(total, vector, out=total)  # wraps mod 2^64
+    keystreams: list[crypto.Keystream] = []
     for survivor in survivors:
         seed = _reconstruct(
             responses,
@@ -286,7 +283,7 @@ def unmask_sum(
             threshold,
             partial(_seed_matches, round_ref, roster[survivor][wire.SEED_COMMITMENT]),
         )
-        crypto.apply_prg(total, seed, subtract=True)
+        keystreams.append((seed, True))
     for gone in dropped:
         private = _reconstruct(
             responses,
@@ -303,7 +300,11 @@ def unmask_sum(
                 bytes.fromhex(roster[survivor][wire.MASK_PUBLIC]),
                 masking.pair_context(round_ref, survivor, gone),
             )
-            crypto.apply_prg(total, seed, subtract=survivor < gone)
+            keystreams.append((seed, survivor < gone))
+    # Every seed is checked before any arithmetic; then one pass adds the masked vectors and
+    # removes the masks, a cache-sized chunk at a time.
+    total = np.zeros(len(next(iter(masked.values()))), dtype=np.uint64)
+    crypto.combine(total, addends=[masked[u] for u in survivors], keystreams=keystreams)
     return total
 
 

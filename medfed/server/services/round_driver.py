@@ -138,7 +138,7 @@ def _secure_step(
         )
         return round_.status
     members = [m for m in round_.members if m.id in contributors]
-    updates = RoundUpdates(mean * rows, float(rows))
+    updates = RoundUpdates.secure(mean, rows)
     _aggregate(services, session, round_, now, updates, members)
     return round_.status
 

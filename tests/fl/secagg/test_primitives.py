@@ -46,6 +46,28 @@ def test_prg_is_deterministic_per_seed() -> None:
     assert not np.array_equal(crypto.prg_uint64(seed, 100), crypto.prg_uint64(bytes(32), 100))
 
 
+def test_one_pass_equals_adding_and_masking_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    addends = [rng.integers(0, 2**64, 50, dtype=np.uint64) for _ in range(3)]
+    seeds = [(bytes([i]) * 32, i % 2 == 0) for i in range(4)]
+    expected = np.zeros(50, dtype=np.uint64)
+    for addend in addends:
+        expected = quantize.add(expected, addend)
+    for seed, subtract in seeds:
+        step = quantize.subtract if subtract else quantize.add
+        expected = step(expected, crypto.prg_uint64(seed, 50))  # whole, in one chunk
+    # Chunks much shorter than the vector (and not whole AES blocks): the pass crosses chunk
+    # boundaries, and the keystreams must not depend on where they are cut.
+    monkeypatch.setattr(crypto, "_PRG_CHUNK_WORDS", 7)
+    total = np.zeros(50, dtype=np.uint64)
+    crypto.combine(total, addends=addends, keystreams=seeds)
+    assert np.array_equal(total, expected)
+    with pytest.raises(ValueError, match="as long as the target"):
+        crypto.combine(total, addends=[np.zeros(49, dtype=np.uint64)])
+    with pytest.raises(ValueError, match="32 bytes"):
+        crypto.apply_prg(total, b"short")
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**256 - 1), st.integers(2, 12), st.data())
 def test_shamir_any_t_shares_reconstruct_and_t_minus_1_do_not(
