@@ -4,6 +4,7 @@ which columns are identifiers, and statistics for display. Memory does not grow 
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import io
 import math
@@ -255,6 +256,14 @@ def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: Intake
     return Layout(header, match.feature_columns, match.target_column, dropped)
 
 
+# A round reads its hospital's file at each step (joining, training, then twice to evaluate
+# the served model and the candidate). A file of at most this many rows is kept parsed, in
+# memory, for as long as it is unchanged on disk; larger files stream each time, so memory
+# never grows with the file.
+KEPT_ROWS = 20_000
+_KEPT: dict[tuple[Any, ...], tuple[list[tuple[dict[str, Value], int]], IntakeReport]] = {}
+
+
 def read_rows(
     spec: DiseaseSpec,
     path: Path,
@@ -267,11 +276,53 @@ def read_rows(
     """Yield (typed row, label) for every valid row, filling `report` as the file streams by.
 
     A row with a problem is reported (row and column) and left out of what is yielded; callers
-    that must not train on a partly bad file check `report.ok` after the pass.
+    that must not train on a partly bad file check `report.ok` after the pass. A small file read
+    before and unchanged since (same size, modification time and inode) is not parsed again.
+    The rows yielded are shared with later reads: callers must not change them.
     """
     report = report if report is not None else IntakeReport(spec.id, str(path))
     report.min_rows = min_rows
     report.skip_invalid_rows = skip_invalid_rows
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (
+        None
+        if stat is None
+        else (
+            spec.id,
+            spec.schema_hash,
+            str(path.resolve()),
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+            frozenset(drop_columns or ()),
+        )
+    )
+    kept = _KEPT.get(key) if key is not None else None
+    if kept is not None:
+        rows, seen = kept
+        for name in seen.__dataclass_fields__:
+            if name not in ("min_rows", "skip_invalid_rows"):
+                setattr(report, name, copy.deepcopy(getattr(seen, name)))
+        yield from rows
+        return
+    collected: list[tuple[dict[str, Value], int]] | None = [] if key is not None else None
+    for item in _stream_rows(spec, path, drop_columns, report):
+        if collected is not None:
+            collected.append(item)
+            if len(collected) > KEPT_ROWS:
+                collected = None
+        yield item
+    if collected is not None and key is not None:
+        _KEPT.clear()  # one file at a time: a node trains on one
+        _KEPT[key] = (collected, copy.deepcopy(report))
+
+
+def _stream_rows(
+    spec: DiseaseSpec, path: Path, drop_columns: set[str] | None, report: IntakeReport
+) -> Iterator[tuple[dict[str, Value], int]]:
     handle, report.encoding = open_text(path)
     with handle:
         first_line = handle.readline()

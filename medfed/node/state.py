@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ class NodeState:
     def __init__(self, node_home: Path) -> None:
         node_home.mkdir(parents=True, exist_ok=True)
         self.path = node_home / "node.db"
+        self._local = threading.local()
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -130,27 +132,32 @@ class NodeState:
         finally:
             connection.close()
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened once and kept: opening one per statement cost a
+        connect, and closing the last one a WAL checkpoint, several times per round step."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._local.connection = connection
+        return connection
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """For one SELECT: no write lock and no commit (WAL readers never wait for a writer)."""
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            yield connection
-        finally:
-            connection.close()
+        yield self._connection()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        """One write transaction, committed (and synced) before the block's caller goes on."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # the kept connection must not stay mid-transaction
+                connection.execute("ROLLBACK")
             raise
-        finally:
-            connection.close()
 
     # Ledger -----------------------------------------------------------------------------------
 

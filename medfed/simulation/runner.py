@@ -120,6 +120,9 @@ class Simulation:
         self.background = Background()
         self.url = ""
         self.headers: dict[str, str] = {}
+        # One client for the whole run: a client per call set up a TLS context each time,
+        # CPU the measured rounds competed with.
+        self.http = httpx.Client(timeout=30)
         self.public_holdout = (
             public_holdout_default(config.hospitals)
             if config.public_holdout is None
@@ -158,6 +161,7 @@ class Simulation:
                 self._say_row(record)
             return result
         finally:
+            self.http.close()
             self.background.stop()
 
     # Set-up --------------------------------------------------------------------------------
@@ -197,7 +201,7 @@ class Simulation:
         )
         self.url = f"http://127.0.0.1:{port}"
         wait_ready(self.url, process, log)
-        token = httpx.post(
+        token = self.http.post(
             self.url + API + "/auth/token", json={"username": "admin", "password": password}
         )
         token.raise_for_status()
@@ -207,7 +211,7 @@ class Simulation:
     def _start_nodes(self, hospitals: list[Hospital]) -> None:
         hospital_ids = []
         for index, hospital in enumerate(hospitals):
-            created = httpx.post(
+            created = self.http.post(
                 self.url + API + "/hospitals",
                 json={"name": f"{hospital.name} (simulated)"},
                 headers=self.headers,
@@ -254,7 +258,7 @@ class Simulation:
         waiting = set(hospital_ids)
         while waiting and time.monotonic() < deadline:
             for hospital_id in list(waiting):
-                nodes = httpx.get(
+                nodes = self.http.get(
                     f"{self.url}{API}/hospitals/{hospital_id}/nodes", headers=self.headers
                 ).json()
                 seen = [n["last_seen_at"] for n in nodes if n["last_seen_at"]]
@@ -303,7 +307,7 @@ class Simulation:
 
     def _campaign(self, hospitals: list[Hospital], min_rows: int) -> Iterator[RoundRecord]:
         """Start the campaign and yield each of its rounds as it ends, scored."""
-        started = httpx.post(
+        started = self.http.post(
             self.url + API + "/campaigns",
             json=self._campaign_body(hospitals, min_rows),
             headers=self.headers,
@@ -316,14 +320,14 @@ class Simulation:
         previous_end: datetime | None = None
         deadline = time.monotonic() + self.config.round_timeout * (self.config.rounds + 3)
         while time.monotonic() < deadline:
-            campaign = httpx.get(
+            campaign = self.http.get(
                 f"{self.url}{API}/campaigns/{campaign_id}", headers=self.headers
             ).json()
             for entry in campaign["rounds"]:
                 if entry["id"] in seen or entry["status"] not in ("deployed", "rejected", "failed"):
                     continue
                 seen.add(entry["id"])
-                state = httpx.get(
+                state = self.http.get(
                     f"{self.url}{API}/rounds/{entry['id']}", headers=self.headers
                 ).json()
                 # Which versions doctors and the training line have after this round, from the
@@ -352,7 +356,7 @@ class Simulation:
         raise RuntimeError("the campaign did not finish in time")
 
     def _model(self, version: str) -> DiseaseModel:
-        blob = httpx.get(
+        blob = self.http.get(
             f"{self.url}{API}/models/{self.spec.id}/versions/{version}/artifact",
             headers=self.headers,
         ).content

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from medfed.core.catalog import get_disease
-from medfed.node.intake import IntakeRefused, check_file
+from medfed.node import intake
+from medfed.node.intake import IntakeRefused, check_file, read_rows
 
 HEADER = "glucose,bmi,age,blood_pressure,outcome"
 
@@ -175,3 +176,41 @@ def test_large_file_is_streamed(tmp_path: Path) -> None:
             )
     report = check(path)
     assert report.ok and report.valid_rows == 200_000
+
+
+def test_a_small_unchanged_file_is_parsed_once_and_read_again_after_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[Path] = []
+    stream = intake._stream_rows
+
+    def counting(*args: object) -> object:
+        parsed.append(args[1])  # type: ignore[arg-type]
+        return stream(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "_stream_rows", counting)
+    path = write(tmp_path, [HEADER, *good_rows(), "abc,1,2,3,1"])
+    first = check(path)
+    rows = list(read_rows(get_disease("diabetes"), path, min_rows=500, skip_invalid_rows=True))
+    again = check(path)
+    assert len(parsed) == 1  # read once: the second and third readers got the kept rows
+    assert len(rows) == 220 and again.valid_rows == first.valid_rows == 220
+    assert again.problem_count == 1 and again.problems[0].row == first.problems[0].row == 222
+    assert again.blocking == first.blocking  # this reader's own min_rows and options count
+    assert not first.ok and again.columns["glucose"].as_dict() == first.columns["glucose"].as_dict()
+    write(tmp_path, [HEADER, *good_rows(230)])  # the hospital replaces the file
+    assert check(path).valid_rows == 230 and len(parsed) == 2
+    with pytest.raises(IntakeRefused, match="Body mass index"):
+        check(path, drop_columns={"bmi"})  # other options: read again
+    assert len(parsed) == 3
+
+
+def test_a_file_above_the_kept_size_streams_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "KEPT_ROWS", 100)
+    path = write(tmp_path, [HEADER, *good_rows()])
+    check(path)
+    monkeypatch.setattr(intake, "_stream_rows", None)  # a second parse would fail loudly
+    with pytest.raises(TypeError):
+        check(path)

@@ -28,7 +28,6 @@ from medfed.server.api.round_schemas import (
 )
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
-from medfed.server.db.tables import Node, Round
 from medfed.server.deps import CurrentNode, DbSession, Reading, ReadingNode, SettingsDep
 from medfed.server.faults import crash_point
 from medfed.server.services import rounds, secagg
@@ -53,25 +52,24 @@ TRAINING_KEYS = (
 )
 
 
-def _public(round_: Round, node: Node) -> NodeRoundPublic:
-    member = rounds.member_of(round_, node)
-    config = round_.config
+def _public(view: rounds.NodeRoundView) -> NodeRoundPublic:
+    config = view.config
     training = {key: config.get(key) for key in TRAINING_KEYS}
     if config.get("strategy") != "fedprox":
         training["proximal_mu"] = 0.0
     return NodeRoundPublic(
-        id=round_.id,
-        disease=round_.disease,
-        number=round_.number,
-        status=round_.status,
-        base_version=round_.base_version.version,
-        result_version=round_.result_version.version if round_.result_version else None,
-        reason=round_.reason,
+        id=view.id,
+        disease=view.disease,
+        number=view.number,
+        status=view.status,
+        base_version=view.base_version,
+        result_version=view.result_version,
+        reason=view.reason,
         training=training,
         min_rows=int(config["min_rows"]),
-        my_status=member.status if member else None,
-        members=len(round_.members),
-        stage=rounds.stage_of(round_.status, round_.secagg),
+        my_status=view.my_status,
+        members=view.members,
+        stage=view.stage,
     )
 
 
@@ -139,7 +137,8 @@ async def my_rounds(
         return Response(status_code=304, headers=headers)
     listing = await reader.run_on_thread(
         lambda db: [
-            _public(r, node).model_dump(mode="json") for r in rounds.rounds_for_node(db, node)
+            _public(view).model_dump(mode="json")
+            for view in rounds.rounds_for_node(db, hospital_id)
         ]
     )
     return JSONResponse(listing, headers=headers)
@@ -167,7 +166,10 @@ def _tag_value(header: str | None) -> str | None:
 
 @router.get("/{round_id}", response_model=NodeRoundPublic)
 def one_round(round_id: IdPath, node: CurrentNode, db: DbSession) -> NodeRoundPublic:
-    return _public(rounds.get_round(db, round_id), node)
+    found = rounds.rounds_for_node(db, node.hospital_id, round_id=round_id)
+    if not found:
+        rounds.get_round(db, round_id)  # says that there is no such round
+    return _public(found[0])
 
 
 @router.post("/{round_id}/join", response_model=MemberStatusPublic, status_code=201)

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.catalog import get_disease
@@ -156,32 +156,113 @@ def member_of(round_: Round, node: Node) -> RoundMember | None:
     return next((m for m in round_.members if m.hospital_id == node.hospital_id), None)
 
 
-def rounds_for_node(session: Session, node: Node, limit: int = 20) -> list[Round]:
-    """Rounds the node may join, and the recent rounds its hospital is in."""
-    joined = select(RoundMember.round_id).where(RoundMember.hospital_id == node.hospital_id)
-    query = (
-        select(Round)
-        .where((Round.status == machine.OPEN) | Round.id.in_(joined))
-        .order_by(Round.id.desc())
-        .limit(limit)
-        # What a node's listing shows of each round, loaded with it (nodes ask often).
-        .options(
-            load_only(
-                Round.disease,
-                Round.number,
-                Round.status,
-                Round.reason,
-                Round.config,
-                Round.secagg,
-                Round.base_version_id,
-                Round.result_version_id,
-            ),
-            selectinload(Round.members),
-            selectinload(Round.base_version).load_only(ModelVersion.major, ModelVersion.minor),
-            selectinload(Round.result_version).load_only(ModelVersion.major, ModelVersion.minor),
-        )
+@dataclass(frozen=True)
+class NodeRoundView:
+    """One round as a node sees it: the round, and this hospital's place in it."""
+
+    id: int
+    disease: str
+    number: int
+    status: str
+    reason: str | None
+    config: dict[str, Any]
+    stage: str | None
+    base_version: str
+    result_version: str | None
+    my_status: str | None
+    members: int
+
+
+# The node's listing and its long-poll tag run at every step of every round, for every node:
+# their statements are built once (with bound parameters) instead of at each call, which cost
+# more than running them.
+_HOSPITAL = bindparam("hospital_id", type_=Integer)
+_ROUND = bindparam("round_id", type_=Integer)
+_LIMIT = bindparam("limit", type_=Integer)
+_MINE = (
+    select(RoundMember.round_id, RoundMember.status)
+    .where(RoundMember.hospital_id == _HOSPITAL)
+    .subquery()
+)
+# A node sees the open rounds and those its hospital is in.
+_VISIBLE = (Round.status == machine.OPEN) | _MINE.c.round_id.is_not(None)
+_STAGE = Round.secagg["stage"].as_string()
+
+
+def _node_rounds() -> Select[Any]:
+    members = (
+        select(func.count(RoundMember.id))
+        .where(RoundMember.round_id == Round.id)
+        .correlate(Round)
+        .scalar_subquery()
     )
-    return list(session.scalars(query))
+    base, result = aliased(ModelVersion), aliased(ModelVersion)
+    return (
+        select(
+            Round.id,
+            Round.disease,
+            Round.number,
+            Round.status,
+            Round.reason,
+            Round.config,
+            _STAGE,
+            base.major,
+            base.minor,
+            result.major,
+            result.minor,
+            _MINE.c.status,
+            members,
+        )
+        .join(base, base.id == Round.base_version_id)
+        .outerjoin(result, result.id == Round.result_version_id)
+        .outerjoin(_MINE, _MINE.c.round_id == Round.id)
+    )
+
+
+_NODE_ROUNDS = _node_rounds().where(_VISIBLE).order_by(Round.id.desc()).limit(_LIMIT)
+_NODE_ROUND = _node_rounds().where(Round.id == _ROUND)
+
+
+_LISTING_STATE = (
+    select(Round.id, Round.status, _STAGE, _MINE.c.status)
+    .outerjoin(_MINE, _MINE.c.round_id == Round.id)
+    .where(_VISIBLE)
+    .order_by(Round.id.desc())
+    .limit(_LIMIT)
+)
+
+
+def _stage(status: str, stage: str | None) -> str | None:
+    """The secure-aggregation stage, while a secure round trains."""
+    return stage if status == machine.TRAINING else None
+
+
+def rounds_for_node(
+    session: Session, hospital_id: int, *, round_id: int | None = None, limit: int = 20
+) -> list[NodeRoundView]:
+    """Rounds the node may join, and the recent rounds its hospital is in (or only `round_id`),
+    in one query: no member rows or secure-aggregation state are loaded, only this hospital's
+    status in each round, the count of members and the stage."""
+    if round_id is None:
+        rows = session.execute(_NODE_ROUNDS, {"hospital_id": hospital_id, "limit": limit})
+    else:
+        rows = session.execute(_NODE_ROUND, {"hospital_id": hospital_id, "round_id": round_id})
+    return [
+        NodeRoundView(
+            id=row[0],
+            disease=row[1],
+            number=row[2],
+            status=row[3],
+            reason=row[4],
+            config=row[5],
+            stage=_stage(row[3], row[6]),
+            base_version=f"v{row[7]}.{row[8]}",
+            result_version=None if row[9] is None else f"v{row[9]}.{row[10]}",
+            my_status=row[11],
+            members=int(row[12]),
+        )
+        for row in rows
+    ]
 
 
 def listing_state(
@@ -190,30 +271,30 @@ def listing_state(
     """What a node acts on in `rounds_for_node`, in one query: each round's id, status and
     secure-aggregation stage, and this hospital's status in it. A node's long poll answers when
     this changes."""
-    mine = (
-        select(RoundMember.round_id, RoundMember.status)
-        .where(RoundMember.hospital_id == hospital_id)
-        .subquery()
-    )
-    query = (
-        select(Round.id, Round.status, Round.secagg, mine.c.status)
-        .outerjoin(mine, mine.c.round_id == Round.id)
-        .where((Round.status == machine.OPEN) | mine.c.round_id.is_not(None))
-        .order_by(Round.id.desc())
-        .limit(limit)
-    )
+    rows = session.execute(_LISTING_STATE, {"hospital_id": hospital_id, "limit": limit})
     return [
-        (round_id, status, stage_of(status, secagg), member)
-        for round_id, status, secagg, member in session.execute(query)
+        (round_id, status, _stage(status, stage), member)
+        for round_id, status, stage, member in rows
     ]
 
 
-def stage_of(status: str, secagg: dict[str, Any] | None) -> str | None:
-    """The secure-aggregation stage of a training round (None otherwise)."""
-    if status != machine.TRAINING or not secagg:
-        return None
-    stage: str | None = secagg.get("stage")
-    return stage
+def kick_if_last(session: Session, last: bool) -> None:
+    """Kick the ticker when a node's message is the last one a step waits for (the cohort is
+    full, every update or evaluation is in, a secure stage has every message): the step ends at
+    once. Earlier messages do not: the step waits for the rest or for its deadline, which the
+    ticker's own interval notices, and a pass per message cost the server more than the nodes'
+    own requests."""
+    if last:
+        bell.note(session, ())
+
+
+def _members(session: Session, round_id: int, status: str | None = None) -> int:
+    """How many hospitals are in the round (in `status`), this transaction's changes included."""
+    session.flush()
+    query = select(func.count(RoundMember.id)).where(RoundMember.round_id == round_id)
+    if status is not None:
+        query = query.where(RoundMember.status == status)
+    return int(session.scalar(query) or 0)
 
 
 def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
@@ -247,7 +328,7 @@ def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
-    bell.note(session, ())  # the ticker has something new to look at
+    kick_if_last(session, _members(session, round_.id) >= config.max_hospitals)
     return member
 
 
@@ -312,7 +393,7 @@ def submit(
         object=f"round:{round_.id}",
         details={"contribution_id": contribution.id, "rows": body.rows, "norm": round(norm, 6)},
     )
-    bell.note(session, ())  # the ticker has something new to look at
+    kick_if_last(session, _members(session, round_.id, "joined") == 0)
     return member
 
 
@@ -409,5 +490,5 @@ def report_evaluation(
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
-    bell.note(session, ())  # the ticker has something new to look at
+    kick_if_last(session, _members(session, round_.id, "submitted") == 0)
     return member

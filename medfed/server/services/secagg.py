@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -22,7 +22,6 @@ from medfed.fl import rounds as machine
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.fl.secagg.stages import StageSnapshot, StageStep
-from medfed.server import bell
 from medfed.server.db.tables import Node, Round, RoundMember, SecaggMessage
 from medfed.server.services import audit
 from medfed.server.services.rounds import (
@@ -30,6 +29,7 @@ from medfed.server.services.rounds import (
     accept,
     config_of,
     get_round,
+    kick_if_last,
     member_of,
     refuse_replay,
 )
@@ -122,7 +122,12 @@ def receive(
         object=f"round:{round_.id}",
         details={"stage": stage, "bytes": len(payload)},
     )
-    bell.note(session, ())  # the last message of a stage ends it (the ticker is kicked)
+    received = session.scalar(
+        select(func.count(SecaggMessage.id)).where(
+            SecaggMessage.round_id == round_.id, SecaggMessage.stage == stage
+        )
+    )
+    kick_if_last(session, int(received or 0) >= len(state["expected"]))
     return member
 
 
