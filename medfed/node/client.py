@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +17,8 @@ from medfed import __version__
 from medfed.core import errors, frames
 
 API = "/api/v1"
+POLICY_SECONDS = 10.0  # how long the network's policy is reused before it is asked again
+KEPT_ARTIFACTS = 4  # model artifacts kept in memory by their hash
 ERROR_BY_STATUS: dict[int, type[errors.MedFedError]] = {
     400: errors.MalformedRequest,
     401: errors.AuthenticationFailed,
@@ -69,6 +73,10 @@ class ServerClient:
             headers["Authorization"] = f"Bearer {credential}"
         self._timeout = timeout
         self._http = httpx.Client(base_url=self.server_url, headers=headers, timeout=timeout)
+        self._policy: tuple[float, dict[str, Any]] | None = None
+        # Artifacts by their SHA-256 (the server names them so): a round's base is usually the
+        # previous round's candidate, which this node has just evaluated.
+        self._artifacts: OrderedDict[str, bytes] = OrderedDict()
 
     def close(self) -> None:
         self._http.close()
@@ -115,8 +123,12 @@ class ServerClient:
         return result
 
     def policy(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/nodes/policy")
-        return result
+        """The network's policy, asked again once it is POLICY_SECONDS old (a round's steps
+        ask for it several times within a few seconds)."""
+        now = time.monotonic()
+        if self._policy is None or now - self._policy[0] >= POLICY_SECONDS:
+            self._policy = (now, self._request("GET", "/nodes/policy"))
+        return dict(self._policy[1])
 
     def download_model(self, disease: str, line: str = "served") -> tuple[bytes, str]:
         """A model's artifact and its version label, checked against the sent hash: the served
@@ -125,6 +137,20 @@ class ServerClient:
         return self._artifact(f"/nodes/models/{disease}{suffix}")
 
     def _artifact(self, path: str) -> tuple[bytes, str]:
+        blob, version, sha256 = self._download(path)
+        self._artifacts[sha256] = blob
+        while len(self._artifacts) > KEPT_ARTIFACTS:
+            self._artifacts.popitem(last=False)
+        return blob, version
+
+    def _kept(self, sha256: str | None) -> bytes | None:
+        """An artifact this client downloaded before (checked then against its hash)."""
+        if sha256 is None or sha256 not in self._artifacts:
+            return None
+        self._artifacts.move_to_end(sha256)
+        return self._artifacts[sha256]
+
+    def _download(self, path: str) -> tuple[bytes, str, str]:
         try:
             response = self._http.get(API + path)
         except httpx.HTTPError as exc:
@@ -134,11 +160,12 @@ class ServerClient:
         if not response.is_success:
             self._raise(response)
         blob = response.content
-        if hashlib.sha256(blob).hexdigest() != response.headers.get("x-medfed-artifact-sha256"):
+        sha256 = hashlib.sha256(blob).hexdigest()
+        if sha256 != response.headers.get("x-medfed-artifact-sha256"):
             raise errors.ServiceUnavailable(
                 "The model download was corrupted in transit; try again."
             )
-        return blob, response.headers["x-medfed-model-version"]
+        return blob, response.headers["x-medfed-model-version"], sha256
 
     def contribute(self, fields: dict[str, Any], update: np.ndarray) -> dict[str, Any]:
         """A buffered contribution: the update as raw float32 in a binary frame."""
@@ -191,11 +218,19 @@ class ServerClient:
         )
         return result
 
-    def round_base(self, round_id: int) -> tuple[bytes, str]:
-        return self._artifact(f"/nodes/rounds/{round_id}/base")
+    def round_base(self, round_: dict[str, Any]) -> tuple[bytes, str]:
+        """The round's base model and its version label (from `round_`, a listing entry),
+        downloaded only if this client does not hold it already."""
+        kept = self._kept(round_.get("base_artifact"))
+        if kept is not None:
+            return kept, str(round_["base_version"])
+        return self._artifact(f"/nodes/rounds/{round_['id']}/base")
 
-    def round_candidate(self, round_id: int) -> bytes:
-        return self._artifact(f"/nodes/rounds/{round_id}/candidate")[0]
+    def round_candidate(self, round_: dict[str, Any]) -> bytes:
+        kept = self._kept(round_.get("candidate_artifact"))
+        if kept is not None:
+            return kept
+        return self._artifact(f"/nodes/rounds/{round_['id']}/candidate")[0]
 
     def round_served(self, round_id: int) -> bytes:
         """The version doctors were served when the candidate was made: what it must beat."""

@@ -302,7 +302,7 @@ class RoundAgent:
                 self.client,
                 self._request(round_),
                 job_id=job_id,
-                base=self.client.round_base(round_id),
+                base=self.client.round_base(round_),
             )
             job = self.state.job(job_id)
         assert job is not None and job.result is not None
@@ -323,7 +323,8 @@ class RoundAgent:
     def _secure_step(self, round_: dict[str, Any]) -> None:
         """One step of secure aggregation: whatever the current stage needs from this hospital."""
         round_id = round_["id"]
-        view = self.client.secagg_view(round_id)
+        # A listing carries the view (a server from before that asks for it separately).
+        view = round_.get("secagg") or self.client.secagg_view(round_id)
         if view["sent"] or not view["expected"]:
             return
         stage, threshold = view["stage"], int(view["threshold"])
@@ -388,7 +389,7 @@ class RoundAgent:
         rows; send their metrics and the paired sums (numbers only, never a row)."""
         round_id = round_["id"]
         served = DiseaseModel.from_bytes(self.client.round_served(round_id))
-        candidate = DiseaseModel.from_bytes(self.client.round_candidate(round_id))
+        candidate = DiseaseModel.from_bytes(self.client.round_candidate(round_))
         request = replace(self._request(round_), no_dp=True)
         labels, served_probabilities = validation_probabilities(
             self.node_home, request, served, min_rows=1

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from sqlalchemy.orm import Session
 
 from medfed.core.errors import InvalidInput
-from medfed.node.client import check_server_url
+from medfed.node import enroll as node_enroll
+from medfed.node.client import ServerClient, check_server_url
+from tests.node.conftest import admin_headers, open_heart_round
+from tests.utils.processes import ServerProcess, run_medfed
 
 
 @pytest.mark.parametrize(
@@ -26,3 +32,25 @@ def test_plain_http_to_remote_hosts_and_non_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         check_server_url(url)
     assert caught.value.field == "server"
+
+
+def test_the_policy_is_reused_briefly_and_a_held_base_model_is_not_downloaded_again(
+    live_server: tuple[ServerProcess, dict[str, str]], tmp_path: Path, trained_db: Session
+) -> None:
+    process, env = live_server
+    created = run_medfed(["admin", "create-hospital", "Client Cache Hospital"], env)
+    token = created.stdout.strip().splitlines()[-1]
+    credential = node_enroll.enroll(tmp_path / "node", process.url, token, node_name="cache")
+    client = ServerClient(process.url, credential.credential)
+    asked: list[str] = []
+    client._http.event_hooks["request"].append(lambda request: asked.append(request.url.path))
+    assert client.policy() == client.policy() and asked.count("/api/v1/nodes/policy") == 1
+    blob, version = client.download_model("heart")
+    round_id = open_heart_round(process, admin_headers(process, trained_db)).json()["id"]
+    listed = next(r for r in client.rounds() if r["id"] == round_id)
+    assert listed["base_version"] == version and listed["candidate_artifact"] is None
+    assert client.round_base(listed) == (blob, version)
+    assert f"/api/v1/nodes/rounds/{round_id}/base" not in asked  # held: the served v1.0
+    # A base it does not hold (or a listing without the hash) is downloaded and checked.
+    assert client.round_base({**listed, "base_artifact": "0" * 64}) == (blob, version)
+    assert asked.count(f"/api/v1/nodes/rounds/{round_id}/base") == 1

@@ -242,6 +242,7 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     }
     assert paths <= allowed and {f"{prefix}/secagg/{stage}" for stage in stages} <= paths
     assert f"{prefix}/update" not in paths  # secure by default: the update itself never leaves
+    assert f"{prefix}/secagg" not in paths  # each stage's view came with the listing
     head, masked = request_sent(sent, f"POST {prefix}/secagg/masked_input")
     assert b"content-type: application/octet-stream" in head.lower()  # a binary frame
     fields, vector = frames.unpack(masked)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied, ServiceUnavailable
 from medfed.fl.secagg import constants as wire
@@ -28,6 +29,7 @@ from medfed.server.api.round_schemas import (
 )
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
+from medfed.server.db.tables import Node
 from medfed.server.deps import CurrentNode, DbSession, Reading, ReadingNode, SettingsDep
 from medfed.server.faults import crash_point
 from medfed.server.services import rounds, secagg
@@ -52,7 +54,7 @@ TRAINING_KEYS = (
 )
 
 
-def _public(view: rounds.NodeRoundView) -> NodeRoundPublic:
+def _public(view: rounds.NodeRoundView, secure: dict[str, Any] | None = None) -> NodeRoundPublic:
     config = view.config
     training = {key: config.get(key) for key in TRAINING_KEYS}
     if config.get("strategy") != "fedprox":
@@ -70,7 +72,25 @@ def _public(view: rounds.NodeRoundView) -> NodeRoundPublic:
         my_status=view.my_status,
         members=view.members,
         stage=view.stage,
+        base_artifact=view.base_artifact,
+        candidate_artifact=view.candidate_artifact,
+        secagg=secure,
     )
+
+
+def _listed(db: Session, node: Node, views: list[rounds.NodeRoundView]) -> list[dict[str, Any]]:
+    """The listing, with the secure-aggregation view of each secure round this hospital is
+    training in (one request per stage and node fewer)."""
+    listing = []
+    for view in views:
+        secure = None
+        if view.stage is not None and view.my_status in ("joined", "submitted"):
+            try:
+                secure = secagg.view(db, node, view.id)
+            except MedFedError:  # not this node's part after all: it asks, and is told why
+                secure = None
+        listing.append(_public(view, secure).model_dump(mode="json"))
+    return listing
 
 
 def _artifact(request: Request, key: str, version: str) -> Response:
@@ -136,10 +156,7 @@ async def my_rounds(
     if tag == known:
         return Response(status_code=304, headers=headers)
     listing = await reader.run_on_thread(
-        lambda db: [
-            _public(view).model_dump(mode="json")
-            for view in rounds.rounds_for_node(db, hospital_id)
-        ]
+        lambda db: _listed(db, node, rounds.rounds_for_node(db, hospital_id))
     )
     return JSONResponse(listing, headers=headers)
 

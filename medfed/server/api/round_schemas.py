@@ -130,6 +130,20 @@ class NodeRoundPublic(BaseModel):
     stage: str | None = Field(
         None, description="The secure-aggregation stage while a secure round trains."
     )
+    base_artifact: str | None = Field(
+        None,
+        description="SHA-256 of the base model's artifact: a node that holds it (the previous "
+        "round's candidate) need not download it.",
+    )
+    candidate_artifact: str | None = Field(
+        None, description="SHA-256 of the candidate's artifact, once the round has one."
+    )
+    secagg: dict[str, Any] | None = Field(
+        None,
+        description="While a secure round this hospital is in trains: what GET "
+        "/nodes/rounds/{id}/secagg answers (the stage and what this hospital needs for it), "
+        "so that a node acting on the listing needs no second request.",
+    )
 
 
 class JoinIn(StrictIn):

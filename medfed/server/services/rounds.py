@@ -171,6 +171,8 @@ class NodeRoundView:
     result_version: str | None
     my_status: str | None
     members: int
+    base_artifact: str
+    candidate_artifact: str | None
 
 
 # The node's listing and its long-poll tag run at every step of every round, for every node:
@@ -212,6 +214,8 @@ def _node_rounds() -> Select[Any]:
             result.minor,
             _MINE.c.status,
             members,
+            base.artifact_key,
+            Round.candidate_key,
         )
         .join(base, base.id == Round.base_version_id)
         .outerjoin(result, result.id == Round.result_version_id)
@@ -260,6 +264,8 @@ def rounds_for_node(
             result_version=None if row[9] is None else f"v{row[9]}.{row[10]}",
             my_status=row[11],
             members=int(row[12]),
+            base_artifact=row[13],
+            candidate_artifact=row[14],
         )
         for row in rows
     ]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -30,7 +30,6 @@ from medfed.server.services.rounds import (
     config_of,
     get_round,
     kick_if_last,
-    member_of,
     refuse_replay,
 )
 
@@ -61,6 +60,17 @@ def _messages(session: Session, round_id: int, stage: str) -> dict[int, bytes]:
     return {int(sender): bytes(payload) for sender, payload in rows}
 
 
+def _senders(session: Session, round_id: int, stage: str) -> set[int]:
+    """Who sent the stage's message, without reading the messages (a masked input is a vector
+    of the model's size)."""
+    rows = session.scalars(
+        select(SecaggMessage.sender).where(
+            SecaggMessage.round_id == round_id, SecaggMessage.stage == stage
+        )
+    )
+    return {int(sender) for sender in rows}
+
+
 def _roster(session: Session, round_id: int) -> dict[int, dict[str, str]]:
     return {
         sender: json.loads(payload)
@@ -68,8 +78,13 @@ def _roster(session: Session, round_id: int) -> dict[int, dict[str, str]]:
     }
 
 
-def _member(round_: Round, node: Node) -> RoundMember:
-    member = member_of(round_, node)
+def _member(session: Session, round_: Round, node: Node) -> RoundMember:
+    """This node's place in the round (one row: a stage's messages arrive from every member)."""
+    member = session.scalar(
+        select(RoundMember).where(
+            RoundMember.round_id == round_.id, RoundMember.hospital_id == node.hospital_id
+        )
+    )
     if member is None or member.node_id != node.id:
         raise PermissionDenied(f"This node is not in the cohort of round {round_.id}.")
     return member
@@ -89,7 +104,7 @@ def receive(
     """Store one hospital's message for the current stage, once, after checking its shape."""
     round_ = get_round(session, round_id, lock=True)
     state = _current(round_)
-    member = _member(round_, node)
+    member = _member(session, round_, node)
     if stage != state["stage"]:
         raise Conflict(
             f"Round {round_.id} is at the {state['stage']} stage, not {stage}.", field="stage"
@@ -122,12 +137,7 @@ def receive(
         object=f"round:{round_.id}",
         details={"stage": stage, "bytes": len(payload)},
     )
-    received = session.scalar(
-        select(func.count(SecaggMessage.id)).where(
-            SecaggMessage.round_id == round_.id, SecaggMessage.stage == stage
-        )
-    )
-    kick_if_last(session, int(received or 0) >= len(state["expected"]))
+    kick_if_last(session, set(state["expected"]) <= _senders(session, round_.id, stage))
     return member
 
 
@@ -202,14 +212,14 @@ def view(session: Session, node: Node, round_id: int) -> dict[str, Any]:
     """What this hospital needs now: the stage, and the roster, its ciphertexts or the survivors."""
     round_ = get_round(session, round_id)
     state = _current(round_)
-    member = _member(round_, node)
+    member = _member(session, round_, node)
     answer: dict[str, Any] = {
         "round_ref": round_ref(round_),
         "stage": state["stage"],
         "client_id": member.id,
         "threshold": state["threshold"],
         "length": state.get("length"),
-        "sent": member.id in _messages(session, round_.id, state["stage"]),
+        "sent": member.id in _senders(session, round_.id, state["stage"]),
         "expected": member.id in state["expected"],
     }
     if state["stage"] in (wire.SHARE_KEYS, wire.MASKED_INPUT, wire.UNMASKING):
@@ -230,7 +240,7 @@ def snapshot(session: Session, round_: Round) -> StageSnapshot:
     state = round_.secagg or {}
     config = config_of(round_)
     stage = state["stage"]
-    received = _messages(session, round_.id, stage)
+    received = _senders(session, round_.id, stage)
     deadline = config.submit_seconds if stage == wire.MASKED_INPUT else config.secagg_stage_seconds
     return StageSnapshot(
         stage=stage,
@@ -248,7 +258,7 @@ def close_stage(
     """Fix who took part in the stage that ends and open the next one; returns the new state."""
     state = dict(round_.secagg or {})
     ended = state["stage"]
-    senders = sorted(s for s in _messages(session, round_.id, ended) if s in state["expected"])
+    senders = sorted(s for s in _senders(session, round_.id, ended) if s in state["expected"])
     if ended == wire.ADVERTISE_KEYS:
         state["roster"] = {
             str(s): v for s, v in _roster(session, round_.id).items() if s in senders
