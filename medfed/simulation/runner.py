@@ -181,7 +181,8 @@ class Simulation:
             "holdout_evidence": self.public_holdout,
             "admin_password": password,
             "policy_min_rows": min_rows,
-            "round_tick_seconds": 0.2,
+            # The default tick: a step's last message ends it at once, so the ticker's own
+            # interval only bounds how late a deadline is seen (a faster one only costs CPU).
             "workers": 1,  # the simulation's server is mostly idle; one process is enough
             "port": port,
         }
