@@ -102,6 +102,15 @@ def medfed(*args: str, env: dict[str, str], stdin: str | None = None) -> str:
 @contextmanager
 def running_server(env: dict[str, str], timeout: float = 300) -> Iterator[str]:
     """A real `medfed server start` process on a free loopback port; yields its URL."""
+    with server_process(env, timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    env: dict[str, str], timeout: float = 300
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_server`, yielding the process too (to read its memory and CPU)."""
     import httpx
 
     port = free_port()
@@ -123,7 +132,7 @@ def running_server(env: dict[str, str], timeout: float = 300) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the server did not start")
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait()

@@ -28,6 +28,7 @@ import baselines
 import diseases
 import flamby
 import flower
+import idle_nodes
 import logins
 import membership
 import node_training
@@ -43,6 +44,7 @@ SECTIONS: dict[str, ModuleType] = {
     "privacy": privacy,
     "membership": membership,
     "overhead": overhead,
+    "idle-nodes": idle_nodes,
     "aggregation": aggregation,
     "secagg": secagg,
     "serving": serving,
