@@ -12,12 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import flower_deploy
 from fl_runs import Run, simulate
 from harness import header
 
 from medfed.node.state import NodeState
 
 SIZES = (3, 10, 30)
+FLOWER_SIZES = (3, 10)
 CORES = os.cpu_count() or 1
 DISEASE = "heart"
 SPLIT = ("--split", "dirichlet:100")  # close to an even split: every hospital has both classes
@@ -72,7 +74,12 @@ def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
                         "rounds": len(kept),
                     }
                 )
-    return rounds, {"disease": DISEASE, "results": results}
+    # Flower's deployment engine, the fairer peer for real processes over a network.
+    flower = [
+        {"hospitals": n, **flower_deploy.round_seconds(n, 3 if quick else 7)}
+        for n in ((3,) if quick else FLOWER_SIZES)
+    ]
+    return rounds, {"disease": DISEASE, "results": results, "flower_deployment": flower}
 
 
 def render(record: dict[str, Any]) -> str:
@@ -98,7 +105,40 @@ def render(record: dict[str, Any]) -> str:
             f"| {row['hospitals']} | {mode} | {row['round_s']:.2f} | {row['local_work_s']:.2f} | "
             f"{row.get('local_floor_s', row['local_work_s']):.2f} | {row['overhead_s']:.2f} |"
         )
+    flower = record.get("flower_deployment", [])
+    for row in flower:
+        wall = f"{row['round_s']:.2f}" if "round_s" in row else "-"
+        lines.append(
+            f"| {row['hospitals']} | Flower deployment engine, plain | {wall} | - | - | - |"
+        )
+    if flower:
+        lines += ["", _flower_note(record)]
     return "\n".join(lines)
+
+
+def _flower_note(record: dict[str, Any]) -> str:
+    """What the Flower rows are, and how MedFed's secure rounds compare at the same size."""
+    secure = {r["hospitals"]: r["round_s"] for r in record["results"] if r["secure"]}
+    ratios = [
+        f"{r['round_s'] / secure[r['hospitals']]:.1f} times as fast at {r['hospitals']} hospitals"
+        for r in record["flower_deployment"]
+        if "round_s" in r and secure.get(r["hospitals"])
+    ]
+    failed = [
+        f"{r['hospitals']}: {r['error']}" for r in record["flower_deployment"] if "error" in r
+    ]
+    return (
+        "Flower rows: flwr 1.18.0's deployment engine, one SuperLink and one SuperNode per "
+        "hospital as separate processes over gRPC on loopback (insecure), running a "
+        "24-parameter FedAvg whose client work takes a few milliseconds "
+        "(`bench/flower_deployment/`); seconds between consecutive aggregations, median over "
+        "rounds, without secure aggregation. Its SuperNodes and ServerApp pull for work on "
+        "fixed intervals and it starts a process per message. MedFed, with secure "
+        "aggregation on: "
+        + (" and ".join(ratios) if ratios else "not comparable in this run")
+        + "."
+        + (f" Not measured: {'; '.join(failed)}." if failed else "")
+    )
 
 
 if __name__ == "__main__":

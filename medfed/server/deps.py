@@ -206,27 +206,27 @@ NODE_BEARER = HTTPBearer(
 )
 
 
-def _api_token(
-    request: Request, db: DbSession, _: Annotated[str | None, Depends(OAUTH2)]
-) -> tuple[User, AuthToken]:
+def _required_bearer(request: Request) -> str:
     token = _bearer(request)
     if token is None:
         raise TokenInvalid(
             "This endpoint needs a bearer token: POST /api/v1/auth/token, then send "
             "'Authorization: Bearer <token>'."
         )
+    return token
+
+
+def _api_token(
+    request: Request, db: DbSession, _: Annotated[str | None, Depends(OAUTH2)]
+) -> tuple[User, AuthToken]:
+    token = _required_bearer(request)
     return auth.resolve_token(db, token, kind="api")
 
 
 async def _read_api_user(
     request: Request, reader: Reading, _: Annotated[str | None, Depends(OAUTH2)]
 ) -> User:
-    token = _bearer(request)
-    if token is None:
-        raise TokenInvalid(
-            "This endpoint needs a bearer token: POST /api/v1/auth/token, then send "
-            "'Authorization: Bearer <token>'."
-        )
+    token = _required_bearer(request)
     user, _row = await reader.run(lambda db: auth.resolve_token(db, token, kind="api"))
     return user
 
@@ -245,27 +245,30 @@ CurrentToken = Annotated[AuthToken, Depends(current_api_token)]
 
 def deny(db: Session, user: User, request: Request, message: str) -> PermissionDenied:
     """Audit a refused access (committed, so it survives the error) and return the error."""
-    audit.record(
-        db,
+    audit.append(db, [_denied(user, request)])
+    db.commit()
+    return PermissionDenied(message)
+
+
+def _denied(user: User, request: Request) -> audit.Entry:
+    """The audit entry of a refused access."""
+    return audit.Entry(
         actor=audit.user_actor(user.username),
         action=AuditAction.ACCESS_DENIED,
         object=f"{request.method} {request.url.path}",
         outcome=Outcome.DENIED,
         details={"role": user.role},
     )
-    db.commit()
-    return PermissionDenied(message)
+
+
+def _needs(roles: tuple[str, ...], user: User) -> str:
+    return f"This needs the role {' or '.join(roles)}; you are a {user.role}."
 
 
 def require_role(*roles: str) -> Callable[..., User]:
     def dependency(user: CurrentUser, db: DbSession, request: Request) -> User:
         if user.role not in roles:
-            raise deny(
-                db,
-                user,
-                request,
-                f"This needs the role {' or '.join(roles)}; you are a {user.role}.",
-            )
+            raise deny(db, user, request, _needs(roles, user))
         return user
 
     return dependency
@@ -279,17 +282,8 @@ def require_role_reading(*roles: str) -> Callable[..., Awaitable[User]]:
         user: Annotated[User, Depends(_read_api_user)], writer: GroupCommitDep, request: Request
     ) -> User:
         if user.role not in roles:
-            entry = audit.Entry(
-                actor=audit.user_actor(user.username),
-                action=AuditAction.ACCESS_DENIED,
-                object=f"{request.method} {request.url.path}",
-                outcome=Outcome.DENIED,
-                details={"role": user.role},
-            )
-            await asyncio.wrap_future(writer.submit(audit.ENTRIES, entry))
-            raise PermissionDenied(
-                f"This needs the role {' or '.join(roles)}; you are a {user.role}."
-            )
+            await asyncio.wrap_future(writer.submit(audit.ENTRIES, _denied(user, request)))
+            raise PermissionDenied(_needs(roles, user))
         return user
 
     return dependency

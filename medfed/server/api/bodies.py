@@ -43,6 +43,17 @@ def validated(model: type[Model], data: Any) -> Model:
         ) from None
 
 
+async def update_fields(
+    request: Request, whole: type[BaseModel], header: type[BaseModel]
+) -> dict[str, Any]:
+    """An update's fields, from a JSON body checked against `whole` (the vector as base64 in
+    `update`) or from a frame whose header is checked against `header` (the vector raw)."""
+    data, vector = await json_or_frame(request)
+    if vector is None:
+        return validated(whole, data).model_dump()
+    return {**validated(header, data).model_dump(), "update": vector}
+
+
 def documented(model: type[BaseModel], binary: str) -> dict[str, Any]:
     """OpenAPI for such a body (`openapi_extra`): the JSON model, and the frame beside it."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied, ServiceUnavailable
 from medfed.fl.secagg import constants as wire
-from medfed.server.api.bodies import documented, json_or_frame, validated
+from medfed.server.api.bodies import documented, json_or_frame, update_fields, validated
 from medfed.server.api.round_schemas import (
     EvaluationIn,
     JoinIn,
@@ -207,10 +207,7 @@ def base_model(round_id: IdPath, _: CurrentNode, db: DbSession, request: Request
 
 
 async def _update_body(request: Request) -> ServiceUpdateIn:
-    data, vector = await json_or_frame(request)
-    if vector is None:
-        return ServiceUpdateIn(**validated(UpdateIn, data).model_dump())
-    return ServiceUpdateIn(**validated(UpdateMetaIn, data).model_dump(), update=vector)
+    return ServiceUpdateIn(**await update_fields(request, UpdateIn, UpdateMetaIn))
 
 
 @router.post(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from medfed.core.catalog import get_disease
 from medfed.fl.privacy import MAX_DELTA
-from medfed.server.api.bodies import documented, json_or_frame, validated
+from medfed.server.api.bodies import documented, update_fields
 from medfed.server.api.schemas import (
     ContributionIn,
     ContributionMetaIn,
@@ -96,11 +96,8 @@ def download_model(
 
 
 async def _contribution_body(request: Request) -> contributions.ContributionIn:
-    data, vector = await json_or_frame(request)
-    if vector is None:
-        return contributions.ContributionIn(**validated(ContributionIn, data).model_dump())
-    fields = validated(ContributionMetaIn, data).model_dump()
-    return contributions.ContributionIn(**fields, update=vector)
+    fields = await update_fields(request, ContributionIn, ContributionMetaIn)
+    return contributions.ContributionIn(**fields)
 
 
 @router.post(

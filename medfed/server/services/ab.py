@@ -54,8 +54,7 @@ def serving_version(session: Session, disease: str, user_id: int) -> tuple[Serve
         select(*columns).where(ModelVersion.disease == disease, ModelVersion.is_active)
     ).first()
     if active is None:
-        registry.active_version(session, disease)  # raises NotFound, saying what to do
-        raise AssertionError("unreachable")
+        raise registry.no_model(disease)
     return _served(active), ACTIVE
 
 

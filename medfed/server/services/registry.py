@@ -72,12 +72,17 @@ def active_version(session: Session, disease: str) -> ModelVersion:
         select(ModelVersion).where(ModelVersion.disease == disease, ModelVersion.is_active)
     )
     if version is None:
-        raise NotFound(
-            f"{spec.title} has no model yet. An administrator can train the baseline with "
-            "`medfed models baselines`.",
-            field="disease",
-        )
+        raise no_model(spec.id)
     return version
+
+
+def no_model(disease: str) -> NotFound:
+    """The error for a disease with no active version, saying what to do."""
+    return NotFound(
+        f"{get_disease(disease).title} has no model yet. An administrator can train the "
+        "baseline with `medfed models baselines`.",
+        field="disease",
+    )
 
 
 def register_version(
