@@ -269,6 +269,7 @@ def secagg_message(
     node: CurrentNode,
     message: Annotated[dict[str, Any], Depends(_stage_message)],
     db: DbSession,
+    settings: SettingsDep,
 ) -> MemberStatusPublic:
     """One stage's message: keys, encrypted shares, the masked update, or unmasking shares."""
     try:
@@ -278,6 +279,7 @@ def secagg_message(
         rounds.record_refusal(db, node, round_id, f"{stage}: {refused.message}")
         db.commit()
         raise
+    crash_point(settings, f"secagg:{stage}:before_commit")
     return MemberStatusPublic(round_id=round_id, status=member.status)
 
 
