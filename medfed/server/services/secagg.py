@@ -115,14 +115,8 @@ def receive(
             "(it missed an earlier stage)."
         )
     payload = _check(session, round_, state, member, stage, message)
-    already = session.scalar(
-        select(SecaggMessage.id).where(
-            SecaggMessage.round_id == round_.id,
-            SecaggMessage.stage == stage,
-            SecaggMessage.sender == member.id,
-        )
-    )
-    if already is not None:
+    senders = _senders(session, round_.id, stage)  # read under the round's lock
+    if member.id in senders:
         raise Conflict(
             f"This hospital's {stage} message for round {round_.id} was already received."
         )
@@ -137,7 +131,7 @@ def receive(
         object=f"round:{round_.id}",
         details={"stage": stage, "bytes": len(payload)},
     )
-    kick_if_last(session, set(state["expected"]) <= _senders(session, round_.id, stage))
+    kick_if_last(session, set(state["expected"]) <= senders | {member.id})
     return member
 
 
