@@ -41,12 +41,11 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     import uvicorn
 
     from medfed.server.app import WORKER_SETTINGS, create_app, prepare_database, worker_settings
+    from medfed.server.workers import Supervisor
 
     bind_host = host or settings.host
     bind_port = port or settings.port
-    options: dict[str, Any] = {
-        "host": bind_host,
-        "port": bind_port,
+    options: dict[str, Any] = {  # host and port: each worker binds its own socket
         "log_level": settings.log_level.lower(),
         # Forwarded headers only from the proxies named in the settings; none by default.
         "proxy_headers": bool(settings.trusted_proxies),
@@ -60,7 +59,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     if workers == 1:
         app_instance = create_app(settings)
         console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
-        uvicorn.run(app_instance, **options)
+        uvicorn.run(app_instance, host=bind_host, port=bind_port, **options)
         return
     # Several processes share the port. What must happen once at start happens here, before
     # they start; the round ticker then runs in whichever of them holds the lead.
@@ -71,7 +70,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs; "
         f"{workers} worker processes)"
     )
-    uvicorn.run("medfed.server.app:create_worker_app", factory=True, workers=workers, **options)
+    status = Supervisor(workers, bind_host, bind_port, options).run()
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()

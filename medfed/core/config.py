@@ -93,9 +93,10 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=64,
-        description="Server worker processes. Default: the number of CPU cores on PostgreSQL, "
-        "1 on SQLite (one writer at a time: more processes there only queue for its lock). The "
-        "round ticker runs in one of them at a time (a database lock decides which).",
+        description="Server worker processes. Default: the number of CPU cores (on SQLite too: "
+        "a prediction spends most of its time outside the single write lock, and rows are "
+        "committed in groups). The round ticker runs in one of them at a time (a database or "
+        "file lock decides which).",
     )
     auto_migrate: bool = Field(
         True, description="Apply database migrations when the server starts."
@@ -217,7 +218,10 @@ class Settings(BaseSettings):
     def worker_processes(self) -> int:
         if self.workers is not None:
             return self.workers
-        return 1 if self.is_sqlite else os.cpu_count() or 1
+        url = self.resolved_database_url
+        if self.is_sqlite and (url.endswith(":memory:") or url.rstrip("/") == "sqlite:"):
+            return 1  # an in-memory database belongs to one process
+        return os.cpu_count() or 1
 
     @property
     def is_sqlite(self) -> bool:

@@ -25,7 +25,9 @@ SESSION_COOKIE = "medfed_session"
 T = TypeVar("T")
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read the app's state are `async`: FastAPI runs a plain `def`
+# dependency on a worker thread, a hop (and a wait for the interpreter lock) per request.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -119,14 +121,20 @@ class Reader:
             return work(session)
 
 
-def get_group_commit(request: Request) -> GroupCommit:
+async def get_group_commit(request: Request) -> GroupCommit:
     writer: GroupCommit = request.app.state.group_commit
     return writer
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
-Reading = Annotated[Reader, Depends(Reader)]
+
+
+async def reader(request: Request) -> Reader:
+    return Reader(request)
+
+
+Reading = Annotated[Reader, Depends(reader)]
 GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 
 
@@ -168,7 +176,7 @@ async def in_login_slot(work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(work, limiter=_LOGINS)
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -183,8 +183,6 @@ def test_a_round_moves_on_its_last_messages_not_on_ticks(
     tmp_path: Path,
     trained_db: Session,
 ) -> None:
-    if workers != "1" and trained_settings.is_sqlite:
-        pytest.skip("several processes share rings through PostgreSQL's LISTEN/NOTIFY")
     env = _env(trained_settings, tmp_path / "home", MEDFED_WORKERS=workers)
     nodes = Nodes(tmp_path, datasets_dir)
     with running_server(env, tmp_path / "server.log") as server:

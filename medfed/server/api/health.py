@@ -18,7 +18,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """On the event loop itself: a worker thread would have to wait for the interpreter lock
+    behind the requests in flight, which is what a liveness probe must not measure."""
     return {"status": "ok", "version": __version__}
 
 

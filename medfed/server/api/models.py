@@ -146,6 +146,8 @@ async def predict(
 ) -> PredictionPublic:
     """Validated, predicted (and explained) on a read-only session; the prediction row and its
     audit event are committed, with other requests' in one transaction, before the answer."""
+    turns = request.app.state.prediction_turns
+    await turns.take()  # a few per pass of the event loop (server/turns.py)
     result, record = await reader.run(
         lambda db: predictions.compute(
             db,
@@ -158,6 +160,7 @@ async def predict(
         )
     )
     prediction_id = await asyncio.wrap_future(writer.submit(predictions.RECORDS, record))
+    await turns.take()  # building the answer is work too
     return _public(predictions.with_id(result, prediction_id, record.arm))
 
 

@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -51,8 +52,14 @@ class _Pending:
 class GroupCommit:
     """The writer thread. `submit` queues an item and returns a future for its result."""
 
-    def __init__(self, factory: sessionmaker[Session], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        max_batch: int = MAX_BATCH,
+        turn: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> None:
         self._factory = factory
+        self._turn = turn  # taken around each transaction (db/engine.WriterTurn)
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -133,7 +140,7 @@ class GroupCommit:
         for index, pending in enumerate(batch):
             kinds.setdefault(pending.writer.name, []).append(index)
         results: list[Any] = [None] * len(batch)
-        with self._factory() as session, session.begin():
+        with self._turn(), self._factory() as session, session.begin():
             for indexes in kinds.values():
                 writer = batch[indexes[0]].writer
                 written = writer.write(session, [batch[i].item for i in indexes])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -38,21 +38,37 @@ def get_challenger(session: Session, disease: str) -> Challenger | None:
     return session.get(Challenger, disease)
 
 
+# Built once: the version of each arm of a disease (the active one, and the challenger if any)
+# in one indexed query that skips the ORM, which a prediction runs on every request.
+_SERVING = (
+    select(
+        Challenger.share,
+        ModelVersion.is_active,
+        ModelVersion.id,
+        ModelVersion.major,
+        ModelVersion.minor,
+        ModelVersion.artifact_key,
+    )
+    .outerjoin(
+        Challenger,
+        (Challenger.version_id == ModelVersion.id) & (Challenger.disease == ModelVersion.disease),
+    )
+    .where(
+        ModelVersion.disease == bindparam("disease"),
+        ModelVersion.is_active | Challenger.disease.is_not(None),
+    )
+)
+
+
 def serving_version(session: Session, disease: str, user_id: int) -> tuple[Served, str]:
-    """The version that serves this doctor, and the arm it belongs to: two small indexed
-    queries, read afresh on every request so a promotion or rollback in any server process
-    applies at once (the model behind it is cached by its immutable artifact key)."""
-    columns = (ModelVersion.id, ModelVersion.major, ModelVersion.minor, ModelVersion.artifact_key)
-    challenger = session.execute(
-        select(Challenger.share, *columns)
-        .join(ModelVersion, ModelVersion.id == Challenger.version_id)
-        .where(Challenger.disease == disease)
-    ).first()
+    """The version that serves this doctor, and the arm it belongs to: one small indexed query,
+    read afresh on every request so a promotion or rollback in any server process applies at
+    once (the model behind it is cached by its immutable artifact key)."""
+    rows = session.connection().execute(_SERVING, {"disease": disease}).all()
+    challenger = next((row for row in rows if row.share is not None), None)
     if challenger is not None and assign_arm(user_id, disease, challenger.share) == CHALLENGER:
         return _served(challenger), CHALLENGER
-    active = session.execute(
-        select(*columns).where(ModelVersion.disease == disease, ModelVersion.is_active)
-    ).first()
+    active = next((row for row in rows if row.is_active), None)
     if active is None:
         raise registry.no_model(disease)
     return _served(active), ACTIVE

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -148,15 +148,19 @@ def issue_token(session: Session, user: User, *, kind: str, settings: Settings) 
     return IssuedToken(token=token, expires_at=expires_at, user=user)
 
 
+# Built once (every request runs it): the token and its user in one query.
+_TOKEN_AND_USER = (
+    select(AuthToken)
+    .where(AuthToken.token_hash == bindparam("token_hash"))
+    .options(joinedload(AuthToken.user))
+)
+
+
 def resolve_token(session: Session, token: str, *, kind: str) -> tuple[User, AuthToken]:
     """The active user behind a token, or an authentication error saying why not."""
     if not token.startswith(TOKEN_PREFIXES[kind]):
         raise TokenInvalid("The token is not valid. Log in again to get a new one.")
-    row = session.scalar(
-        select(AuthToken)
-        .where(AuthToken.token_hash == hash_token(token))
-        .options(joinedload(AuthToken.user))  # one query for the token and its user
-    )
+    row = session.scalar(_TOKEN_AND_USER, {"token_hash": hash_token(token)})
     if row is None or row.kind != kind or row.revoked_at is not None:
         raise TokenInvalid("The token is not valid. Log in again to get a new one.")
     if row.expires_at <= utcnow():

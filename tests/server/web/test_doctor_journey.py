@@ -64,7 +64,9 @@ def test_doctor_predicts_explains_and_downloads_the_report(
         page.locator(".model-card", has_text="Heart").get_by_role("link", name="Predict").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("new prediction")
 
-        # Inline validation: an impossible age is flagged when the field is left.
+        # Inline validation: an impossible age is flagged when the field is left (once the
+        # page's script has attached its listeners; on a busy machine that can lag the heading).
+        page.wait_for_load_state("load")
         page.fill("#f-age", "500")
         page.keyboard.press("Tab")
         expect(page.locator("#f-age-error")).to_be_visible()

@@ -1,0 +1,125 @@
+"""Several server processes on one port, each with its own listening socket.
+
+uvicorn's own workers share one listening socket, and whichever process wakes first accepts
+every connection waiting (up to its backlog): 200 clients that connect at once can land 150 on
+one process and 50 on the other, and stay there for as long as they keep the connection, so
+one process queues three times the requests of the other. Here every worker binds the port
+with SO_REUSEPORT, and Linux spreads new connections evenly over the workers' sockets.
+
+The parent only supervises: it reserves the port first (so a port in use is refused at once),
+starts the workers, restarts one that dies while serving, stops everything if one fails to
+start (a broken configuration fails the same way every time), and passes SIGTERM/SIGINT on.
+Workers stop with their parent even when it is SIGKILLed (`app._end_with_parent`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from medfed.core.errors import ConfigurationError
+
+logger = logging.getLogger("medfed.server.workers")
+APP = "medfed.server.app:create_worker_app"
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
+STOP_SECONDS = 15.0
+
+
+def listening_socket(host: str, port: int, *, listen: bool, shared: bool = True) -> socket.socket:
+    """A TCP socket bound to host:port (IPv4 or IPv6, as the host is), with SO_REUSEPORT
+    unless `shared` is false."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        if listen:
+            sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker(options: dict[str, Any], host: str, port: int) -> None:
+    import uvicorn
+
+    sock = listening_socket(host, port, listen=True)
+    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
+
+
+class Supervisor:
+    def __init__(self, workers: int, host: str, port: int, options: dict[str, Any]) -> None:
+        self.workers, self.host, self.port, self.options = workers, host, port, options
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._processes: list[BaseProcess] = []
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (0) or a worker that could not start (its status)."""
+        # A bind without SO_REUSEPORT fails if anything holds the port, another MedFed server
+        # included (whose sockets would otherwise share it silently); then the port is held,
+        # unlistened, for as long as the workers serve.
+        try:
+            probe = listening_socket(self.host, self.port, listen=False, shared=False)
+        except OSError as error:
+            raise ConfigurationError(
+                f"Cannot listen on {self.host}:{self.port} ({error.strerror}): another program, "
+                "perhaps another MedFed server, holds it. Stop it or choose another --port."
+            ) from error
+        probe.close()
+        reserved = listening_socket(self.host, self.port, listen=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self._stop.set())
+        try:
+            self._processes = [self._start() for _ in range(self.workers)]
+            status = 0
+            while not self._stop.wait(0.5):
+                status = self._replace_dead()
+                if status:
+                    break
+            return status
+        finally:
+            self._stop_all()
+            reserved.close()
+
+    def _start(self) -> BaseProcess:
+        process = self._context.Process(
+            target=_worker, args=(self.options, self.host, self.port), daemon=False
+        )
+        process.start()
+        return process
+
+    def _replace_dead(self) -> int:
+        for index, process in enumerate(self._processes):
+            if process.is_alive():
+                continue
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error("a server worker could not start; stopping")
+                return STARTUP_FAILURE
+            logger.warning(
+                "server worker %s ended (%s); starting another", process.pid, process.exitcode
+            )
+            self._processes[index] = self._start()
+        return 0
+
+    def _stop_all(self) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self._processes:
+            process.join(STOP_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()

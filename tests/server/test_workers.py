@@ -1,0 +1,60 @@
+"""Several server processes on one port: each worker has its own socket and the kernel spreads
+connections over them; a port another server holds is refused with the reason."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from medfed.core.config import Settings
+from tests.utils.processes import medfed_env, running_server
+
+
+def _workers(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid) for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+
+
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def test_connections_spread_over_the_workers_and_a_held_port_is_refused(
+    trained_settings: Settings, tmp_path: Path
+) -> None:
+    env = medfed_env(tmp_path / "home", trained_settings.resolved_database_url, MEDFED_WORKERS="2")
+    with running_server(env, tmp_path / "server.log") as server:
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2, server.log()
+        before = {pid: _sockets(pid) for pid in workers}
+        host, port = server.url.removeprefix("http://").split(":")
+        clients = []
+        for _ in range(40):  # 40 keep-alive connections, all opened at once
+            clients.append(socket.create_connection((host, int(port))))
+        for client in clients:
+            client.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200"), server.log()
+        gained = [_sockets(pid) - before[pid] for pid in workers]
+        for client in clients:
+            client.close()
+        # Binomial(40, 1/2): each worker holds at least 8 with probability 1 - 1e-5. A shared
+        # socket let whichever worker woke first take nearly all of them.
+        assert sum(gained) == 40 and min(gained) >= 8, gained
+
+        second = subprocess.run(
+            [sys.executable, "-m", "medfed", "server", "start", "--port", port],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0
+        assert f"Cannot listen on 127.0.0.1:{port}" in second.stdout + second.stderr, second
+        assert server.process.poll() is None  # the first server is untouched
