@@ -138,6 +138,13 @@ def _gone(pid: int) -> bool:
     return state == "Z"
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _wait_for(condition: object, seconds: float = 20) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -176,4 +183,5 @@ def test_several_workers_serve_one_database_and_one_runs_the_ticker(
             os.kill(pid, signal.SIGKILL)
         assert _wait_for(lambda: all(_gone(pid) for pid in workers)), server.log()
         assert _wait_for(lambda: _leader_held(trained_settings, trained_db)), server.log()
-        assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        # Each worker has its own socket: until a replacement listens, connections are refused.
+        assert _wait_for(lambda: _ready(server.url)), server.log()
