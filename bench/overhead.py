@@ -113,6 +113,13 @@ def render(record: dict[str, Any]) -> str:
         )
     if flower:
         lines += ["", _flower_note(record)]
+    if any(row["overhead_s"] < 0 for row in record["results"]):
+        lines += [
+            "",
+            "A negative overhead means the floor overstates the local work: it sums the "
+            "hospitals' own timings, which include the time each waited for a core while "
+            "they all shared two, so the round ended sooner than that estimate.",
+        ]
     return "\n".join(lines)
 
 

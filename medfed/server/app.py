@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
+from medfed.core.catalog import use_spec_folder
 from medfed.core.config import Settings
 from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
@@ -31,7 +32,6 @@ from medfed.server.api.health import router as health_router
 from medfed.server.bell import Bell
 from medfed.server.db import local_notify
 from medfed.server.db.engine import (
-    WriterTurn,
     make_engine,
     make_read_engine,
     make_session_factory,
@@ -109,7 +109,15 @@ def worker_settings(settings: Settings) -> str:
 def create_worker_app() -> FastAPI:
     """One of several server processes (`uvicorn --factory`), configured by its parent."""
     _end_with_parent()
-    return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
+    return create_app(settings_from_parent(os.environ))
+
+
+def settings_from_parent(environ: Mapping[str, str]) -> Settings:
+    """A worker's settings, as its parent wrote them, applied to this process as
+    `load_settings` applies them to the parent (the network's own disease specs)."""
+    settings = Settings(**json.loads(environ[WORKER_SETTINGS]))
+    use_spec_folder(settings.disease_specs_dir)
+    return settings
 
 
 def _end_with_parent() -> None:
@@ -197,7 +205,7 @@ def create_app(settings: Settings) -> FastAPI:
         else 1.0
     )
     app.state.prediction_turns = Turns(PREDICTIONS_PER_PASS)
-    app.state.group_commit = GroupCommit(app.state.session_factory, turn=WriterTurn(engine))
+    app.state.group_commit = GroupCommit(app.state.session_factory)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     words.install(app.state.templates.env)
     app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)

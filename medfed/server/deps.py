@@ -301,6 +301,7 @@ AdminUser = Annotated[User, Depends(require_role("admin"))]
 StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
 Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
 ReadingClinician = Annotated[User, Depends(require_role_reading("doctor", "admin"))]
+ReadingAdmin = Annotated[User, Depends(require_role_reading("admin"))]
 
 
 def owned_hospital(
@@ -337,11 +338,13 @@ async def reading_node(
     writer: GroupCommitDep,
     _: Annotated[object, Depends(NODE_BEARER)],
 ) -> Node:
-    """`current_node` on a read-only session; "last seen" is group-committed before the route
-    runs (a long poll holds no session while it waits)."""
+    """`current_node` on a read-only session; "last seen", when it is older than its
+    resolution, is group-committed before the route runs (a long poll holds no session while
+    it waits)."""
     credential = _node_credential(request)
     node = await reader.run(lambda db: enrollment.find_node(db, credential))
-    await asyncio.wrap_future(writer.submit(enrollment.SEEN, node.id))
+    if enrollment.seen_is_stale(node):
+        await asyncio.wrap_future(writer.submit(enrollment.SEEN, node.id))
     return node
 
 

@@ -4,7 +4,6 @@ exactly one of them runs the round ticker. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import threading
@@ -24,6 +23,7 @@ from medfed.server.db.leader import ADVISORY_KEY
 from medfed.server.db.tables import AuditEvent, Prediction
 from medfed.server.services import audit
 from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.utils.locks import flock_is_held
 from tests.utils.processes import ServerProcess, medfed_env, running_server
 
 PATIENT = dict(age=61, sex="female", chest_pain="typical", resting_bp=120, max_heart_rate=150)
@@ -121,13 +121,7 @@ def _leader_held(settings: Settings, db: Session) -> bool:
             {"key": ADVISORY_KEY},
         )
         return bool(held)
-    with open(f"{url.database}.leader", "ab") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return flock_is_held(f"{url.database}.leader")
 
 
 def _gone(pid: int) -> bool:

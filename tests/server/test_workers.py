@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from medfed.core.catalog import get_disease, use_spec_folder
 from medfed.core.config import Settings
+from medfed.core.errors import NotFound
+from medfed.server.app import WORKER_SETTINGS, settings_from_parent, worker_settings
 from tests.utils.processes import medfed_env, running_server
 
 
@@ -72,3 +78,20 @@ def test_connections_spread_over_the_workers_and_a_held_port_is_refused(
         assert second.returncode != 0
         assert f"Cannot listen on 127.0.0.1:{port}" in second.stdout + second.stderr, second
         assert server.process.poll() is None  # the first server is untouched
+
+
+def test_a_worker_process_knows_the_networks_own_disease_specs(tmp_path: Path) -> None:
+    """The parent reads its settings with `load_settings`, which adds the network's own spec
+    folder to the catalog; each worker rebuilds them from what the parent wrote."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "bench/specs/heart_flamby.yaml", specs)
+    parent = Settings(home=tmp_path / "home", secret_key="s" * 40, disease_specs_dir=specs)
+    try:
+        settings = settings_from_parent({WORKER_SETTINGS: worker_settings(parent)})
+        assert settings.disease_specs_dir == specs
+        assert get_disease("heart_flamby").id == "heart_flamby"
+    finally:
+        use_spec_folder(None)
+    with pytest.raises(NotFound):
+        get_disease("heart_flamby")

@@ -13,7 +13,7 @@ from medfed.server.api.campaign_schemas import (
 )
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Campaign
-from medfed.server.deps import AdminUser, DbSession
+from medfed.server.deps import AdminUser, DbSession, Reading, ReadingAdmin
 from medfed.server.services import audit, campaigns
 
 router = APIRouter(tags=["campaigns"])
@@ -72,14 +72,22 @@ def start_campaign(body: CampaignStartIn, admin: AdminUser, db: DbSession) -> Ca
     return campaign_public(started)
 
 
+# Reads run on a read-only session: a dashboard (or `medfed simulate`) that watches a campaign
+# several times a second never queues behind the single SQLite writer.
 @router.get("/campaigns", response_model=list[CampaignPublic])
-def list_campaigns(_: AdminUser, db: DbSession, disease: str | None = None) -> list[CampaignPublic]:
-    return [campaign_public(c) for c in campaigns.list_campaigns(db, disease)]
+async def list_campaigns(
+    _: ReadingAdmin, reader: Reading, disease: str | None = None
+) -> list[CampaignPublic]:
+    return await reader.run_on_thread(
+        lambda db: [campaign_public(c) for c in campaigns.list_campaigns(db, disease)]
+    )
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
-def get_campaign(campaign_id: IdPath, _: AdminUser, db: DbSession) -> CampaignPublic:
-    return campaign_public(campaigns.get_campaign(db, campaign_id))
+async def get_campaign(campaign_id: IdPath, _: ReadingAdmin, reader: Reading) -> CampaignPublic:
+    return await reader.run_on_thread(
+        lambda db: campaign_public(campaigns.get_campaign(db, campaign_id))
+    )
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -30,7 +32,11 @@ def make_engine(url: str) -> Engine:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
     )
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", _begin_immediate)
+    database = parsed.database
+    if database and database != ":memory:":
+        WriteTurns(database).install(engine)
+    else:  # one connection per thread, each its own database: nobody to take turns with
+        event.listen(engine, "begin", _begin_immediate)
     return engine
 
 
@@ -109,31 +115,94 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-class WriterTurn:
-    """Whose turn it is to write, among the server processes sharing one SQLite file.
+class WriteTurns:
+    """Whose turn it is to write to one SQLite file, among this process's threads and the other
+    server processes sharing it.
 
-    SQLite's own wait for its write lock polls: a writer that finds it taken sleeps 1, 2, 5, 10
-    ... up to 100 ms between tries, and a busy neighbour that commits batch after batch can win
-    every try, so one process's group commit waited up to half a second. The group-commit
-    writers take this `flock` first (a blocking wait the kernel ends the moment the holder lets
-    go), so they alternate at once. On PostgreSQL, or for an in-memory database: nothing to do.
+    Every write transaction begins IMMEDIATE, so SQLite lets one run at a time; but its own wait
+    for that lock polls, sleeping 1, 2, 5, 10 ... up to 100 ms between tries, so a request, the
+    round ticker and the group-commit thread that met there lost up to 180 ms each time, and a
+    busy neighbour could win every try. Here a writer takes a thread lock and then an `flock`
+    beside the database (waits that end the moment the holder lets go) before its BEGIN, and
+    gives both back after its COMMIT or ROLLBACK. The engine's events do this for every
+    transaction on it, so no caller can forget.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        url = make_url(str(engine.url))
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        self._path = f"{database}.writers" if database and database != ":memory:" else None
+    def __init__(self, database: str) -> None:
+        self._lock = threading.Lock()
+        self._path = f"{database}.writers"
         self._file: IO[bytes] | None = None
 
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        if self._path is None:
-            yield
-            return
-        if self._file is None:
-            self._file = open(self._path, "ab")  # noqa: SIM115 (kept open for the process)
-        fcntl.flock(self._file, fcntl.LOCK_EX)
+    def take(self) -> None:
+        if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
         try:
-            yield
+            if self._file is None:
+                self._file = open(self._path, "ab")  # noqa: SIM115 (kept open for the process)
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def give_back(self) -> None:
+        try:
+            if self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._lock.release()
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "commit", self._end("COMMIT"))
+        event.listen(engine, "rollback", self._end("ROLLBACK"))
+        event.listen(engine.pool, "reset", self._on_reset)
+        event.listen(engine.pool, "checkin", self._returned)
+        event.listen(engine.pool, "invalidate", self._on_invalidate)
+
+    def _begin(self, connection: Any) -> None:
+        self.take()
+        try:
+            _begin_immediate(connection)
+        except BaseException:
+            self.give_back()
+            raise
+        connection.info[_HOLDS_TURN] = True
+
+    def _end(self, statement: str) -> Callable[[Any], None]:
+        # The statement runs here, so the turn is given back only once it is done; pysqlite's
+        # own commit() or rollback() that follows finds no transaction and does nothing.
+        def end(connection: Any) -> None:
+            # A connection thrown away gave the turn back then (the pool's "invalidate").
+            if connection.invalidated or not connection.info.pop(_HOLDS_TURN, False):
+                return
+            try:
+                driver = connection.connection.driver_connection
+                if driver.in_transaction:
+                    driver.execute(statement)
+            finally:
+                self.give_back()
+
+        return end
+
+    # The pool's events, each with the signature SQLAlchemy expects of it.
+    def _on_reset(self, dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+        self._returned(dbapi_connection, record)
+
+    def _on_invalidate(self, dbapi_connection: Any, record: Any, exception: Any) -> None:
+        self._returned(dbapi_connection, record)
+
+    def _returned(self, dbapi_connection: Any, record: Any) -> None:
+        """A connection back in the pool, or thrown away, never keeps the turn (nothing should
+        leave one open, but a lost turn would stop every writer)."""
+        if record is None or not record.info.pop(_HOLDS_TURN, False):
+            return
+        try:
+            if dbapi_connection is not None and dbapi_connection.in_transaction:
+                dbapi_connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # a broken connection: closing it ends its transaction
+        finally:
+            self.give_back()
+
+
+_HOLDS_TURN = "medfed_holds_write_turn"

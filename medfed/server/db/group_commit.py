@@ -20,7 +20,6 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -56,10 +55,8 @@ class GroupCommit:
         self,
         factory: sessionmaker[Session],
         max_batch: int = MAX_BATCH,
-        turn: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self._factory = factory
-        self._turn = turn  # taken around each transaction (db/engine.WriterTurn)
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -140,7 +137,7 @@ class GroupCommit:
         for index, pending in enumerate(batch):
             kinds.setdefault(pending.writer.name, []).append(index)
         results: list[Any] = [None] * len(batch)
-        with self._turn(), self._factory() as session, session.begin():
+        with self._factory() as session, session.begin():
             for indexes in kinds.values():
                 writer = batch[indexes[0]].writer
                 written = writer.write(session, [batch[i].item for i in indexes])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction, Outcome
-from medfed.core.clock import isoformat, utcnow
+from medfed.core.clock import as_utc, isoformat, utcnow
 from medfed.core.errors import EnrollmentRefused, TokenInvalid
 from medfed.core.security import (
     ENROLLMENT_PREFIX,
@@ -148,6 +148,19 @@ def find_node(session: Session, credential: str) -> Node:
             "The node credential is not valid or was revoked. Enroll the node again."
         )
     return node
+
+
+# How stale "last seen" may get before a read-only request writes it again: a node long-polls
+# every few seconds while it works through a round, and a write per poll would put the single
+# SQLite writer on every poll's path for a column shown to the minute.
+SEEN_RESOLUTION = timedelta(seconds=15)
+
+
+def seen_is_stale(node: Node, now: datetime | None = None) -> bool:
+    """Whether a read-only request by this node should record that it was seen."""
+    if node.last_seen_at is None:
+        return True
+    return (now or utcnow()) - as_utc(node.last_seen_at) >= SEEN_RESOLUTION
 
 
 def _write_seen(session: Session, node_ids: Sequence[int]) -> list[None]:
