@@ -285,6 +285,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         settings = Settings(**{**file_values, **environment_values, **overrides})
     except ValidationError as exc:
         raise ConfigurationError(_describe_validation_error(exc)) from exc
+    return apply_to_process(settings)
+
+
+def apply_to_process(settings: Settings) -> Settings:
+    """What settings change for the whole process (the network's own disease specs join the
+    catalog): done once for the CLI's settings and once in each server worker."""
     from medfed.core.catalog import use_spec_folder
 
     use_spec_folder(settings.disease_specs_dir)

@@ -24,8 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from medfed import __version__
-from medfed.core.catalog import use_spec_folder
-from medfed.core.config import Settings
+from medfed.core.config import Settings, apply_to_process
 from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
@@ -113,11 +112,9 @@ def create_worker_app() -> FastAPI:
 
 
 def settings_from_parent(environ: Mapping[str, str]) -> Settings:
-    """A worker's settings, as its parent wrote them, applied to this process as
-    `load_settings` applies them to the parent (the network's own disease specs)."""
-    settings = Settings(**json.loads(environ[WORKER_SETTINGS]))
-    use_spec_folder(settings.disease_specs_dir)
-    return settings
+    """A worker's settings, as its parent wrote them, applied to this process as they are to
+    the parent."""
+    return apply_to_process(Settings(**json.loads(environ[WORKER_SETTINGS])))
 
 
 def _end_with_parent() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
 import threading
@@ -175,14 +176,17 @@ class WriteTurns:
             # A connection thrown away gave the turn back then (the pool's "invalidate").
             if connection.invalidated or not connection.info.pop(_HOLDS_TURN, False):
                 return
-            try:
-                driver = connection.connection.driver_connection
-                if driver.in_transaction:
-                    driver.execute(statement)
-            finally:
-                self.give_back()
+            self._finish(connection.connection.driver_connection, statement)
 
         return end
+
+    def _finish(self, driver: Any, statement: str) -> None:
+        """End the open transaction, if any, then give the turn back whatever happened."""
+        try:
+            if driver is not None and driver.in_transaction:
+                driver.execute(statement)
+        finally:
+            self.give_back()
 
     # The pool's events, each with the signature SQLAlchemy expects of it.
     def _on_reset(self, dbapi_connection: Any, record: Any, reset_state: Any) -> None:
@@ -196,13 +200,8 @@ class WriteTurns:
         leave one open, but a lost turn would stop every writer)."""
         if record is None or not record.info.pop(_HOLDS_TURN, False):
             return
-        try:
-            if dbapi_connection is not None and dbapi_connection.in_transaction:
-                dbapi_connection.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # a broken connection: closing it ends its transaction
-        finally:
-            self.give_back()
+        with contextlib.suppress(sqlite3.Error):  # a broken connection: closing it ends it
+            self._finish(dbapi_connection, "ROLLBACK")
 
 
 _HOLDS_TURN = "medfed_holds_write_turn"
