@@ -95,17 +95,29 @@ async def _node(url: str, credential: str, until: float, answers: Counter[str], 
             tag = response.headers.get("etag", tag)
 
 
+def _tree(pid: int) -> list[int]:
+    """The server's process and its worker processes (`MEDFED_WORKERS`, default one per core)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(child) for child in children)]
+
+
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    """Resident memory of the server, summed over its processes."""
+    total = 0
+    for member in _tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of the process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of the server's processes (all their threads) so far."""
+    ticks = 0
+    for member in _tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def _hold(
@@ -173,14 +185,15 @@ def render(record: dict[str, Any]) -> str:
     lines = [
         header(record),
         "",
-        f"A real `medfed server` (one process, SQLite) and N enrolled nodes (one hospital "
-        f"each, each with its own connection), whose long polls one client process keeps open for "
-        f"{record['seconds']:g} s after they first connect: each asks the server to hold its "
+        "A real `medfed server` (SQLite, its default of one worker process per core) and N "
+        "enrolled nodes (one hospital each, each with its own connection), whose long polls one "
+        f"client process keeps open for {record['seconds']:g} s after they first connect: each "
+        "asks the server to hold its "
         f"poll up to {record['wait']:g} s and polls again when it answers (304: nothing "
-        "changed). Server memory is its resident set while the polls are held (beside it, the "
-        "same server before any node connected); its CPU is user + system time over the hold, "
-        "as a share of one core. Errors count every answer other than 200 or 304 and every "
-        "failed request.",
+        "changed). Server memory is the resident set of its processes together while the polls "
+        "are held (beside it, the same server before any node connected); its CPU is their user "
+        "+ system time over the hold, as a share of one core. Errors count every answer other "
+        "than 200 or 304 and every failed request.",
         "",
         "| idle nodes | server memory, polls held (MiB) | server memory, no nodes (MiB) | "
         "server CPU while held (% of one core) | answers during the hold | errors |",

@@ -28,10 +28,12 @@ from medfed.core.config import Settings, apply_to_process
 from medfed.core.headers import SecurityHeaders
 from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
+from medfed.server.balance import Rebalance, Shares
 from medfed.server.bell import Bell
 from medfed.server.db import local_notify
 from medfed.server.db.engine import (
     make_engine,
+    make_line_engine,
     make_read_engine,
     make_session_factory,
     request_sessions,
@@ -40,6 +42,7 @@ from medfed.server.db.group_commit import GroupCommit
 from medfed.server.db.leader import Leadership
 from medfed.server.db.local_notify import LocalRelay
 from medfed.server.db.migrate import upgrade_to_head
+from medfed.server.db.read_line import ReadLine
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
@@ -105,10 +108,11 @@ def worker_settings(settings: Settings) -> str:
     return json.dumps(values, default=str)
 
 
-def create_worker_app() -> FastAPI:
-    """One of several server processes (`uvicorn --factory`), configured by its parent."""
+def create_worker_app(shares: Shares | None = None) -> FastAPI:
+    """One of several server processes (`uvicorn --factory`), configured by its parent;
+    `shares`: its slot among the workers' connection counts (server/balance.py)."""
     _end_with_parent()
-    return create_app(settings_from_parent(os.environ))
+    return create_app(settings_from_parent(os.environ), shares=shares)
 
 
 def settings_from_parent(environ: Mapping[str, str]) -> Settings:
@@ -127,13 +131,14 @@ def _end_with_parent() -> None:
         pass
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
     """Build the app; `settings` are checked (secret key) before anything is served."""
     secret_key = settings.require_secret_key()
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(settings.resolved_database_url)
+    line_engine = make_line_engine(settings.resolved_database_url)
     store = LocalArtifactStore(settings.resolved_artifacts_dir)
 
     @asynccontextmanager
@@ -172,6 +177,8 @@ def create_app(settings: Settings) -> FastAPI:
         if relay is not None:
             relay.stop()
         app.state.group_commit.close()
+        app.state.read_line.close()
+        line_engine.dispose()
         read_engine.dispose()
         engine.dispose()
 
@@ -190,6 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Fewer requests hold a session than the pool has connections and the worker threads (40).
     app.state.db_gate = DatabaseGate(request_sessions(engine))
     app.state.read_factory = make_session_factory(read_engine)
+    app.state.read_line = ReadLine(line_engine)
     app.state.bell = Bell()
     app.state.bell.watch(app.state.session_factory)
     # Rings cross processes by LISTEN/NOTIFY or loopback datagrams; a database with neither
@@ -237,4 +245,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=app.state.metrics_registry)
     app.add_middleware(SecurityHeaders)
+    if shares is not None:
+        app.add_middleware(Rebalance, shares=shares)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer, OAuth2PasswordBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -18,6 +19,7 @@ from medfed.core.security import NODE_CREDENTIAL_PREFIX, SESSION_PREFIX
 from medfed.server.bounds import IdPath
 from medfed.server.db.engine import transaction
 from medfed.server.db.group_commit import GroupCommit
+from medfed.server.db.read_line import ReadLine
 from medfed.server.db.tables import AuthToken, Hospital, Node, User
 from medfed.server.services import accounts, audit, auth, enrollment
 
@@ -95,8 +97,9 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 
 class Reader:
-    """Short read-only units of work (db/engine.make_read_engine), each on its own session
-    given back at once, run on the event loop's own thread.
+    """Short read-only units of work (db/engine.make_read_engine) run on the event loop's own
+    thread: `lookup` on the thread's read connection (db/read_line.py), `run` on a session of
+    its own given back at once.
 
     A unit is two or three indexed lookups (well under a millisecond on SQLite, a loopback round
     trip or two on PostgreSQL), cheaper than handing it to a worker thread and back; and a
@@ -106,6 +109,11 @@ class Reader:
 
     def __init__(self, request: Request) -> None:
         self._factory: sessionmaker[Session] = request.app.state.read_factory
+        self._line: ReadLine = request.app.state.read_line
+
+    async def lookup(self, work: Callable[[Connection], T]) -> T:
+        """For a statement or two on every request: plain rows, no session, no ORM."""
+        return self._line.run(work)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         return self._unit(work)
@@ -231,12 +239,11 @@ def _api_token(
     return auth.resolve_token(db, token, kind="api")
 
 
-async def _read_api_user(
+async def _read_api_caller(
     request: Request, reader: Reading, _: Annotated[str | None, Depends(OAUTH2)]
-) -> User:
+) -> auth.Caller:
     token = _required_bearer(request)
-    user, _row = await reader.run(lambda db: auth.resolve_token(db, token, kind="api"))
-    return user
+    return await reader.lookup(lambda db: auth.resolve_caller(db, token, kind="api"))
 
 
 def current_api_user(pair: Annotated[tuple[User, AuthToken], Depends(_api_token)]) -> User:
@@ -258,7 +265,7 @@ def deny(db: Session, user: User, request: Request, message: str) -> PermissionD
     return PermissionDenied(message)
 
 
-def _denied(user: User, request: Request) -> audit.Entry:
+def _denied(user: User | auth.Caller, request: Request) -> audit.Entry:
     """The audit entry of a refused access."""
     return audit.Entry(
         actor=audit.user_actor(user.username),
@@ -269,7 +276,7 @@ def _denied(user: User, request: Request) -> audit.Entry:
     )
 
 
-def _needs(roles: tuple[str, ...], user: User) -> str:
+def _needs(roles: tuple[str, ...], user: User | auth.Caller) -> str:
     return f"This needs the role {' or '.join(roles)}; you are a {user.role}."
 
 
@@ -282,13 +289,16 @@ def require_role(*roles: str) -> Callable[..., User]:
     return dependency
 
 
-def require_role_reading(*roles: str) -> Callable[..., Awaitable[User]]:
-    """`require_role` for routes on a read-only session: a refusal is audited through the
-    group-commit thread, and is on disk before the error is sent."""
+def require_role_reading(*roles: str) -> Callable[..., Awaitable[auth.Caller]]:
+    """`require_role` for read-only routes: the caller is read on the event loop's read
+    connection, and a refusal is audited through the group-commit thread, on disk before the
+    error is sent."""
 
     async def dependency(
-        user: Annotated[User, Depends(_read_api_user)], writer: GroupCommitDep, request: Request
-    ) -> User:
+        user: Annotated[auth.Caller, Depends(_read_api_caller)],
+        writer: GroupCommitDep,
+        request: Request,
+    ) -> auth.Caller:
         if user.role not in roles:
             await asyncio.wrap_future(writer.submit(audit.ENTRIES, _denied(user, request)))
             raise PermissionDenied(_needs(roles, user))
@@ -300,8 +310,8 @@ def require_role_reading(*roles: str) -> Callable[..., Awaitable[User]]:
 AdminUser = Annotated[User, Depends(require_role("admin"))]
 StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
 Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
-ReadingClinician = Annotated[User, Depends(require_role_reading("doctor", "admin"))]
-ReadingAdmin = Annotated[User, Depends(require_role_reading("admin"))]
+ReadingClinician = Annotated[auth.Caller, Depends(require_role_reading("doctor", "admin"))]
+ReadingAdmin = Annotated[auth.Caller, Depends(require_role_reading("admin"))]
 
 
 def owned_hospital(

@@ -4,7 +4,8 @@ uvicorn's own workers share one listening socket, and whichever process wakes fi
 every connection waiting (up to its backlog): 200 clients that connect at once can land 150 on
 one process and 50 on the other, and stay there for as long as they keep the connection, so
 one process queues three times the requests of the other. Here every worker binds the port
-with SO_REUSEPORT, and Linux spreads new connections evenly over the workers' sockets.
+with SO_REUSEPORT, and Linux spreads new connections over the workers' sockets by a hash; a
+worker left holding more than its share sheds some (server/balance.py).
 
 The parent only supervises: it reserves the port first (so a port in use is refused at once),
 starts the workers, restarts one that dies while serving, stops everything if one fails to
@@ -14,25 +15,27 @@ Workers stop with their parent even when it is SIGKILLed (`app._end_with_parent`
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import signal
 import socket
 import threading
+from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from medfed.core.errors import ConfigurationError
+from medfed.server.balance import Shares
 
 logger = logging.getLogger("medfed.server.workers")
-APP = "medfed.server.app:create_worker_app"
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
 STOP_SECONDS = 15.0
 
 
-def listening_socket(host: str, port: int, *, listen: bool, shared: bool = True) -> socket.socket:
-    """A TCP socket bound to host:port (IPv4 or IPv6, as the host is), with SO_REUSEPORT
-    unless `shared` is false."""
+def bound_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
+    """A TCP socket bound to host:port (IPv4 or IPv6, as the host is), not yet listening, with
+    SO_REUSEPORT unless `shared` is false."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -40,8 +43,6 @@ def listening_socket(host: str, port: int, *, listen: bool, shared: bool = True)
         if shared:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        if listen:
-            sock.listen(2048)
         sock.set_inheritable(True)
     except OSError:
         sock.close()
@@ -49,12 +50,29 @@ def listening_socket(host: str, port: int, *, listen: bool, shared: bool = True)
     return sock
 
 
-def _worker(options: dict[str, Any], host: str, port: int) -> None:
+def _worker(
+    options: dict[str, Any], host: str, port: int, counts: MutableSequence[int], index: int
+) -> None:
     import uvicorn
 
-    sock = listening_socket(host, port, listen=True)
-    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
-    server.run(sockets=[sock])
+    try:
+        from medfed.server.app import create_worker_app
+    except Exception:
+        logger.exception("the server worker could not load the app")
+        raise SystemExit(STARTUP_FAILURE) from None
+    shares = Shares(counts, index)
+    # Bound now, listened on by uvicorn once the app has started: until then Linux gives new
+    # connections to the workers already serving.
+    sock = bound_socket(host, port)
+    server = uvicorn.Server(
+        uvicorn.Config(functools.partial(create_worker_app, shares), factory=True, **options)
+    )
+    stop_publishing = shares.start_publishing(lambda: len(server.server_state.connections))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop_publishing.set()
+        shares.publish(0)
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
 
@@ -65,6 +83,9 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._processes: list[BaseProcess] = []
+        # Each worker's open connections, for server/balance.py: shared memory, no lock (each
+        # slot has one writer; a reader needs no more than a recent value).
+        self._counts = self._context.Array("i", workers, lock=False)
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (0) or a worker that could not start (its status)."""
@@ -72,18 +93,18 @@ class Supervisor:
         # included (whose sockets would otherwise share it silently); then the port is held,
         # unlistened, for as long as the workers serve.
         try:
-            probe = listening_socket(self.host, self.port, listen=False, shared=False)
+            probe = bound_socket(self.host, self.port, shared=False)
         except OSError as error:
             raise ConfigurationError(
                 f"Cannot listen on {self.host}:{self.port} ({error.strerror}): another program, "
                 "perhaps another MedFed server, holds it. Stop it or choose another --port."
             ) from error
         probe.close()
-        reserved = listening_socket(self.host, self.port, listen=False)
+        reserved = bound_socket(self.host, self.port)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self._stop.set())
         try:
-            self._processes = [self._start() for _ in range(self.workers)]
+            self._processes = [self._start(index) for index in range(self.workers)]
             status = 0
             while not self._stop.wait(0.5):
                 status = self._replace_dead()
@@ -94,9 +115,12 @@ class Supervisor:
             self._stop_all()
             reserved.close()
 
-    def _start(self) -> BaseProcess:
+    def _start(self, index: int) -> BaseProcess:
+        self._counts[index] = 0
         process = self._context.Process(
-            target=_worker, args=(self.options, self.host, self.port), daemon=False
+            target=_worker,
+            args=(self.options, self.host, self.port, self._counts, index),
+            daemon=False,
         )
         process.start()
         return process
@@ -111,7 +135,7 @@ class Supervisor:
             logger.warning(
                 "server worker %s ended (%s); starting another", process.pid, process.exitcode
             )
-            self._processes[index] = self._start()
+            self._processes[index] = self._start(index)
         return 0
 
     def _stop_all(self) -> None:

@@ -148,7 +148,7 @@ async def predict(
     audit event are committed, with other requests' in one transaction, before the answer."""
     turns = request.app.state.prediction_turns
     await turns.take()  # a few per pass of the event loop (server/turns.py)
-    result, record = await reader.run(
+    result, record = await reader.lookup(
         lambda db: predictions.compute(
             db,
             request.app.state.model_cache,

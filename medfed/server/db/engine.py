@@ -64,6 +64,31 @@ def make_read_engine(url: str) -> Engine:
     return engine
 
 
+def make_line_engine(url: str) -> Engine:
+    """An engine for db/read_line.py: read-only connections in autocommit mode, where each
+    statement reads the latest committed state on its own (no BEGIN or ROLLBACK around it);
+    on SQLite with `query_only` on, never waiting for the writers."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"options": "-c default_transaction_read_only=on"},
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=8,
+        )
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        isolation_level="AUTOCOMMIT",
+        pool_size=2,
+        max_overflow=8,
+    )
+    event.listen(engine, "connect", _configure_sqlite_reader)
+    return engine
+
+
 def request_sessions(engine: Engine) -> int:
     """How many requests may hold a database session at once.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import Connection, Integer, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -60,11 +60,11 @@ _SERVING = (
 )
 
 
-def serving_version(session: Session, disease: str, user_id: int) -> tuple[Served, str]:
+def serving_version(connection: Connection, disease: str, user_id: int) -> tuple[Served, str]:
     """The version that serves this doctor, and the arm it belongs to: one small indexed query,
     read afresh on every request so a promotion or rollback in any server process applies at
     once (the model behind it is cached by its immutable artifact key)."""
-    rows = session.connection().execute(_SERVING, {"disease": disease}).all()
+    rows = connection.execute(_SERVING, {"disease": disease}).all()
     challenger = next((row for row in rows if row.share is not None), None)
     if challenger is not None and assign_arm(user_id, disease, challenger.share) == CHALLENGER:
         return _served(challenger), CHALLENGER

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -156,18 +156,71 @@ _TOKEN_AND_USER = (
 )
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request, as a read-only route needs it: no ORM instance to build or track."""
+
+    id: int
+    username: str
+    role: str
+    hospital_id: int | None
+
+
+# The same lookup as columns, for the hot read path (db/read_line.py).
+_CALLER = (
+    select(
+        AuthToken.kind,
+        AuthToken.expires_at,
+        AuthToken.revoked_at,
+        User.id,
+        User.username,
+        User.role,
+        User.hospital_id,
+        User.is_active,
+    )
+    .join(User, User.id == AuthToken.user_id)
+    .where(AuthToken.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_token(session: Session, token: str, *, kind: str) -> tuple[User, AuthToken]:
     """The active user behind a token, or an authentication error saying why not."""
-    if not token.startswith(TOKEN_PREFIXES[kind]):
-        raise TokenInvalid("The token is not valid. Log in again to get a new one.")
+    _check_prefix(token, kind)
     row = session.scalar(_TOKEN_AND_USER, {"token_hash": hash_token(token)})
-    if row is None or row.kind != kind or row.revoked_at is not None:
-        raise TokenInvalid("The token is not valid. Log in again to get a new one.")
-    if row.expires_at <= utcnow():
-        raise TokenExpired("The token has expired. Log in again to get a new one.")
-    if not row.user.is_active:
-        raise TokenInvalid("The account behind this token is disabled.")
+    if row is None:
+        raise _invalid()
+    _check(kind, row.kind, row.revoked_at, row.expires_at, row.user.is_active)
     return row.user, row
+
+
+def resolve_caller(connection: Connection, token: str, *, kind: str) -> Caller:
+    """`resolve_token` as plain values, read afresh (a revocation applies at once)."""
+    _check_prefix(token, kind)
+    row = connection.execute(_CALLER, {"token_hash": hash_token(token)}).first()
+    if row is None:
+        raise _invalid()
+    _check(kind, row.kind, row.revoked_at, row.expires_at, row.is_active)
+    return Caller(row.id, row.username, row.role, row.hospital_id)
+
+
+def _invalid() -> TokenInvalid:
+    return TokenInvalid("The token is not valid. Log in again to get a new one.")
+
+
+def _check_prefix(token: str, kind: str) -> None:
+    if not token.startswith(TOKEN_PREFIXES[kind]):
+        raise _invalid()
+
+
+def _check(
+    kind: str, row_kind: str, revoked_at: datetime | None, expires_at: datetime, active: bool
+) -> None:
+    if row_kind != kind or revoked_at is not None:
+        raise _invalid()
+    if expires_at <= utcnow():
+        raise TokenExpired("The token has expired. Log in again to get a new one.")
+    if not active:
+        raise TokenInvalid("The account behind this token is disabled.")
 
 
 def revoke(session: Session, token_row: AuthToken, *, client: str) -> None:

@@ -371,15 +371,13 @@ def advance_all(
         running = dict(
             session.execute(
                 select(Campaign.id, Campaign.waiting_for).where(Campaign.status == rule.RUNNING)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         live = session.execute(
             select(CampaignRound.campaign_id, Round.number, Round.status)
             .join(Round, Round.id == CampaignRound.round_id)
             .where(CampaignRound.campaign_id.in_(running), Round.status.in_(machine.LIVE))
-        ).tuples()
+        )
         settled = {
             campaign_id
             for campaign_id, number, status in live

@@ -6,10 +6,10 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -173,10 +173,19 @@ class PredictionRecord:
     inputs: dict[str, Value] | None
 
 
+class Doctor(Protocol):
+    """Who a prediction is for: an account (`User`) or a bearer token's `auth.Caller`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+
+
 def compute(
-    session: Session,
+    connection: Connection,
     cache: ModelCache,
-    user: User,
+    user: Doctor,
     disease: str,
     patient: dict[str, Any],
     *,
@@ -186,7 +195,7 @@ def compute(
     """The explained result and what to record about it; reads only."""
     spec = get_disease(disease)
     row = validate_patient(spec, patient)
-    version, arm = ab.serving_version(session, spec.id, user.id)
+    version, arm = ab.serving_version(connection, spec.id, user.id)
     result = explain_row(
         spec, cache.get(version), version.version, row, with_explanation=with_explanation
     )
@@ -205,7 +214,7 @@ def predict(
 ) -> PredictionResult:
     """Compute and record in the caller's transaction."""
     result, record = compute(
-        session,
+        session.connection(),
         cache,
         user,
         disease,
@@ -218,7 +227,7 @@ def predict(
 
 
 def _record_of(
-    user: User,
+    user: Doctor,
     version: Served,
     arm: str,
     result: PredictionResult,
@@ -292,7 +301,7 @@ def predict_batch(
     """One prediction per CSV row; any bad cell rejects the batch, naming row and column."""
     spec = get_disease(disease)
     rows = parse_patient_csv(spec, text)
-    version, arm = ab.serving_version(session, spec.id, user.id)
+    version, arm = ab.serving_version(session.connection(), spec.id, user.id)
     model = cache.get(version)
     results = [explain_row(spec, model, version.version, row) for row in rows]
     records = [

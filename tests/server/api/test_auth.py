@@ -161,3 +161,41 @@ def test_openapi_declares_the_schemes_and_every_error_shape(client: TestClient) 
             "$ref": "#/components/schemas/ErrorOut"
         }
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_read_only_routes_check_tokens_the_same_way(client: TestClient, db: Session) -> None:
+    # Read-only routes (predict, campaigns) resolve the caller as plain rows on the event loop's
+    # own read connection (db/read_line.py): every refusal, and a revocation at once.
+    admin = api_login(client, make_user(db, "admin"))
+    campaigns = "/api/v1/campaigns"
+    assert client.get(campaigns, headers=admin.headers).status_code == 200
+    forged = client.get(campaigns, headers={"Authorization": "Bearer mfa_forged"})
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "token_invalid"
+    session_token = client.get(campaigns, headers={"Authorization": "Bearer mfs_not_api"})
+    assert session_token.status_code == 401
+
+    fresh = api_login(client, admin.user)
+    assert client.get(campaigns, headers=fresh.headers).status_code == 200
+    assert client.post("/api/v1/auth/revoke", headers=fresh.headers).status_code == 204
+    revoked = client.get(campaigns, headers=fresh.headers)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "token_invalid"
+
+    db.execute(update(AuthToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    expired = client.get(campaigns, headers=admin.headers)
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "token_expired"
+
+
+def test_read_only_routes_refuse_a_disabled_account_at_once(
+    client: TestClient, db: Session
+) -> None:
+    admin = api_login(client, make_user(db, "admin"))
+    other = make_user(db, "admin")
+    old = api_login(client, other)
+    assert client.get("/api/v1/campaigns", headers=old.headers).status_code == 200
+    response = client.patch(
+        f"/api/v1/users/{other.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    refused = client.get("/api/v1/campaigns", headers=old.headers)
+    assert refused.status_code == 401 and "disabled" in refused.json()["error"]["message"]
