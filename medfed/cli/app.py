@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from medfed import __version__
 from medfed.cli.context import err_console
+from medfed.core.config import LOG_FORMAT
 from medfed.core.errors import ConfigurationError, MedFedError
 
 # Command groups and their modules, imported only when a command of theirs runs: `medfed admin`
@@ -75,7 +76,7 @@ def root(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         app(standalone_mode=True)
     except ConfigurationError as exc:

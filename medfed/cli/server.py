@@ -40,8 +40,7 @@ def start(
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
-    from medfed.server.app import WORKER_SETTINGS, create_app, prepare_database, worker_settings
-    from medfed.server.workers import Supervisor
+    from medfed.server.workers import WORKER_SETTINGS, Supervisor, prepare_apart, worker_settings
 
     bind_host = host or settings.host
     bind_port = port or settings.port
@@ -60,6 +59,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     }
     workers = settings.worker_processes
     if workers == 1:
+        from medfed.server.app import create_app
+
         app_instance = create_app(settings)
         console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
         uvicorn.run(app_instance, host=bind_host, port=bind_port, **options)
@@ -67,7 +68,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     # Several processes share the port. What must happen once at start happens here, before
     # they start; the round ticker then runs in whichever of them holds the lead.
     settings.require_secret_key()
-    prepare_database(settings)
+    prepare_apart(settings)
     os.environ[WORKER_SETTINGS] = worker_settings(settings)
     console.print(
         f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs; "

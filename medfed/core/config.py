@@ -26,6 +26,7 @@ KNOWN_WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "dev", "development", "medfed"}
 )
 MIN_SECRET_LENGTH = 32
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the CLI's, and its helper processes'
 
 
 # The public datasets ship inside the package (CC BY 4.0; see datasets/LICENSE.md).

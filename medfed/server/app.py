@@ -11,7 +11,7 @@ import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import fastapi_offline
 from fastapi import FastAPI, Request
@@ -19,7 +19,6 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -55,6 +54,7 @@ from medfed.server.storage import LocalArtifactStore
 from medfed.server.ticker import RoundTicker
 from medfed.server.turns import Turns
 from medfed.server.web import build_pages_router, words
+from medfed.server.workers import WORKER_SETTINGS
 
 if TYPE_CHECKING:
     from medfed.server.db.notify import PgRelay
@@ -68,7 +68,6 @@ SWAGGER_ASSETS = Path(fastapi_offline.__file__).with_name("static")
 # Predictions started (and answers built) per pass of the event loop: 6 kept /healthz's p99
 # near 30 ms under 200 clients without costing throughput (server/turns.py).
 PREDICTIONS_PER_PASS = 6
-WORKER_SETTINGS = "MEDFED_WORKER_SETTINGS"  # the parent's settings, for its worker processes
 
 
 def prepare_database(
@@ -94,18 +93,6 @@ def prepare_database(
     finally:
         if own:
             engine.dispose()
-
-
-def worker_settings(settings: Settings) -> str:
-    """The settings as JSON for the worker processes, which skip what the parent did once."""
-    values: dict[str, Any] = {}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        values[name] = value
-    values.update(auto_migrate=False, train_baselines=False)
-    return json.dumps(values, default=str)
 
 
 def create_worker_app(shares: Shares | None = None) -> FastAPI:

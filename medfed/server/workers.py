@@ -7,8 +7,10 @@ one process queues three times the requests of the other. Here every worker bind
 with SO_REUSEPORT, and Linux spreads new connections over the workers' sockets by a hash; a
 worker left holding more than its share sheds some (server/balance.py).
 
-The parent only supervises: it reserves the port first (so a port in use is refused at once),
-starts the workers, restarts one that dies while serving, stops everything if one fails to
+The parent only supervises, and stays small (it never loads PyTorch or the app: migrations and
+baseline training, done once before the workers start, run in a child process of their own,
+`prepare_apart`): it reserves the port first (so a port in use is refused at once), starts the
+workers, restarts one that dies while serving, stops everything if one fails to
 start (a broken configuration fails the same way every time), and passes SIGTERM/SIGINT on.
 Workers stop with their parent even when it is SIGKILLed (`app._end_with_parent`).
 """
@@ -16,15 +18,20 @@ Workers stop with their parent even when it is SIGKILLed (`app._end_with_parent`
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import multiprocessing
 import signal
 import socket
 import threading
 from collections.abc import MutableSequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from pydantic import SecretStr
+
+from medfed.core.config import LOG_FORMAT, Settings
 from medfed.core.errors import ConfigurationError
 from medfed.server.balance import Shares
 
@@ -48,6 +55,38 @@ def bound_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+WORKER_SETTINGS = "MEDFED_WORKER_SETTINGS"  # the parent's settings, for its worker processes
+
+
+def worker_settings(settings: Settings) -> str:
+    """The settings as JSON for the worker processes, which skip what the parent did once."""
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        values[name] = value
+    values.update(auto_migrate=False, train_baselines=False)
+    return json.dumps(values, default=str)
+
+
+def prepare_apart(settings: Settings) -> None:
+    """`app.prepare_database` (migrations, missing baselines) in a child process, which ends
+    with it: what it loads (PyTorch, the app) is never held by the supervisor. Its error, if
+    any, is raised here."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(_prepare, settings).result()
+
+
+def _prepare(settings: Settings) -> None:
+    from medfed.core.config import apply_to_process
+    from medfed.server.app import prepare_database
+
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    prepare_database(apply_to_process(settings))
 
 
 def _worker(

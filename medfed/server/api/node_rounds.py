@@ -135,7 +135,7 @@ async def my_rounds(
     try:
         with bell.subscribe(hospital_id) as subscription:
             while True:
-                state = await reader.run(lambda db: rounds.listing_state(db, hospital_id))
+                state = await reader.lookup(lambda db: rounds.listing_state(db, hospital_id))
                 tag = _tag(state)
                 remaining = deadline - loop.time()
                 if tag != known or remaining <= 0 or (left is not None and left.done()):

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import Connection, Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -272,7 +272,7 @@ def rounds_for_node(
 
 
 def listing_state(
-    session: Session, hospital_id: int, limit: int = 20
+    session: Session | Connection, hospital_id: int, limit: int = 20
 ) -> list[tuple[int, str, str | None, str | None]]:
     """What a node acts on in `rounds_for_node`, in one query: each round's id, status and
     secure-aggregation stage, and this hospital's status in it. A node's long poll answers when
