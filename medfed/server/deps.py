@@ -112,7 +112,8 @@ class Reader:
         self._line: ReadLine = request.app.state.read_line
 
     async def lookup(self, work: Callable[[Connection], T]) -> T:
-        """For a statement or two on every request: plain rows, no session, no ORM."""
+        """One statement, on every request: plain rows, no session, no ORM (each statement
+        reads the latest committed state; several would share no snapshot)."""
         return self._line.run(work)
 
     async def run(self, work: Callable[[Session], T]) -> T:
