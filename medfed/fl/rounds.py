@@ -29,6 +29,7 @@ FAILED = "failed"
 DECIDE = "decide"  # not a state: "run the validation gate", which ends in deployed or rejected
 
 LIVE = (OPEN, TRAINING, EVALUATING)
+FINISHED = (DEPLOYED, REJECTED, FAILED)
 DEADLINES = (
     "join_seconds",
     "grace_seconds",

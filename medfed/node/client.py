@@ -19,6 +19,8 @@ from medfed.core import errors, frames
 API = "/api/v1"
 POLICY_SECONDS = 10.0  # how long the network's policy is reused before it is asked again
 KEPT_ARTIFACTS = 4  # model artifacts kept in memory by their hash
+LISTING_TAG = "X-MedFed-Listing-Tag"
+ROUND_STEPS = "/nodes/rounds/"
 ERROR_BY_STATUS: dict[int, type[errors.MedFedError]] = {
     400: errors.MalformedRequest,
     401: errors.AuthenticationFailed,
@@ -77,6 +79,8 @@ class ServerClient:
         # Artifacts by their SHA-256 (the server names them so): a round's base is usually the
         # previous round's candidate, which this node has just evaluated.
         self._artifacts: OrderedDict[str, bytes] = OrderedDict()
+        # The listing tag the round steps being sent act on (see `acting_on`).
+        self._acting_on: str | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -87,14 +91,33 @@ class ServerClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def acting_on(self, tag: str | None) -> None:
+        """Round steps sent from now on act on the listing with this tag: each sends it, and
+        the server answers with the tag of the listing with the step in it if nothing else
+        changed (`handed_tag`)."""
+        self._acting_on = tag
+
+    def handed_tag(self) -> str | None:
+        """The tag to long-poll with after the steps sent since `acting_on`: the one the last
+        step was handed, the listing's own if no step was sent, None if a step was handed none
+        (something else changed, or a step failed), and forgets it."""
+        tag, self._acting_on = self._acting_on, None
+        return tag
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        step = method == "POST" and path.startswith(ROUND_STEPS) and self._acting_on is not None
+        if step:
+            kwargs["headers"] = {**kwargs.get("headers", {}), LISTING_TAG: self._acting_on}
         try:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.HTTPError as exc:
+            self._acting_on = None
             raise errors.ServiceUnavailable(
                 f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__}). "
                 "Check the address and that the server is running."
             ) from None
+        if step:
+            self._acting_on = response.headers.get(LISTING_TAG) if response.is_success else None
         if response.is_success:
             return response.json() if response.content else None
         self._raise(response)

@@ -118,7 +118,12 @@ class RoundAgent:
                 self.say("The server answers again.")
                 backoff.reset()
             if answer.rounds is not None:
-                tag = answer.tag if self._acted(answer.rounds) else None
+                self.client.acting_on(answer.tag)
+                acted = self._acted(answer.rounds)
+                handed = self.client.handed_tag()
+                # Poll with the listing's tag once this node's own steps are in it; if a step
+                # was handed none, with the tag acted on, which answers at once with the change.
+                tag = (handed or answer.tag) if acted else None
             if self._finished_enough(rounds):
                 return
             if answer.tag is None or tag is None:  # no long polls there, or a step to retry
@@ -244,12 +249,33 @@ class RoundAgent:
             self._decline(round_id, refused.message, f"({self.spec.id}) declined")
             return
         try:
-            self.client.join_round(round_id, rows)
+            joined = self.client.join_round(round_id, rows)
         except (Conflict, InvalidInput) as refused:
             self._decline(round_id, refused.message, "not joined")
             return
         self._record(round_id, "joined")
         self.say(f"Joined round {round_id} ({self.spec.id}) with about {rows} training rows")
+        if joined.get("secagg"):
+            self._advertise(round_id, joined["secagg"])
+        try:
+            self._trained(round_)  # train while the other hospitals join
+        except PrivacyTargetUnreachable as impossible:
+            self._give_up(round_id, impossible)
+            return
+        self._record(round_id, "joined")  # trained; its update waits for the round's step
+
+    def _advertise(self, round_id: int, secure: dict[str, Any]) -> None:
+        """Advertise this hospital's keys for a secure round it has just joined, while the round
+        is still open (the keys are saved first, so a restart sends the same ones). If this
+        fails, the node sends them when the advertise_keys stage asks."""
+        state, advertisement = protocol.advertise(
+            str(secure["round_ref"]), int(secure["client_id"]), os.urandom
+        )
+        self.state.save_secagg(round_id, state.as_dict())
+        try:
+            self.client.secagg_send(round_id, wire.ADVERTISE_KEYS, advertisement)
+        except (Conflict, InvalidInput) as refused:
+            self.say(f"Round {round_id}: {refused.message} (the keys go at the next stage)")
 
     def _check_budget(self, request: TrainRequest, rows: int) -> None:
         """Refuses a round whose charge to the ledger (known from its settings and the rows
@@ -335,7 +361,7 @@ class RoundAgent:
                 state, _ = protocol.advertise(view["round_ref"], int(view["client_id"]), os.urandom)
                 self.state.save_secagg(round_id, state.as_dict())
             self._send(round_id, stage, protocol.advertisement(state))
-            self._trained(round_)  # train while the others advertise and share keys
+            self._trained(round_)  # if not trained at the join: while the others share keys
             return
         if state is None:
             raise Conflict(f"Round {round_id}: this node lost its secure-aggregation keys.")

@@ -1,8 +1,9 @@
 """The round bell: who is told, and when, that federated rounds moved.
 
 Two kinds of listener wait on it. The round ticker (one thread) is kicked whenever something a
-round waits for arrives (a join, an update, a secure-aggregation message, an evaluation), so a
-stage ends on its last message instead of at the next tick. Nodes' long polls (held requests on
+round waits for arrives (the last join, update, secure-aggregation message or evaluation), so a
+step ends on its last message instead of at the next tick; such a kick names its round, and the
+ticker looks at that round alone (a pass over every round and campaign cost more than the step). Nodes' long polls (held requests on
 the event loop, no thread and no database session each) are woken when a round they can see
 changes status or stage; a ring names the hospitals it concerns, so a message in one round does
 not make a thousand idle nodes re-read their listings.
@@ -31,30 +32,51 @@ PENDING = "medfed_round_ring"
 
 @dataclass
 class Ring:
-    """Hospitals whose nodes' listings changed (None: every node's) and whether the ticker has
-    something new to look at."""
+    """Hospitals whose nodes' listings changed (None: every node's), whether the ticker has
+    something new to look at, and what: the rounds named, or (None) every round and campaign."""
 
     hospitals: frozenset[int] | None = frozenset()
     kick: bool = True
+    rounds: frozenset[int] | None = None
+
+    @property
+    def look(self) -> frozenset[int] | None:
+        """What the ticker should look at: nothing (empty), these rounds, or everything."""
+        return self.rounds if self.kick else frozenset()
 
     def merge(self, other: Ring) -> Ring:
-        if self.hospitals is None or other.hospitals is None:
-            hospitals = None
-        else:
-            hospitals = self.hospitals | other.hospitals
-        return Ring(hospitals, self.kick or other.kick)
+        return Ring(
+            _union(self.hospitals, other.hospitals),
+            self.kick or other.kick,
+            _union(self.look, other.look),
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        hospitals = None if self.hospitals is None else sorted(self.hospitals)
-        return {"hospitals": hospitals, "kick": self.kick}
+        return {
+            "hospitals": _listed(self.hospitals),
+            "kick": self.kick,
+            "rounds": _listed(self.rounds),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ring:
-        hospitals = data.get("hospitals")
         return cls(
-            None if hospitals is None else frozenset(int(h) for h in hospitals),
+            _ids(data.get("hospitals")),
             bool(data.get("kick", True)),
+            _ids(data.get("rounds")),  # a sender that names no rounds asks for a full look
         )
+
+
+def _union(one: frozenset[int] | None, other: frozenset[int] | None) -> frozenset[int] | None:
+    return None if one is None or other is None else one | other
+
+
+def _listed(ids: frozenset[int] | None) -> list[int] | None:
+    return None if ids is None else sorted(ids)
+
+
+def _ids(value: Any) -> frozenset[int] | None:
+    return None if value is None else frozenset(int(i) for i in value)
 
 
 class Subscription:
@@ -87,6 +109,7 @@ class Bell:
     def __init__(self) -> None:
         self.kick = threading.Event()  # the ticker waits on this, with its interval as timeout
         self._lock = threading.Lock()
+        self._due: frozenset[int] | None = frozenset()  # what the kicks so far ask to look at
         self._waiters: list[Subscription] = []
         self._relays: list[Callable[[Ring], None]] = []
         self.rings = 0  # for tests and metrics
@@ -106,9 +129,10 @@ class Bell:
             for publish in self._relays:
                 publish(ring)
         self.rings += 1
-        if ring.kick:
-            self.kick.set()
         with self._lock:
+            if ring.kick:
+                self._due = _union(self._due, ring.look)
+                self.kick.set()
             woken = [
                 w
                 for w in self._waiters
@@ -117,6 +141,13 @@ class Bell:
         for waiter in woken:
             with contextlib.suppress(RuntimeError):  # its loop has closed (shutting down)
                 waiter.loop.call_soon_threadsafe(waiter.wake)
+
+    def take_due(self) -> frozenset[int] | None:
+        """The rounds the kicks since the last call asked the ticker to look at (None: every
+        round and campaign), forgotten once taken."""
+        with self._lock:
+            due, self._due = self._due, frozenset()
+        return due
 
     @contextlib.contextmanager
     def subscribe(self, hospital_id: int) -> Iterator[Subscription]:
@@ -146,8 +177,19 @@ class Bell:
         event.listen(factory, "after_soft_rollback", rolled_back)
 
 
-def note(session: Session, hospitals: Iterable[int] | None, *, kick: bool = True) -> None:
-    """Note on `session` that rounds changed for these hospitals' nodes (None: everyone's)."""
-    ring = Ring(None if hospitals is None else frozenset(hospitals), kick)
+def note(
+    session: Session,
+    hospitals: Iterable[int] | None,
+    *,
+    kick: bool = True,
+    rounds: Iterable[int] | None = None,
+) -> None:
+    """Note on `session` that rounds changed for these hospitals' nodes (None: everyone's), and
+    with `kick`, that the ticker should look at `rounds` (None: at everything)."""
+    ring = Ring(
+        None if hospitals is None else frozenset(hospitals),
+        kick,
+        None if rounds is None else frozenset(rounds),
+    )
     pending: Ring | None = session.info.get(PENDING)
     session.info[PENDING] = ring if pending is None else pending.merge(ring)

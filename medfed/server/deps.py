@@ -20,7 +20,7 @@ from medfed.server.bounds import IdPath
 from medfed.server.db.engine import transaction
 from medfed.server.db.group_commit import GroupCommit
 from medfed.server.db.read_line import ReadLine
-from medfed.server.db.tables import AuthToken, Hospital, Node, User
+from medfed.server.db.tables import AuthToken, Hospital, User
 from medfed.server.services import accounts, audit, auth, enrollment
 
 SESSION_COOKIE = "medfed_session"
@@ -337,30 +337,24 @@ def _node_credential(request: Request) -> str:
     return credential
 
 
-def current_node(
-    request: Request, db: DbSession, _: Annotated[object, Depends(NODE_BEARER)]
-) -> Node:
-    return enrollment.resolve_node(db, _node_credential(request))
-
-
-async def reading_node(
+async def current_node(
     request: Request,
     reader: Reading,
     writer: GroupCommitDep,
     _: Annotated[object, Depends(NODE_BEARER)],
-) -> Node:
-    """`current_node` on a read-only session; "last seen", when it is older than its
-    resolution, is group-committed before the route runs (a long poll holds no session while
-    it waits)."""
+) -> enrollment.NodeCaller:
+    """The enrolled, unrevoked node behind the request's credential, read afresh as plain values
+    on the read line (a node's every request runs this). "Last seen", when it is older than its
+    resolution, is group-committed before the route runs; a write per request would put the
+    single SQLite writer on every poll's path for a column shown to the minute."""
     credential = _node_credential(request)
-    node = await reader.run(lambda db: enrollment.find_node(db, credential))
+    node = await reader.lookup(lambda db: enrollment.resolve_node_caller(db, credential))
     if enrollment.seen_is_stale(node):
         await asyncio.wrap_future(writer.submit(enrollment.SEEN, node.id))
     return node
 
 
-CurrentNode = Annotated[Node, Depends(current_node)]
-ReadingNode = Annotated[Node, Depends(reading_node)]
+CurrentNode = Annotated[enrollment.NodeCaller, Depends(current_node)]
 
 
 def session_token(request: Request) -> str | None:

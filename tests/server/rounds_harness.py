@@ -82,6 +82,7 @@ class Rounds:
         base_version: str = "v1.0",
         rows: int = 100,
         epsilon: float | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Any:
         body = {
             "job_ref": job_ref or f"job-{round_id}-{index}",
@@ -93,7 +94,9 @@ class Rounds:
             "update": encode(vector),
         }
         return self.client.post(
-            f"/api/v1/nodes/rounds/{round_id}/update", json=body, headers=self.node_headers(index)
+            f"/api/v1/nodes/rounds/{round_id}/update",
+            json=body,
+            headers=self.node_headers(index) | (extra_headers or {}),
         )
 
     def evaluate(

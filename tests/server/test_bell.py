@@ -70,7 +70,23 @@ def test_rings_are_relayed_and_relayed_rings_are_not_sent_back() -> None:
     bell = Bell()
     sent: list[dict[str, object]] = []
     bell.relay_to(lambda ring: sent.append(ring.as_dict()))
-    bell.ring(Ring(frozenset({3, 1})))
+    bell.ring(Ring(frozenset({3, 1}), rounds=frozenset({9})))
     bell.ring(Ring.from_dict({"hospitals": None, "kick": False}), relay=False)
-    assert sent == [{"hospitals": [1, 3], "kick": True}]
+    assert sent == [{"hospitals": [1, 3], "kick": True, "rounds": [9]}]
     assert bell.rings == 2
+
+
+def test_kicks_name_the_rounds_the_ticker_looks_at_and_an_unnamed_kick_means_everything() -> None:
+    bell = Bell()
+    bell.ring(Ring(frozenset({1}), rounds=frozenset({4})))
+    bell.ring(Ring(frozenset({2}), kick=False, rounds=frozenset({5})))  # wakes nodes only
+    bell.ring(Ring(frozenset(), rounds=frozenset({6})))
+    assert bell.kick.is_set()
+    assert bell.take_due() == frozenset({4, 6})
+    assert bell.take_due() == frozenset()  # taken once
+    bell.ring(Ring(frozenset(), rounds=frozenset({7})))
+    bell.ring(Ring.from_dict({"hospitals": [1], "kick": True}))  # an older sender: a full look
+    assert bell.take_due() is None
+    merged = Ring(frozenset({1}), rounds=frozenset({2})).merge(Ring(frozenset({3}), kick=False))
+    assert merged == Ring(frozenset({1, 3}), True, frozenset({2}))
+    assert Ring(frozenset(), rounds=frozenset({2})).merge(Ring(frozenset())).rounds is None

@@ -25,15 +25,16 @@ API_PREFIX = "/api/v1"
 
 def build_api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    # Routes are matched in order, one by one: the doctors' hot path (models, predictions) first.
+    # Routes are matched in order, one by one: the doctors' hot path (models, predictions)
+    # first, then the nodes' (every step of every round, and every long poll).
     for module in (
         models,
         predictions,
+        node_rounds,
+        nodes,
         auth,
         users,
         hospitals,
-        nodes,
-        node_rounds,
         rounds,
         campaigns,
         buffers,

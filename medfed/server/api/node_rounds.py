@@ -22,6 +22,7 @@ from medfed.server.api.bodies import documented, json_or_frame, update_fields, v
 from medfed.server.api.round_schemas import (
     EvaluationIn,
     JoinIn,
+    JoinPublic,
     MemberStatusPublic,
     NodeRoundPublic,
     SecaggMessageIn,
@@ -30,13 +31,17 @@ from medfed.server.api.round_schemas import (
 )
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
-from medfed.server.db.tables import Node
-from medfed.server.deps import CurrentNode, DbSession, Reading, ReadingNode, SettingsDep
+from medfed.server.deps import CurrentNode, DbSession, Reading, SettingsDep
 from medfed.server.faults import crash_point
 from medfed.server.services import rounds, secagg
+from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn
 
 router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
+# A node sends the listing tag it is acting on with each step; the answer carries the tag of the
+# listing with that step in it when nothing else changed, so the node's next long poll waits
+# instead of answering at once with the change the node itself just made.
+LISTING_TAG = "X-MedFed-Listing-Tag"
 # Below the usual proxy timeouts (60 s), so a held request is answered before a proxy cuts it.
 MAX_WAIT_SECONDS = 55.0
 
@@ -79,7 +84,7 @@ def _public(view: rounds.NodeRoundView, secure: dict[str, Any] | None = None) ->
     )
 
 
-def _listed(db: Session, node: Node, views: list[rounds.NodeRoundView]) -> list[dict[str, Any]]:
+def _listed(db: Session, node: NodeRef, views: list[rounds.NodeRoundView]) -> list[dict[str, Any]]:
     """The listing, with the secure-aggregation view of each secure round this hospital is
     training in (one request per stage and node fewer)."""
     listing = []
@@ -107,7 +112,7 @@ def _artifact(request: Request, key: str, version: str) -> Response:
 )
 async def my_rounds(
     request: Request,
-    node: ReadingNode,
+    node: CurrentNode,
     reader: Reading,
     wait: Annotated[
         float,
@@ -171,6 +176,31 @@ def _tag(state: list[tuple[int, str, str | None, str | None]]) -> str:
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:24]
 
 
+def _hand_over(
+    request: Request,
+    response: Response,
+    db: Session,
+    node: NodeRef,
+    round_id: int,
+    before: str | None,
+) -> None:
+    """Answer with the tag of this node's listing as it is now, if the listing the node acted on
+    differs from it only by this step (this hospital's status in `round_id` was `before`).
+    Both are read from one statement, so a change anyone else made meanwhile, in any round,
+    shows and no tag is handed over: the node's next poll then answers at once."""
+    sent = _tag_value(request.headers.get(LISTING_TAG))
+    if sent is None:
+        return
+    db.flush()
+    now = rounds.listing_state(db, node.hospital_id)
+    then = [
+        (rid, status, stage, before if rid == round_id else mine)
+        for rid, status, stage, mine in now
+    ]
+    if _tag(then) == sent:
+        response.headers[LISTING_TAG] = _tag(now)
+
+
 def _tag_value(header: str | None) -> str | None:
     """The tag a node sent back (`W/"..."`, or a bare value from a hand-made request)."""
     if not header:
@@ -188,10 +218,19 @@ def one_round(round_id: IdPath, node: CurrentNode, db: DbSession) -> NodeRoundPu
     return _public(found[0])
 
 
-@router.post("/{round_id}/join", response_model=MemberStatusPublic, status_code=201)
-def join(round_id: IdPath, body: JoinIn, node: CurrentNode, db: DbSession) -> MemberStatusPublic:
+@router.post("/{round_id}/join", response_model=JoinPublic, status_code=201)
+def join(
+    round_id: IdPath,
+    body: JoinIn,
+    node: CurrentNode,
+    db: DbSession,
+    request: Request,
+    response: Response,
+) -> JoinPublic:
     member = rounds.join(db, node, round_id, body.rows)
-    return MemberStatusPublic(round_id=round_id, status=member.status)
+    _hand_over(request, response, db, node, round_id, None)
+    secure = secagg.early_view(member.round, member)
+    return JoinPublic(round_id=round_id, status=member.status, secagg=secure)
 
 
 @router.get(
@@ -226,6 +265,7 @@ def submit(
     db: DbSession,
     settings: SettingsDep,
     request: Request,
+    response: Response,
 ) -> MemberStatusPublic:
     try:
         member = rounds.submit(db, request.app.state.model_cache, node, round_id, body)
@@ -234,6 +274,7 @@ def submit(
         rounds.record_refusal(db, node, round_id, refused.message)
         db.commit()
         raise
+    _hand_over(request, response, db, node, round_id, "joined")
     crash_point(settings, "submit:before_commit")
     return MemberStatusPublic(round_id=round_id, status=member.status)
 
@@ -269,6 +310,8 @@ def secagg_message(
     message: Annotated[dict[str, Any], Depends(_stage_message)],
     db: DbSession,
     settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> MemberStatusPublic:
     """One stage's message: keys, encrypted shares, the masked update, or unmasking shares."""
     try:
@@ -278,6 +321,8 @@ def secagg_message(
         rounds.record_refusal(db, node, round_id, f"{stage}: {refused.message}")
         db.commit()
         raise
+    before = "joined" if stage == wire.MASKED_INPUT else member.status  # the masked update submits
+    _hand_over(request, response, db, node, round_id, before)
     crash_point(settings, f"secagg:{stage}:before_commit")
     return MemberStatusPublic(round_id=round_id, status=member.status)
 
@@ -318,7 +363,12 @@ def served_model(round_id: IdPath, node: CurrentNode, db: DbSession, request: Re
 
 @router.post("/{round_id}/evaluation", response_model=MemberStatusPublic)
 def evaluation(
-    round_id: IdPath, body: EvaluationIn, node: CurrentNode, db: DbSession
+    round_id: IdPath,
+    body: EvaluationIn,
+    node: CurrentNode,
+    db: DbSession,
+    request: Request,
+    response: Response,
 ) -> MemberStatusPublic:
     member = rounds.report_evaluation(
         db,
@@ -329,4 +379,5 @@ def evaluation(
         candidate=body.candidate,
         paired=body.paired_sums(),
     )
+    _hand_over(request, response, db, node, round_id, "submitted")
     return MemberStatusPublic(round_id=round_id, status=member.status)

@@ -24,6 +24,7 @@ from medfed.server.api.schemas import (
     SpendReportIn,
     SpendReportPublic,
 )
+from medfed.server.db.tables import Node
 from medfed.server.deps import ClientAddress, CurrentNode, DbSession, SettingsDep
 from medfed.server.services import buffered, contributions, enrollment, registry
 
@@ -48,8 +49,8 @@ def enroll(body: EnrollIn, db: DbSession, client: ClientAddress) -> NodeCredenti
 
 
 @router.get("/me", response_model=NodePublic)
-def me(node: CurrentNode) -> NodePublic:
-    return NodePublic.model_validate(node)
+def me(node: CurrentNode, db: DbSession) -> NodePublic:
+    return NodePublic.model_validate(db.get(Node, node.id))
 
 
 @router.get("/policy", response_model=NetworkPolicyPublic)

@@ -213,6 +213,21 @@ class MemberStatusPublic(BaseModel):
     status: str
 
 
+class SecaggJoinPublic(BaseModel):
+    """What a hospital needs to advertise its keys as soon as it has joined a secure round."""
+
+    round_ref: str
+    client_id: int
+
+
+class JoinPublic(MemberStatusPublic):
+    secagg: SecaggJoinPublic | None = Field(
+        None,
+        description="For a secure round: send the advertise_keys message now, while the round "
+        "is open; when every member of the cohort has, the key-sharing stage opens with it.",
+    )
+
+
 class HospitalRoundPublic(BaseModel):
     """One round a hospital took part in, and what came of it."""
 

@@ -88,7 +88,9 @@ class LocalRelay:
     def publish(self, ring: Ring) -> None:
         body = json.dumps({"origin": self._origin, **ring.as_dict()}).encode()
         if len(body) > MAX_DATAGRAM:
-            body = json.dumps({"origin": self._origin, **Ring(None, ring.kick).as_dict()}).encode()
+            body = json.dumps(
+                {"origin": self._origin, **Ring(None, ring.kick, ring.rounds).as_dict()}
+            ).encode()
         datagram = hmac.new(self._key, body, hashlib.sha256).digest()[:TAG_BYTES] + body
         for name, port in self._others():
             try:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
@@ -45,7 +45,13 @@ def config_of(campaign: Campaign) -> machine.RoundConfig:
 
 
 def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
-    query = select(Campaign).where(Campaign.id == campaign_id)
+    """The campaign, with its rounds and their result versions loaded in two more statements
+    (its progress is read from every round; one lazy load per round grew with the campaign)."""
+    query = (
+        select(Campaign)
+        .where(Campaign.id == campaign_id)
+        .options(selectinload(Campaign.rounds).joinedload(Round.result_version))
+    )
     found = session.scalar(query.with_for_update() if lock else query)
     if found is None:
         raise NotFound(f"There is no campaign {campaign_id}.", field="campaign_id")

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput, NotFound
-from medfed.server.db.tables import Contribution, ModelVersion, Node, PrivacySpend
+from medfed.server.db.tables import Contribution, ModelVersion, PrivacySpend
 from medfed.server.services import audit, buffered
+from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.registry import ModelCache, parse_version
 from medfed.server.services.updates import decode_update
 
@@ -31,7 +32,7 @@ class ContributionIn:
 
 
 def receive(
-    session: Session, cache: ModelCache, node: Node, body: ContributionIn, *, min_rows: int
+    session: Session, cache: ModelCache, node: NodeRef, body: ContributionIn, *, min_rows: int
 ) -> Contribution:
     spec = get_disease(body.disease)
     major, minor = parse_version(body.base_version)
@@ -94,7 +95,7 @@ class SpendIn:
     delta: float
 
 
-def record_spend(session: Session, node: Node, entries: list[SpendIn]) -> int:
+def record_spend(session: Session, node: NodeRef, entries: list[SpendIn]) -> int:
     """Idempotent: an entry already reported by this node is not counted again."""
     known = set(
         session.scalars(select(PrivacySpend.entry_ref).where(PrivacySpend.node_id == node.id))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction, Outcome
@@ -131,6 +132,30 @@ def _refuse(session: Session, row: EnrollmentToken | None, client: str, reason: 
     session.commit()
 
 
+class NodeRef(Protocol):
+    """Which node a request is from: an enrolled `Node`, or a credential's `NodeCaller`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def hospital_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class NodeCaller:
+    """The node behind a credential, as plain values read afresh on each request (a
+    revocation applies to the next request)."""
+
+    id: int
+    hospital_id: int
+    last_seen_at: datetime | None
+
+
+_CALLER = select(Node.id, Node.hospital_id, Node.last_seen_at, Node.revoked_at).where(
+    Node.credential_hash == bindparam("credential_hash")
+)
+
+
 def resolve_node(session: Session, credential: str) -> Node:
     """The enrolled, unrevoked node behind a credential; records that it was seen."""
     node = find_node(session, credential)
@@ -140,14 +165,29 @@ def resolve_node(session: Session, credential: str) -> Node:
 
 def find_node(session: Session, credential: str) -> Node:
     """The enrolled, unrevoked node behind a credential (read only)."""
-    if not credential.startswith(NODE_CREDENTIAL_PREFIX):
-        raise TokenInvalid("The node credential is not valid. Enroll the node again.")
+    _check_prefix(credential)
     node = session.scalar(select(Node).where(Node.credential_hash == hash_token(credential)))
     if node is None or node.revoked_at is not None:
-        raise TokenInvalid(
-            "The node credential is not valid or was revoked. Enroll the node again."
-        )
+        raise _revoked()
     return node
+
+
+def resolve_node_caller(connection: Connection, credential: str) -> NodeCaller:
+    """`find_node` as plain values, in one statement (a node's every request runs it)."""
+    _check_prefix(credential)
+    row = connection.execute(_CALLER, {"credential_hash": hash_token(credential)}).first()
+    if row is None or row.revoked_at is not None:
+        raise _revoked()
+    return NodeCaller(row.id, row.hospital_id, row.last_seen_at)
+
+
+def _check_prefix(credential: str) -> None:
+    if not credential.startswith(NODE_CREDENTIAL_PREFIX):
+        raise TokenInvalid("The node credential is not valid. Enroll the node again.")
+
+
+def _revoked() -> TokenInvalid:
+    return TokenInvalid("The node credential is not valid or was revoked. Enroll the node again.")
 
 
 # How stale "last seen" may get before a read-only request writes it again: a node long-polls
@@ -156,7 +196,7 @@ def find_node(session: Session, credential: str) -> Node:
 SEEN_RESOLUTION = timedelta(seconds=15)
 
 
-def seen_is_stale(node: Node, now: datetime | None = None) -> bool:
+def seen_is_stale(node: Node | NodeCaller, now: datetime | None = None) -> bool:
     """Whether a read-only request by this node should record that it was seen."""
     if node.last_seen_at is None:
         return True

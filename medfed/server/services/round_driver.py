@@ -10,6 +10,7 @@ the commit (an orphan file at worst), so no half-written version can exist.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,7 +83,7 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
         if step is None and round_.status == machine.TRAINING and round_.secagg:
             moved = _secure_step(services, session, round_, moment)
             if moved is not None:
-                bell.note(session, hospitals_in(round_))
+                bell.note(session, hospitals_in(round_), kick=False)
             return moved
         if step is None:
             return None
@@ -90,11 +91,13 @@ def advance(services: RoundServices, round_id: int, now: datetime | None = None)
             finish(session, round_, machine.FAILED, step.reason, actor=ACTOR)
         elif step.target == machine.TRAINING:
             _fix_cohort(session, round_, step.reason, now or utcnow())
+            if round_.secagg:  # keys advertised while it was open: that stage may end now
+                _secure_step(services, session, round_, moment)
         elif step.target == machine.EVALUATING:
             _aggregate_plain(services, session, round_, moment)
         else:
             _decide(services, session, round_)
-        bell.note(session, hospitals_in(round_))
+        bell.note(session, hospitals_in(round_), kick=False)
         return round_.status
 
 
@@ -102,8 +105,15 @@ def advance_all(services: RoundServices, now: datetime | None = None) -> dict[in
     """Advance every live round as far as it can go now (the server's ticker calls this)."""
     with services.read_factory() as session:
         live = list(session.scalars(select(Round.id).where(Round.status.in_(machine.LIVE))))
+    return advance_rounds(services, live, now)
+
+
+def advance_rounds(
+    services: RoundServices, round_ids: Iterable[int], now: datetime | None = None
+) -> dict[int, str]:
+    """Advance these rounds as far as each can go now; the last status each reached."""
     moved: dict[int, str] = {}
-    for round_id in live:
+    for round_id in sorted(round_ids):
         for _ in range(4):
             try:
                 status = advance(services, round_id, now)

@@ -23,8 +23,9 @@ from medfed.fl import rounds as machine
 from medfed.fl.promotion import PairedSums
 from medfed.fl.strategies import STRATEGIES
 from medfed.server import bell
-from medfed.server.db.tables import Contribution, ModelVersion, Node, Round, RoundMember
+from medfed.server.db.tables import Contribution, ModelVersion, Round, RoundMember
 from medfed.server.services import audit, registry
+from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.updates import decode_update
 
@@ -123,6 +124,7 @@ def cancel(session: Session, round_id: int, *, reason: str, actor: str) -> Round
     except machine.TransitionRefused:
         raise Conflict(f"Round {round_.id} is already {round_.status}.") from None
     finish(session, round_, machine.FAILED, f"cancelled: {reason.strip()}", actor=actor)
+    bell.note(session, ())  # a full look: a campaign may open its next round now
     return round_
 
 
@@ -131,7 +133,8 @@ def finish(session: Session, round_: Round, status: str, reason: str, *, actor: 
     round_.status = status
     round_.reason = reason[:500]
     round_.closed_at = utcnow()
-    bell.note(session, hospitals_in(round_))
+    # Nodes hear of it; the ticker that finished it goes on to the campaigns by itself.
+    bell.note(session, hospitals_in(round_), kick=False)
     action = {
         machine.DEPLOYED: AuditAction.ROUND_DEPLOYED,
         machine.REJECTED: AuditAction.ROUND_REJECTED,
@@ -152,7 +155,7 @@ def hospitals_in(round_: Round) -> list[int]:
     return [m.hospital_id for m in round_.members]
 
 
-def member_of(round_: Round, node: Node) -> RoundMember | None:
+def member_of(round_: Round, node: NodeRef) -> RoundMember | None:
     return next((m for m in round_.members if m.hospital_id == node.hospital_id), None)
 
 
@@ -284,14 +287,14 @@ def listing_state(
     ]
 
 
-def kick_if_last(session: Session, last: bool) -> None:
+def kick_if_last(session: Session, round_id: int, last: bool) -> None:
     """Kick the ticker when a node's message is the last one a step waits for (the cohort is
     full, every update or evaluation is in, a secure stage has every message): the step ends at
     once. Earlier messages do not: the step waits for the rest or for its deadline, which the
     ticker's own interval notices, and a pass per message cost the server more than the nodes'
     own requests."""
     if last:
-        bell.note(session, ())
+        bell.note(session, (), rounds=(round_id,))
 
 
 def _members(session: Session, round_id: int, status: str | None = None) -> int:
@@ -303,7 +306,7 @@ def _members(session: Session, round_id: int, status: str | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
-def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
+def join(session: Session, node: NodeRef, round_id: int, rows: int) -> RoundMember:
     round_ = get_round(session, round_id, lock=True)
     config = config_of(round_)
     if round_.status != machine.OPEN:
@@ -334,7 +337,9 @@ def join(session: Session, node: Node, round_id: int, rows: int) -> RoundMember:
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
-    kick_if_last(session, _members(session, round_.id) >= config.max_hospitals)
+    # A full secure cohort is kicked by its last advertisement of keys, which follows the join.
+    full = _members(session, round_.id) >= config.max_hospitals
+    kick_if_last(session, round_.id, full and not config.secure)
     return member
 
 
@@ -350,7 +355,7 @@ class UpdateIn:
 
 
 def submit(
-    session: Session, cache: ModelCache, node: Node, round_id: int, body: UpdateIn
+    session: Session, cache: ModelCache, node: NodeRef, round_id: int, body: UpdateIn
 ) -> RoundMember:
     """Accept one cohort member's update, once; anything else is refused with the reason."""
     round_ = get_round(session, round_id, lock=True)
@@ -399,11 +404,11 @@ def submit(
         object=f"round:{round_.id}",
         details={"contribution_id": contribution.id, "rows": body.rows, "norm": round(norm, 6)},
     )
-    kick_if_last(session, _members(session, round_.id, "joined") == 0)
+    kick_if_last(session, round_.id, _members(session, round_.id, "joined") == 0)
     return member
 
 
-def refuse_replay(session: Session, node: Node, job_ref: str) -> None:
+def refuse_replay(session: Session, node: NodeRef, job_ref: str) -> None:
     replay = session.scalar(
         select(Contribution.id).where(
             Contribution.node_id == node.id, Contribution.job_ref == job_ref
@@ -420,7 +425,7 @@ def refuse_replay(session: Session, node: Node, job_ref: str) -> None:
 def accept(
     session: Session,
     round_: Round,
-    node: Node,
+    node: NodeRef,
     member: RoundMember,
     body: UpdateIn,
     blob: bytes,
@@ -450,7 +455,7 @@ def accept(
     return contribution
 
 
-def record_refusal(session: Session, node: Node, round_id: int, message: str) -> None:
+def record_refusal(session: Session, node: NodeRef, round_id: int, message: str) -> None:
     audit.record(
         session,
         actor=audit.node_actor(node.id),
@@ -463,7 +468,7 @@ def record_refusal(session: Session, node: Node, round_id: int, message: str) ->
 
 def report_evaluation(
     session: Session,
-    node: Node,
+    node: NodeRef,
     round_id: int,
     *,
     rows: int,
@@ -496,5 +501,5 @@ def report_evaluation(
         object=f"round:{round_.id}",
         details={"rows": rows},
     )
-    kick_if_last(session, _members(session, round_.id, "submitted") == 0)
+    kick_if_last(session, round_.id, _members(session, round_.id, "submitted") == 0)
     return member

@@ -22,8 +22,9 @@ from medfed.fl import rounds as machine
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.fl.secagg.stages import StageSnapshot, StageStep
-from medfed.server.db.tables import Node, Round, RoundMember, SecaggMessage
+from medfed.server.db.tables import Round, RoundMember, SecaggMessage
 from medfed.server.services import audit
+from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.rounds import (
     UpdateIn,
     accept,
@@ -78,7 +79,7 @@ def _roster(session: Session, round_id: int) -> dict[int, dict[str, str]]:
     }
 
 
-def _member(session: Session, round_: Round, node: Node) -> RoundMember:
+def _member(session: Session, round_: Round, node: NodeRef) -> RoundMember:
     """This node's place in the round (one row: a stage's messages arrive from every member)."""
     member = session.scalar(
         select(RoundMember).where(
@@ -90,6 +91,14 @@ def _member(session: Session, round_: Round, node: Node) -> RoundMember:
     return member
 
 
+def early_view(round_: Round, member: RoundMember) -> dict[str, Any] | None:
+    """For a member who has just joined a secure round: what its advertise_keys message needs,
+    so it can send it while the round is still open (None for a plain round)."""
+    if not config_of(round_).secure:
+        return None
+    return {"round_ref": round_ref(round_), "client_id": member.id}
+
+
 def _current(round_: Round) -> dict[str, Any]:
     if not config_of(round_).secure:
         raise Conflict(f"Round {round_.id} runs in plain mode; send the update itself.")
@@ -99,17 +108,22 @@ def _current(round_: Round) -> dict[str, Any]:
 
 
 def receive(
-    session: Session, node: Node, round_id: int, stage: str, message: dict[str, Any]
+    session: Session, node: NodeRef, round_id: int, stage: str, message: dict[str, Any]
 ) -> RoundMember:
     """Store one hospital's message for the current stage, once, after checking its shape."""
     round_ = get_round(session, round_id, lock=True)
-    state = _current(round_)
+    early = round_.status == machine.OPEN and stage == wire.ADVERTISE_KEYS
+    if early and not config_of(round_).secure:
+        raise Conflict(f"Round {round_.id} runs in plain mode; send the update itself.")
+    # Keys may be advertised as soon as a hospital has joined: the first stage then ends as the
+    # cohort is fixed, without a step of its own.
+    state = {} if early else _current(round_)
     member = _member(session, round_, node)
-    if stage != state["stage"]:
+    if not early and stage != state["stage"]:
         raise Conflict(
             f"Round {round_.id} is at the {state['stage']} stage, not {stage}.", field="stage"
         )
-    if member.id not in state["expected"]:
+    if not early and member.id not in state["expected"]:
         raise Conflict(
             f"This hospital is no longer part of round {round_.id}'s secure aggregation "
             "(it missed an earlier stage)."
@@ -131,14 +145,18 @@ def receive(
         object=f"round:{round_.id}",
         details={"stage": stage, "bytes": len(payload)},
     )
-    kick_if_last(session, set(state["expected"]) <= senders | {member.id})
+    if early:  # the cohort is full and every member has advertised: fix it now
+        everyone = len(senders | {member.id}) >= config_of(round_).max_hospitals
+        kick_if_last(session, round_.id, everyone)
+    else:
+        kick_if_last(session, round_.id, set(state["expected"]) <= senders | {member.id})
     return member
 
 
 def _record_contribution(
     session: Session,
     round_: Round,
-    node: Node,
+    node: NodeRef,
     member: RoundMember,
     payload: bytes,
     message: dict[str, Any],
@@ -202,7 +220,7 @@ def _check(
         raise InvalidInput(f"The {stage} message is malformed for this protocol.") from None
 
 
-def view(session: Session, node: Node, round_id: int) -> dict[str, Any]:
+def view(session: Session, node: NodeRef, round_id: int) -> dict[str, Any]:
     """What this hospital needs now: the stage, and the roster, its ciphertexts or the survivors."""
     round_ = get_round(session, round_id)
     state = _current(round_)
