@@ -68,6 +68,8 @@ SWAGGER_ASSETS = Path(fastapi_offline.__file__).with_name("static")
 # Predictions started (and answers built) per pass of the event loop: 6 kept /healthz's p99
 # near 30 ms under 200 clients without costing throughput (server/turns.py).
 PREDICTIONS_PER_PASS = 6
+# Threads per process for PostgreSQL's read-line lookups (its engine's pool holds ten).
+LINE_THREADS = 4
 
 
 def prepare_database(
@@ -184,7 +186,10 @@ def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
     # Fewer requests hold a session than the pool has connections and the worker threads (40).
     app.state.db_gate = DatabaseGate(request_sessions(engine))
     app.state.read_factory = make_session_factory(read_engine)
-    app.state.read_line = ReadLine(line_engine)
+    # PostgreSQL answers from another process: its lookups wait on threads, not on the loop.
+    app.state.read_line = ReadLine(
+        line_engine, threads=LINE_THREADS if engine.dialect.name == "postgresql" else 0
+    )
     app.state.bell = Bell()
     app.state.bell.watch(app.state.session_factory)
     # Rings cross processes by LISTEN/NOTIFY or loopback datagrams; a database with neither

@@ -113,8 +113,11 @@ class Reader:
 
     async def lookup(self, work: Callable[[Connection], T]) -> T:
         """One statement, on every request: plain rows, no session, no ORM (each statement
-        reads the latest committed state; several would share no snapshot)."""
-        return self._line.run(work)
+        reads the latest committed state; several would share no snapshot). On the loop's own
+        thread, or awaited on the line's threads where the database is another process."""
+        if self._line.pool is None:
+            return self._line.run(work)
+        return await asyncio.wrap_future(self._line.pool.submit(self._line.run, work))
 
     async def run(self, work: Callable[[Session], T]) -> T:
         return self._unit(work)

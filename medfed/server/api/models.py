@@ -32,7 +32,7 @@ from medfed.server.deps import (
     Reading,
     ReadingClinician,
 )
-from medfed.server.services import audit, marketplace, predictions, registry
+from medfed.server.services import ab, audit, marketplace, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -148,16 +148,18 @@ async def predict(
     audit event are committed, with other requests' in one transaction, before the answer."""
     turns = request.app.state.prediction_turns
     await turns.take()  # a few per pass of the event loop (server/turns.py)
-    result, record = await reader.lookup(
-        lambda db: predictions.compute(
-            db,
-            request.app.state.model_cache,
-            user,
-            disease,
-            body.patient,
-            store_inputs=body.store_inputs,
-            with_explanation=body.explain,
-        )
+    spec = get_disease(disease)
+    row = predictions.validate_patient(spec, body.patient)
+    version, arm = await reader.lookup(lambda db: ab.serving_version(db, spec.id, user.id))
+    result, record = predictions.explained(
+        request.app.state.model_cache,
+        user,
+        spec,
+        row,
+        version,
+        arm,
+        store_inputs=body.store_inputs,
+        with_explanation=body.explain,
     )
     prediction_id = await asyncio.wrap_future(writer.submit(predictions.RECORDS, record))
     await turns.take()  # building the answer is work too

@@ -11,12 +11,20 @@ no snapshot across them, so a unit here is one statement (anything more takes a 
 A unit runs to completion on the thread that called it (no awaits inside), so one connection per
 thread is never used by two units at once. A connection the database dropped (a restart) is
 replaced and the unit run once more: it only reads, so running it again is safe.
+
+On PostgreSQL a statement is a round trip to another process that shares the machine's cores:
+while it waits for the database to be scheduled, an event loop running it inline could answer
+nothing else (a liveness probe behind a burst of predictions waited 50 ms and more). There the
+line keeps a few threads of its own, each with its connection, and the loop awaits the unit
+(`pool`). On SQLite the statement runs in-process in microseconds, and a thread hop would cost
+more than it saves.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -26,11 +34,15 @@ T = TypeVar("T")
 
 
 class ReadLine:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, threads: int = 0) -> None:
         self._engine = engine
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: list[Connection] = []  # every thread's, to close them at shutdown
+        # Threads of the line's own for a database across the network (None: run inline).
+        self.pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="medfed-read-line") if threads else None
+        )
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """`work` on this thread's connection."""
@@ -44,6 +56,8 @@ class ReadLine:
         return work(self._connection())
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
         with self._lock:
             connections, self._open = self._open, []
         for connection in connections:

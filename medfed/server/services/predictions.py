@@ -196,6 +196,30 @@ def compute(
     spec = get_disease(disease)
     row = validate_patient(spec, patient)
     version, arm = ab.serving_version(connection, spec.id, user.id)
+    return explained(
+        cache,
+        user,
+        spec,
+        row,
+        version,
+        arm,
+        store_inputs=store_inputs,
+        with_explanation=with_explanation,
+    )
+
+
+def explained(
+    cache: ModelCache,
+    user: Doctor,
+    spec: DiseaseSpec,
+    row: dict[str, Value],
+    version: Served,
+    arm: str,
+    *,
+    store_inputs: bool,
+    with_explanation: bool = True,
+) -> tuple[PredictionResult, PredictionRecord]:
+    """`compute` once the serving version is known: no database, CPU only."""
     result = explain_row(
         spec, cache.get(version), version.version, row, with_explanation=with_explanation
     )

@@ -3,6 +3,7 @@ connection the database dropped replaced without the caller seeing it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,22 @@ def test_a_dropped_connection_is_replaced_and_the_read_run_again(
         assert line.run(_values) == [1]
     finally:
         line.close()
+
+
+def test_with_threads_of_its_own_a_unit_runs_off_the_calling_thread(
+    engines: tuple[Engine, Engine],
+) -> None:
+    writer, engine = engines
+    line = ReadLine(engine, threads=2)
+    assert line.pool is not None
+    try:
+        caller = threading.get_ident()
+        ran_on = line.pool.submit(line.run, lambda c: threading.get_ident()).result()
+        assert ran_on != caller
+        with writer.begin() as connection:
+            connection.execute(text("INSERT INTO line_probe VALUES (4)"))
+        assert line.pool.submit(line.run, _values).result() == [1, 4]
+    finally:
+        line.close()
+    with pytest.raises(RuntimeError):  # closing stopped its threads (and their connections)
+        line.pool.submit(line.run, _values)
