@@ -156,24 +156,9 @@ _CALLER = select(Node.id, Node.hospital_id, Node.last_seen_at, Node.revoked_at).
 )
 
 
-def resolve_node(session: Session, credential: str) -> Node:
-    """The enrolled, unrevoked node behind a credential; records that it was seen."""
-    node = find_node(session, credential)
-    node.last_seen_at = utcnow()
-    return node
-
-
-def find_node(session: Session, credential: str) -> Node:
-    """The enrolled, unrevoked node behind a credential (read only)."""
-    _check_prefix(credential)
-    node = session.scalar(select(Node).where(Node.credential_hash == hash_token(credential)))
-    if node is None or node.revoked_at is not None:
-        raise _revoked()
-    return node
-
-
 def resolve_node_caller(connection: Connection, credential: str) -> NodeCaller:
-    """`find_node` as plain values, in one statement (a node's every request runs it)."""
+    """The enrolled, unrevoked node behind a credential, in one statement (a node's every
+    request runs it)."""
     _check_prefix(credential)
     row = connection.execute(_CALLER, {"credential_hash": hash_token(credential)}).first()
     if row is None or row.revoked_at is not None:
@@ -196,7 +181,7 @@ def _revoked() -> TokenInvalid:
 SEEN_RESOLUTION = timedelta(seconds=15)
 
 
-def seen_is_stale(node: Node | NodeCaller, now: datetime | None = None) -> bool:
+def seen_is_stale(node: NodeCaller, now: datetime | None = None) -> bool:
     """Whether a read-only request by this node should record that it was seen."""
     if node.last_seen_at is None:
         return True

@@ -99,9 +99,13 @@ def early_view(round_: Round, member: RoundMember) -> dict[str, Any] | None:
     return {"round_ref": round_ref(round_), "client_id": member.id}
 
 
-def _current(round_: Round) -> dict[str, Any]:
+def _require_secure(round_: Round) -> None:
     if not config_of(round_).secure:
         raise Conflict(f"Round {round_.id} runs in plain mode; send the update itself.")
+
+
+def _current(round_: Round) -> dict[str, Any]:
+    _require_secure(round_)
     if round_.status != machine.TRAINING or not round_.secagg:
         raise Conflict(f"Round {round_.id} is {round_.status}; it is not aggregating now.")
     return round_.secagg
@@ -113,8 +117,8 @@ def receive(
     """Store one hospital's message for the current stage, once, after checking its shape."""
     round_ = get_round(session, round_id, lock=True)
     early = round_.status == machine.OPEN and stage == wire.ADVERTISE_KEYS
-    if early and not config_of(round_).secure:
-        raise Conflict(f"Round {round_.id} runs in plain mode; send the update itself.")
+    if early:
+        _require_secure(round_)
     # Keys may be advertised as soon as a hospital has joined: the first stage then ends as the
     # cohort is fixed, without a step of its own.
     state = {} if early else _current(round_)
