@@ -27,6 +27,7 @@ from harness import header
 from privacy import EPSILONS, SETUPS, TABLE_HEAD, _key
 
 from medfed.core.catalog import get_disease, use_spec_folder
+from medfed.fl.privacy import DP_LEARNING_RATE, default_learning_rate
 from medfed.ml import metrics
 from medfed.ml.datasets import LabelledData
 from medfed.ml.model import DiseaseModel
@@ -54,7 +55,7 @@ def federate(
             config = LocalTrainingConfig(
                 steps=LOCAL_STEPS,
                 batch_size=BATCH,
-                learning_rate=LEARNING_RATE,
+                learning_rate=default_learning_rate(epsilon),
                 target_epsilon=epsilon,
                 budget_rounds=rounds,
                 delta=min(1e-5, 1 / (10 * len(part))),
@@ -163,7 +164,10 @@ def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
                     row = table.setdefault(disease, {}).setdefault(_key(epsilon), {})
                     for name, value in found.items():
                         row.setdefault(name, []).append(value)
-    local = f"{LOCAL_STEPS} local steps (SGD, lr {LEARNING_RATE:g}, batches of {BATCH})"
+    local = (
+        f"{LOCAL_STEPS} local steps (SGD, lr {LEARNING_RATE:g} without DP and "
+        f"{DP_LEARNING_RATE:g} under DP-SGD, batches of {BATCH})"
+    )
     return len(seeds), {"rounds": rounds, "seeds": seeds, "local": local, "results": table}
 
 

@@ -183,7 +183,10 @@ def train(
     skip_invalid_rows: SkipInvalid = False,
     epochs: Annotated[int, typer.Option(min=1, max=1000)] = 5,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    learning_rate: Annotated[float, typer.Option(min=1e-6, max=10)] = 0.05,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(min=1e-6, max=10, help="SGD step; default 0.05, or 0.2 under DP-SGD."),
+    ] = None,
     mu: Annotated[float, typer.Option(min=0, help="FedProx proximal term; 0 is FedAvg.")] = 0.0,
     epsilon: Annotated[
         float | None, typer.Option(min=0.01, help="DP target epsilon; default: the network's.")

@@ -70,6 +70,24 @@ def choose_delta(rows: int) -> float:
     return min(MAX_DELTA, 1.0 / (10.0 * rows))
 
 
+# The nodes' SGD step when the administrator leaves it to MedFed (`default_learning_rate`).
+LEARNING_RATE = 0.05
+DP_LEARNING_RATE = 0.2
+
+
+def default_learning_rate(target_epsilon: float | None) -> float:
+    """The learning rate a round or local job uses when none is given: larger under DP-SGD.
+
+    DP-SGD clips every row's gradient to norm 1 before averaging (`max_grad_norm`). Early in
+    training most rows' gradients are longer than that, so a clipped step is shorter than the
+    plain one and, at the same learning rate, the model moves too little in a round's few steps:
+    diabetes under DP stayed near "always no" at lr 0.05. The noise is added before the step, so
+    the learning rate scales signal and noise alike and costs no privacy. Measured on heart and
+    diabetes in the README's privacy table.
+    """
+    return LEARNING_RATE if target_epsilon is None else DP_LEARNING_RATE
+
+
 @dataclass(frozen=True)
 class Spend:
     epsilon: float

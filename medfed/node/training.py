@@ -21,7 +21,7 @@ import numpy as np
 from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.coercion import Value
 from medfed.core.errors import ConfigurationError, InvalidInput
-from medfed.fl.privacy import Spend, choose_delta, effective_cap
+from medfed.fl.privacy import Spend, choose_delta, default_learning_rate, effective_cap
 from medfed.ml import metrics
 from medfed.ml.accounting import Mechanism
 from medfed.ml.model import DiseaseModel, forward_logits, sigmoid
@@ -57,7 +57,7 @@ class TrainRequest:
     epochs: int = 5
     steps: int | None = None  # exactly this many optimiser steps instead of `epochs` passes
     batch_size: int = 32
-    learning_rate: float = 0.05
+    learning_rate: float | None = None  # None: the default for the job's privacy
     proximal_mu: float = 0.0
     validation_fraction: float = VALIDATION_FRACTION  # rows kept back as local evidence
     target_epsilon: float | None = None  # None: the network's default
@@ -254,7 +254,7 @@ def run_training(
             epochs=request.epochs,
             steps=request.steps,
             batch_size=request.batch_size,
-            learning_rate=request.learning_rate,
+            learning_rate=request.learning_rate or default_learning_rate(target),
             proximal_mu=request.proximal_mu,
             target_epsilon=target,
             budget_rounds=request.budget_rounds,

@@ -51,7 +51,7 @@ class SimulationConfig:
     local_steps: int | None = 10
     metric: str = "brier"  # the promotion rule's measure
     public_holdout: bool | None = None  # None: `public_holdout_default(hospitals)`
-    learning_rate: float = 0.05
+    learning_rate: float | None = None  # None: the server's default for the privacy
     batch_size: int = 32
     proximal_mu: float = 0.01
     validation_fraction: float = 0.2  # each hospital's rows kept back as promotion evidence

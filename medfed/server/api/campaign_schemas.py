@@ -70,7 +70,10 @@ class CampaignStartIn(StrictIn):
                 "of them); leave round.target_epsilon out.",
                 field="round.target_epsilon",
             )
-        return RoundConfig.from_dict(self.round.model_dump())
+        # the budget's DP (or none) also picks the default learning rate (fl/privacy.py)
+        return RoundConfig.from_dict(
+            {**self.round.model_dump(), "target_epsilon": self.epsilon_budget}
+        )
 
 
 class CampaignCancelIn(StrictIn):

@@ -38,7 +38,13 @@ class RoundConfigIn(StrictIn):
         "large hospital does not pull the average toward its own optimum); null: local_epochs.",
     )
     batch_size: int = Field(32, ge=1, le=4096)
-    learning_rate: float = Field(0.05, gt=0, le=10)
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="The nodes' SGD step; null: 0.05, or 0.2 under DP-SGD (its clipped "
+        "gradients are shorter, so the same rate would move the model too little).",
+    )
     proximal_mu: float = Field(0.0, ge=0, le=100, description="FedProx mu (fedprox only).")
     validation_fraction: float = Field(
         0.2,

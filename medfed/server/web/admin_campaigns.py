@@ -22,6 +22,7 @@ from medfed.server.services import audit, buffered, campaigns
 from medfed.server.web import charts, words
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
+from medfed.server.web.words import LEARNING_RATE_HINT
 
 router = APIRouter(prefix="/admin/campaigns", include_in_schema=False)
 ROUND_FIELDS = (
@@ -39,6 +40,7 @@ ROUND_FIELDS = (
 def _defaults() -> dict[str, str]:
     plan, config = CampaignPlan(), RoundConfig()
     values = {name: str(getattr(config, name)) for name in ROUND_FIELDS}
+    values["learning_rate"] = ""  # blank: the default for the round's privacy
     values.update(
         rounds=str(plan.rounds),
         patience=str(plan.patience),
@@ -90,6 +92,7 @@ def _body(values: dict[str, str]) -> dict[str, Any]:
 
 def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Response:
     context.setdefault("values", _defaults())
+    context.setdefault("learning_rate_hint", LEARNING_RATE_HINT)
     listed = campaigns.list_campaigns(db)
     return render(
         request,

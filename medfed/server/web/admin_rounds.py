@@ -18,6 +18,7 @@ from medfed.server.deps import DbSession
 from medfed.server.services import audit, rounds, secagg
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
+from medfed.server.web.words import LEARNING_RATE_HINT
 
 router = APIRouter(prefix="/admin/rounds", include_in_schema=False)
 STEPS = ("open", "training", "evaluating", "decided")
@@ -120,6 +121,7 @@ def validation(round_: Round) -> dict[str, Any]:
 def _defaults() -> dict[str, str]:
     config = RoundConfig()
     values = {name: str(getattr(config, name)) for name in FORM_FIELDS}
+    values["learning_rate"] = ""  # blank: the default for the round's privacy
     values["target_epsilon"] = str(config.target_epsilon)
     values["local_steps"] = str(config.local_steps or "none")
     values["secure"] = "yes" if config.secure else "no"
@@ -128,6 +130,7 @@ def _defaults() -> dict[str, str]:
 
 def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Response:
     context.setdefault("values", _defaults())
+    context.setdefault("learning_rate_hint", LEARNING_RATE_HINT)
     listed = rounds.list_rounds(db)
     return render(
         request,

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from medfed.fl.privacy import DP_LEARNING_RATE, LEARNING_RATE
 from medfed.server.db.tables import AuditEvent, Contribution, ModelVersion
 from tests.server.rounds_harness import Rounds, make_rounds
 
@@ -60,6 +61,14 @@ def test_a_good_round_deploys_the_next_version_and_everyone_sees_it(rounds: Roun
     assert versions["v1.1"].provenance["hospitals"] == 3
     assert versions["v1.1"].contributing_hospitals == 3
     rounds.db.rollback()
+
+
+def test_a_round_stores_the_learning_rate_its_nodes_use(rounds: Rounds) -> None:
+    # left blank: 0.05 without DP, larger under DP-SGD (fl/privacy.py); typed: as typed
+    assert rounds.open()["config"]["learning_rate"] == LEARNING_RATE
+    opened = rounds.open("diabetes", target_epsilon=2.0)
+    assert opened["config"]["learning_rate"] == DP_LEARNING_RATE
+    assert rounds.open("kidney", learning_rate=0.3)["config"]["learning_rate"] == 0.3
 
 
 def test_fedavg_candidate_is_the_weighted_mean_of_the_updates(rounds: Rounds) -> None:
