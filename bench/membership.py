@@ -55,7 +55,7 @@ def federate(
             config = LocalTrainingConfig(
                 steps=LOCAL_STEPS,
                 batch_size=BATCH,
-                learning_rate=default_learning_rate(epsilon),
+                learning_rate=default_learning_rate(epsilon, start.architecture.kind),
                 target_epsilon=epsilon,
                 budget_rounds=rounds,
                 delta=min(1e-5, 1 / (10 * len(part))),
@@ -166,7 +166,7 @@ def run(quick: bool, jobs: int) -> tuple[int, dict[str, Any]]:
                         row.setdefault(name, []).append(value)
     local = (
         f"{LOCAL_STEPS} local steps (SGD, lr {LEARNING_RATE:g} without DP and "
-        f"{DP_LEARNING_RATE:g} under DP-SGD, batches of {BATCH})"
+        f"{DP_LEARNING_RATE:g} for an MLP under DP-SGD, batches of {BATCH})"
     )
     return len(seeds), {"rounds": rounds, "seeds": seeds, "local": local, "results": table}
 

@@ -185,7 +185,9 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     learning_rate: Annotated[
         float | None,
-        typer.Option(min=1e-6, max=10, help="SGD step; default 0.05, or 0.2 under DP-SGD."),
+        typer.Option(
+            min=1e-6, max=10, help="SGD step; default 0.05, or 0.2 for an MLP under DP-SGD."
+        ),
     ] = None,
     mu: Annotated[float, typer.Option(min=0, help="FedProx proximal term; 0 is FedAvg.")] = 0.0,
     epsilon: Annotated[

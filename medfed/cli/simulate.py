@@ -55,7 +55,11 @@ def simulate(
     ] = "brier",
     learning_rate: Annotated[
         float | None,
-        typer.Option(min=1e-5, max=10, help="The nodes' SGD step; default 0.05, or 0.2 under DP."),
+        typer.Option(
+            min=1e-5,
+            max=10,
+            help="The nodes' SGD step; default 0.05, or 0.2 for an MLP under DP-SGD.",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     validation_fraction: Annotated[

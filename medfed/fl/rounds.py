@@ -21,7 +21,6 @@ import numpy as np
 from medfed.fl.privacy import (
     MAX_DELTA,
     certifiable,
-    default_learning_rate,
     smallest_epsilon,
 )
 
@@ -77,7 +76,8 @@ class RoundConfig:
     local_epochs: int = 5  # used when local_steps is None
     local_steps: int | None = 10  # optimiser steps per round, the same at every hospital
     batch_size: int = 32
-    learning_rate: float | None = None  # None: `default_learning_rate(target_epsilon)`
+    # None: each node's default for its model and the round's privacy (fl/privacy.py)
+    learning_rate: float | None = None
     proximal_mu: float = 0.0
     # the share of its rows each hospital keeps back as evidence for the promotion rule; fewer
     # rows kept back train a better line but promote less often (README: the FLamby table)
@@ -96,10 +96,6 @@ class RoundConfig:
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
     secagg_threshold: int | None = None  # None: more than half of the cohort
     secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
-
-    def __post_init__(self) -> None:
-        if self.learning_rate is None:  # the stored config always holds the rate the nodes use
-            object.__setattr__(self, "learning_rate", default_learning_rate(self.target_epsilon))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

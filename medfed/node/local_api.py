@@ -88,7 +88,7 @@ class TrainIn(BaseModel):
     skip_invalid_rows: bool = False
     epochs: int = Field(5, ge=1, le=1000)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float | None = Field(None, gt=0, le=10)  # None: 0.05, or 0.2 under DP
+    learning_rate: float | None = Field(None, gt=0, le=10)  # None: the node's default
     proximal_mu: float = Field(0.0, ge=0)
     target_epsilon: float | None = Field(None, gt=0)
 

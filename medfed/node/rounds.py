@@ -297,6 +297,7 @@ class RoundAgent:
     def _request(self, round_: dict[str, Any]) -> TrainRequest:
         training = round_["training"]
         target = training["target_epsilon"]
+        rate = training.get("learning_rate")  # None: this node's default for the model
         return TrainRequest(
             disease=self.spec.id,
             path=self.offer.path,
@@ -305,7 +306,7 @@ class RoundAgent:
             epochs=int(training["local_epochs"]),
             steps=None if training.get("local_steps") is None else int(training["local_steps"]),
             batch_size=int(training["batch_size"]),
-            learning_rate=float(training["learning_rate"]),
+            learning_rate=None if rate is None else float(rate),
             proximal_mu=float(training["proximal_mu"] or 0.0),
             validation_fraction=_fraction(training.get("validation_fraction")),
             target_epsilon=None if target is None else float(target),

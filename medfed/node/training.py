@@ -57,7 +57,7 @@ class TrainRequest:
     epochs: int = 5
     steps: int | None = None  # exactly this many optimiser steps instead of `epochs` passes
     batch_size: int = 32
-    learning_rate: float | None = None  # None: the default for the job's privacy
+    learning_rate: float | None = None  # None: the default for the model and the privacy
     proximal_mu: float = 0.0
     validation_fraction: float = VALIDATION_FRACTION  # rows kept back as local evidence
     target_epsilon: float | None = None  # None: the network's default
@@ -254,7 +254,8 @@ def run_training(
             epochs=request.epochs,
             steps=request.steps,
             batch_size=request.batch_size,
-            learning_rate=request.learning_rate or default_learning_rate(target),
+            learning_rate=request.learning_rate
+            or default_learning_rate(target, model.architecture.kind),
             proximal_mu=request.proximal_mu,
             target_epsilon=target,
             budget_rounds=request.budget_rounds,

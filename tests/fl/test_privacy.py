@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opacus.accountants import RDPAccountant
 
+from medfed.fl import privacy
 from medfed.fl.privacy import (
     RDP_ORDERS,
     Spend,
@@ -64,3 +65,12 @@ def test_a_smaller_delta_needs_a_larger_epsilon(a: float, b: float) -> None:
     assert smallest_epsilon(small) >= smallest_epsilon(large) > epsilon_floor(large)
     assert certifiable(smallest_epsilon(small), large)
     assert not certifiable(epsilon_floor(small), small)
+
+
+def test_the_default_learning_rate_is_larger_only_for_an_mlp_under_dp() -> None:
+    # an MLP's clipped gradients are much shorter than its own; a logistic model's barely are
+    assert privacy.default_learning_rate(1.0, "mlp") == privacy.DP_LEARNING_RATE
+    assert privacy.DP_LEARNING_RATE > privacy.LEARNING_RATE
+    assert privacy.default_learning_rate(None, "mlp") == privacy.LEARNING_RATE
+    assert privacy.default_learning_rate(1.0, "logistic") == privacy.LEARNING_RATE
+    assert privacy.default_learning_rate(None, "logistic") == privacy.LEARNING_RATE

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medfed.fl import privacy
 from medfed.fl import rounds as machine
 from medfed.fl.rounds import RoundConfig, RoundSnapshot
 
@@ -138,13 +137,3 @@ def test_the_validation_share_is_bounded() -> None:
     assert RoundConfig(validation_fraction=0).problems() == []
     (problem,) = RoundConfig(validation_fraction=0.6).problems()
     assert problem.startswith("validation_fraction must be between 0 and 0.5")
-
-
-def test_the_learning_rate_left_blank_follows_the_rounds_privacy() -> None:
-    # DP-SGD's clipped gradients are shorter, so its default step is larger (fl/privacy.py)
-    assert RoundConfig(target_epsilon=None).learning_rate == privacy.LEARNING_RATE
-    assert RoundConfig(target_epsilon=1.0).learning_rate == privacy.DP_LEARNING_RATE
-    assert privacy.DP_LEARNING_RATE > privacy.LEARNING_RATE
-    assert RoundConfig(target_epsilon=None, learning_rate=0.3).learning_rate == 0.3
-    stored = RoundConfig.from_dict({"target_epsilon": None, "learning_rate": None}).as_dict()
-    assert stored["learning_rate"] == privacy.LEARNING_RATE  # nodes always get a number

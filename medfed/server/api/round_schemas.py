@@ -42,8 +42,8 @@ class RoundConfigIn(StrictIn):
         None,
         gt=0,
         le=10,
-        description="The nodes' SGD step; null: 0.05, or 0.2 under DP-SGD (its clipped "
-        "gradients are shorter, so the same rate would move the model too little).",
+        description="The nodes' SGD step; null: 0.05, or 0.2 for an MLP under DP-SGD (its "
+        "clipped gradients are much shorter than its own, so 0.05 would move it too little).",
     )
     proximal_mu: float = Field(0.0, ge=0, le=100, description="FedProx mu (fedprox only).")
     validation_fraction: float = Field(

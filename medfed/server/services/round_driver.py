@@ -25,6 +25,7 @@ from medfed.core.config import Settings
 from medfed.core.numbers import json_safe
 from medfed.fl import promotion
 from medfed.fl import rounds as machine
+from medfed.fl.privacy import default_learning_rate
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg.protocol import ProtocolError
 from medfed.fl.secagg.stages import next_stage
@@ -314,7 +315,8 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
                 else {"local epochs": config.local_epochs}
             ),
             "batch size": config.batch_size,
-            "learning rate": config.learning_rate,
+            "learning rate": config.learning_rate
+            or default_learning_rate(config.target_epsilon, candidate.architecture.kind),
             "FedProx mu": config.proximal_mu,
             "DP target epsilon per hospital": config.target_epsilon,
             **(

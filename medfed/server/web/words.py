@@ -11,7 +11,7 @@ from medfed.core.catalog import load_catalog
 from medfed.fl.privacy import DP_LEARNING_RATE, LEARNING_RATE
 
 # the learning-rate field left blank (fl/privacy.py: default_learning_rate)
-LEARNING_RATE_HINT = f"{LEARNING_RATE:g}, or {DP_LEARNING_RATE:g} with DP"
+LEARNING_RATE_HINT = f"{LEARNING_RATE:g}, or {DP_LEARNING_RATE:g} for an MLP under DP"
 
 METRICS = {
     "accuracy": "Accuracy",

@@ -1,12 +1,10 @@
-"""A campaign's rounds take their privacy from the campaign's budget, and with it the default
-learning rate of the nodes' SGD."""
+"""A campaign's rounds take their privacy from the campaign's budget, never a round's own."""
 
 from __future__ import annotations
 
 import pytest
 
 from medfed.core.errors import InvalidInput
-from medfed.fl.privacy import DP_LEARNING_RATE, LEARNING_RATE
 from medfed.server.api.campaign_schemas import CampaignStartIn
 
 
@@ -15,11 +13,10 @@ def _config(**body: object) -> dict[str, object]:
     return start.round_config().as_dict()
 
 
-def test_the_budget_sets_the_rounds_epsilon_and_the_default_learning_rate() -> None:
+def test_the_budget_sets_the_rounds_epsilon() -> None:
     plain = _config(epsilon_budget=None)
-    assert plain["target_epsilon"] is None and plain["learning_rate"] == LEARNING_RATE
-    private = _config(epsilon_budget=3.0)
-    assert private["target_epsilon"] == 3.0 and private["learning_rate"] == DP_LEARNING_RATE
+    assert plain["target_epsilon"] is None and plain["learning_rate"] is None  # nodes' default
+    assert _config(epsilon_budget=3.0)["target_epsilon"] == 3.0
     chosen = _config(epsilon_budget=3.0, round={"learning_rate": 0.07})
     assert chosen["learning_rate"] == 0.07
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from medfed.fl.privacy import DP_LEARNING_RATE, LEARNING_RATE
+from medfed.fl.privacy import LEARNING_RATE
 from medfed.server.db.tables import AuditEvent, Contribution, ModelVersion
 from tests.server.rounds_harness import Rounds, make_rounds
 
@@ -63,12 +63,23 @@ def test_a_good_round_deploys_the_next_version_and_everyone_sees_it(rounds: Roun
     rounds.db.rollback()
 
 
-def test_a_round_stores_the_learning_rate_its_nodes_use(rounds: Rounds) -> None:
-    # left blank: 0.05 without DP, larger under DP-SGD (fl/privacy.py); typed: as typed
-    assert rounds.open()["config"]["learning_rate"] == LEARNING_RATE
-    opened = rounds.open("diabetes", target_epsilon=2.0)
-    assert opened["config"]["learning_rate"] == DP_LEARNING_RATE
+def test_a_blank_learning_rate_is_left_to_the_nodes_and_the_card_says_what_it_was(
+    rounds: Rounds,
+) -> None:
+    # blank: each node's default for its model and privacy (fl/privacy.py); typed: as typed
     assert rounds.open("kidney", learning_rate=0.3)["config"]["learning_rate"] == 0.3
+    opened = rounds.open()
+    assert opened["config"]["learning_rate"] is None
+    rounds.complete(opened["id"], served=0.7, candidate=0.8)
+    label = rounds.round(opened["id"])["result_version"]
+    version = rounds.db.scalars(
+        select(ModelVersion).where(
+            ModelVersion.disease == "heart", ModelVersion.major == 1, ModelVersion.minor == 1
+        )
+    ).one()
+    assert label == version.version
+    assert version.card["training"]["learning rate"] == LEARNING_RATE  # heart: logistic
+    rounds.db.rollback()
 
 
 def test_fedavg_candidate_is_the_weighted_mean_of_the_updates(rounds: Rounds) -> None:
