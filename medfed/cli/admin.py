@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from medfed.cli.context import cli_actor, console, database_session, settings_from
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.errors import ConfigurationError
-from medfed.server.services import accounts, audit, enrollment
+from medfed.server.services import accounts, audit, enrollment, lifecycle
 
 app = typer.Typer(help="Administer hospitals, users and the audit trail.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_help=True)
@@ -98,15 +98,110 @@ def create_user(
 def list_hospitals(ctx: typer.Context) -> None:
     """Hospitals and their enrolled nodes."""
     with database_session(settings_from(ctx)) as session:
-        table = Table("id", "name", "nodes", "created")
+        table = Table("id", "name", "nodes", "created", "state")
         for hospital in accounts.list_hospitals(session):
             table.add_row(
                 str(hospital.id),
                 hospital.name,
                 str(len(hospital.nodes)),
                 str(hospital.created_at)[:16],
+                "active" if hospital.is_active else "deactivated",
             )
     console.print(table)
+
+
+@app.command("list-nodes")
+def list_nodes(
+    ctx: typer.Context,
+    hospital: Annotated[
+        str | None, typer.Argument(help="Hospital name or id; default: all.")
+    ] = None,
+) -> None:
+    """Enrolled nodes, their hospital and whether they may call the server."""
+    with database_session(settings_from(ctx)) as session:
+        hospitals = (
+            [accounts.find_hospital(session, hospital)]
+            if hospital
+            else accounts.list_hospitals(session)
+        )
+        table = Table("node", "name", "hospital", "enrolled", "last seen", "state")
+        for found in hospitals:
+            for node in accounts.list_nodes(session, found.id):
+                table.add_row(
+                    str(node.id),
+                    node.name,
+                    found.name,
+                    str(node.enrolled_at)[:16],
+                    str(node.last_seen_at or "")[:16],
+                    _node_state(node.revoked_at, found.is_active),
+                )
+    console.print(table)
+
+
+def _node_state(revoked_at: object, hospital_active: bool) -> str:
+    if revoked_at is not None:
+        return f"revoked {str(revoked_at)[:16]}"
+    return "active" if hospital_active else "hospital deactivated"
+
+
+Reason = Annotated[str, typer.Option(help="Why; kept in the audit trail.")]
+
+
+@app.command("revoke-node")
+def revoke_node(
+    ctx: typer.Context,
+    node_id: Annotated[int, typer.Argument(help="The node's id (see list-nodes).")],
+    reason: Reason,
+) -> None:
+    """Revoke a node: its credential stops working at once and live rounds drop it."""
+    with database_session(settings_from(ctx)) as session:
+        node = lifecycle.revoke_node(session, node_id, reason=reason, actor=cli_actor())
+        name = node.name
+    console.print(f"Node {node_id} ({name}) is revoked; it is refused from its next request.")
+
+
+@app.command("rotate-node-credential")
+def rotate_node_credential(
+    ctx: typer.Context,
+    node_id: Annotated[int, typer.Argument(help="The node's id (see list-nodes).")],
+) -> None:
+    """Give a node a new credential (printed once); the old one stops working at once."""
+    with database_session(settings_from(ctx)) as session:
+        issued = lifecycle.rotate_credential(session, node_id, actor=cli_actor())
+        secret = issued.credential
+    console.print(
+        f"New credential for node {node_id}; the old one no longer works. On the hospital's "
+        "node run `medfed node set-credential` and paste it:"
+    )
+    print(secret)  # bare on its own line, like an enrollment token
+
+
+@app.command("deactivate-hospital")
+def deactivate_hospital(
+    ctx: typer.Context,
+    hospital: Annotated[str, typer.Argument(help="Hospital name or id.")],
+    reason: Reason,
+) -> None:
+    """Refuse the hospital's nodes (live rounds drop them) until it is reactivated."""
+    _set_active(ctx, hospital, False, reason)
+
+
+@app.command("reactivate-hospital")
+def reactivate_hospital(
+    ctx: typer.Context,
+    hospital: Annotated[str, typer.Argument(help="Hospital name or id.")],
+    reason: Reason,
+) -> None:
+    """Let a deactivated hospital's (unrevoked) nodes back in."""
+    _set_active(ctx, hospital, True, reason)
+
+
+def _set_active(ctx: typer.Context, hospital: str, active: bool, reason: str) -> None:
+    with database_session(settings_from(ctx)) as session:
+        found = accounts.find_hospital(session, hospital)
+        lifecycle.set_hospital_active(session, found, active, reason=reason, actor=cli_actor())
+        name = found.name
+    console.print(f"{name} is {'active again' if active else 'deactivated'}.")
 
 
 @app.command("list-users")

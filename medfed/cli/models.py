@@ -13,7 +13,7 @@ from medfed.server.db.engine import make_engine, make_session_factory
 from medfed.server.db.migrate import upgrade_to_head
 from medfed.server.services import registry
 from medfed.server.services.baselines import ensure_baselines
-from medfed.server.storage import LocalArtifactStore
+from medfed.server.storage import make_store
 
 app = typer.Typer(help="Inspect model versions and train baselines.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def baselines(
         upgrade_to_head(engine)
         outcomes = ensure_baselines(
             make_session_factory(engine),
-            LocalArtifactStore(settings.resolved_artifacts_dir),
+            make_store(settings),
             settings.datasets_dir,
             only=disease,
             untrained=untrained,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,22 @@ def enroll(
     console.print(
         f"Enrolled as node {credential.node_id} of [bold]{credential.hospital_name}[/bold]; "
         f"credential saved under {settings.node_home}."
+    )
+
+
+@app.command("set-credential")
+def set_credential(ctx: typer.Context) -> None:
+    """Install a credential the administrator rotated for this node (read from standard input,
+    so it stays out of the shell history); the server must confirm it is this node's."""
+    settings = settings_from(ctx)
+    if sys.stdin.isatty():
+        secret = typer.prompt("New node credential", hide_input=True)
+    else:
+        secret = sys.stdin.readline()
+    credential = node_enroll.set_credential(settings.node_home, secret)
+    console.print(
+        f"New credential saved for node {credential.node_id} of {credential.hospital_name}; "
+        "the server accepts it."
     )
 
 

@@ -68,6 +68,24 @@ class Settings(BaseSettings):
         None,
         description="Where model artifacts are stored; default: `artifacts` in the home folder.",
     )
+    storage_url: str | None = Field(
+        None,
+        description="Keep model artifacts in S3-compatible object storage instead of "
+        "`artifacts_dir`: `s3://bucket/prefix` (several server processes on several machines "
+        "then share them).",
+        pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[\w./\-]*)?$",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="The S3-compatible service's address (MinIO, Ceph, moto...); default: AWS.",
+    )
+    s3_region: str = Field("us-east-1", description="The object storage's region.")
+    s3_access_key_id: str | None = Field(
+        None, description="Object storage key id; default: the AWS SDK's own lookup."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="Object storage secret key (never logged); default: the SDK's lookup."
+    )
     holdout_evidence: bool = Field(
         True,
         description="Weigh the public held-out rows as promotion evidence beside the hospitals' "

@@ -85,12 +85,24 @@ class EnrollmentRefused(AuthenticationFailed):
     code = "enrollment_refused"
 
 
+class NodeRevoked(TokenInvalid):
+    """An administrator revoked the node: its credential stops working at once."""
+
+    code = "node_revoked"
+
+
 class PermissionDenied(MedFedError):
     code = "permission_denied"
 
 
 class CsrfFailed(PermissionDenied):
     code = "csrf_failed"
+
+
+class HospitalInactive(PermissionDenied):
+    """The hospital was deactivated: its nodes are refused until it is reactivated."""
+
+    code = "hospital_inactive"
 
 
 class TooManyRequests(MedFedError):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from medfed.core.errors import Conflict, MedFedError
+from medfed.core.errors import Conflict, InvalidInput, MedFedError
 from medfed.node.client import ServerClient, check_server_url
-from medfed.node.credential import NodeCredential, load_credential, save_credential
+from medfed.node.credential import (
+    NodeCredential,
+    load_credential,
+    require_credential,
+    save_credential,
+)
 
 
 def enroll(
@@ -38,6 +43,26 @@ def enroll(
     )
     save_credential(node_home, credential)
     return credential
+
+
+def set_credential(node_home: Path, new_credential: str) -> NodeCredential:
+    """Install a credential an administrator rotated for this node, after the server confirms it
+    belongs to this very node (a credential of another node or hospital is refused, and the
+    file is left as it was)."""
+    current = require_credential(node_home)
+    secret = new_credential.strip()
+    if not secret:
+        raise InvalidInput("No credential given: paste the one the administrator was shown.")
+    with ServerClient(current.server_url, secret) as client:
+        me = client.whoami()
+    if int(me["id"]) != current.node_id or int(me["hospital_id"]) != current.hospital_id:
+        raise Conflict(
+            f"That credential belongs to node {me['id']} of hospital {me['hospital_id']}, not to "
+            f"this node ({current.node_id} of {current.hospital_name}); nothing was changed."
+        )
+    rotated = replace(current, credential=secret)
+    save_credential(node_home, rotated)
+    return rotated
 
 
 @dataclass(frozen=True)

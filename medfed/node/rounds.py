@@ -23,6 +23,7 @@ import numpy as np
 
 from medfed.core.catalog import get_disease
 from medfed.core.errors import (
+    AuthenticationFailed,
     Conflict,
     InvalidInput,
     MedFedError,
@@ -108,6 +109,8 @@ class RoundAgent:
         while True:
             try:
                 answer = self.client.watch_rounds(tag, self._wait(wait_seconds, poll_seconds))
+            except AuthenticationFailed:
+                raise  # revoked or replaced: retrying cannot help, the message says what can
             except MedFedError as error:
                 delay = backoff.next_delay()
                 if backoff.failures == 1 or backoff.failures % 10 == 0:

@@ -50,7 +50,7 @@ from medfed.server.services.baselines import ensure_baselines
 from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.round_driver import RoundServices
-from medfed.server.storage import LocalArtifactStore
+from medfed.server.storage import ArtifactStore, make_store
 from medfed.server.ticker import RoundTicker
 from medfed.server.turns import Turns
 from medfed.server.web import build_pages_router, words
@@ -73,7 +73,7 @@ LINE_THREADS = 4
 
 
 def prepare_database(
-    settings: Settings, engine: Engine | None = None, store: LocalArtifactStore | None = None
+    settings: Settings, engine: Engine | None = None, store: ArtifactStore | None = None
 ) -> None:
     """Once per start: migrate, then train the missing baselines (as the settings say)."""
     if not settings.auto_migrate:
@@ -89,7 +89,7 @@ def prepare_database(
         if settings.train_baselines:
             ensure_baselines(
                 make_session_factory(engine),
-                store or LocalArtifactStore(settings.resolved_artifacts_dir),
+                store or make_store(settings),
                 settings.datasets_dir,
             )
     finally:
@@ -128,7 +128,7 @@ def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
     engine = make_engine(settings.resolved_database_url)
     read_engine = make_read_engine(settings.resolved_database_url)
     line_engine = make_line_engine(settings.resolved_database_url)
-    store = LocalArtifactStore(settings.resolved_artifacts_dir)
+    store = make_store(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

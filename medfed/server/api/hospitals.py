@@ -10,10 +10,12 @@ from medfed.server.api.schemas import (
     HospitalIn,
     HospitalPublic,
     NodePublic,
+    ReasonIn,
+    RotatedCredentialPublic,
 )
 from medfed.server.bounds import IdPath
 from medfed.server.deps import AdminUser, DbSession, OwnedHospital, SettingsDep, StaffOrAdmin
-from medfed.server.services import accounts, audit, contributions, enrollment
+from medfed.server.services import accounts, audit, contributions, enrollment, lifecycle
 from medfed.server.services.enrollment import IssuedEnrollmentToken
 
 router = APIRouter(prefix="/hospitals", tags=["hospitals"])
@@ -78,3 +80,58 @@ def create_enrollment_token(
 def privacy_spend(hospital: OwnedHospital, db: DbSession) -> dict[str, dict[str, float]]:
     """Epsilon and delta this hospital's nodes reported, per disease (basic composition)."""
     return contributions.spend_by_disease(db, hospital.id)
+
+
+@router.post("/{hospital_id}/deactivate", response_model=HospitalPublic)
+def deactivate_hospital(
+    hospital_id: IdPath, body: ReasonIn, admin: AdminUser, db: DbSession
+) -> HospitalPublic:
+    """Its nodes are refused from the next request on and leave live rounds as dropouts."""
+    hospital = accounts.get_hospital(db, hospital_id)
+    actor = audit.user_actor(admin.username)
+    lifecycle.set_hospital_active(db, hospital, False, reason=body.reason, actor=actor)
+    return HospitalPublic.model_validate(hospital)
+
+
+@router.post("/{hospital_id}/reactivate", response_model=HospitalPublic)
+def reactivate_hospital(
+    hospital_id: IdPath, body: ReasonIn, admin: AdminUser, db: DbSession
+) -> HospitalPublic:
+    """Its unrevoked nodes work again; revoked ones stay revoked."""
+    hospital = accounts.get_hospital(db, hospital_id)
+    actor = audit.user_actor(admin.username)
+    lifecycle.set_hospital_active(db, hospital, True, reason=body.reason, actor=actor)
+    return HospitalPublic.model_validate(hospital)
+
+
+@router.post("/{hospital_id}/nodes/{node_id}/revoke", response_model=NodePublic)
+def revoke_node(
+    hospital_id: IdPath, node_id: IdPath, body: ReasonIn, admin: AdminUser, db: DbSession
+) -> NodePublic:
+    """The node's credential stops working at once; a live round treats it as a dropout."""
+    node = lifecycle.node_of_hospital(db, hospital_id, node_id)
+    lifecycle.revoke_node(db, node.id, reason=body.reason, actor=audit.user_actor(admin.username))
+    return NodePublic.model_validate(node)
+
+
+@router.post(
+    "/{hospital_id}/nodes/{node_id}/credential",
+    response_model=RotatedCredentialPublic,
+    status_code=201,
+)
+def rotate_node_credential(
+    hospital_id: IdPath, node_id: IdPath, admin: AdminUser, db: DbSession
+) -> RotatedCredentialPublic:
+    """A new credential, shown once; the old one stops working at once."""
+    node = lifecycle.node_of_hospital(db, hospital_id, node_id)
+    issued = lifecycle.rotate_credential(db, node.id, actor=audit.user_actor(admin.username))
+    return RotatedCredentialPublic(
+        node_id=node.id,
+        credential=issued.credential,
+        instructions=ROTATED_INSTRUCTIONS,
+    )
+
+
+ROTATED_INSTRUCTIONS = (
+    "On the hospital's node: medfed node set-credential (paste the credential on standard input)"
+)

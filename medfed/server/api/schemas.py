@@ -125,6 +125,20 @@ class NodePublic(PublicOut):
     revoked_at: datetime | None
 
 
+class ReasonIn(StrictIn):
+    reason: str = Field(
+        min_length=1, max_length=200, description="Why: kept in the audit trail with the change."
+    )
+
+
+class RotatedCredentialPublic(BaseModel):
+    """A node's new credential: shown once, never stored in the clear by the server."""
+
+    node_id: int
+    credential: str
+    instructions: str
+
+
 class EnrollIn(StrictIn):
     token: str = Field(min_length=1, max_length=200)
     node_name: str = Field(min_length=2, max_length=120)

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.clock import as_utc, isoformat, utcnow
-from medfed.core.errors import EnrollmentRefused, TokenInvalid
+from medfed.core.errors import (
+    Conflict,
+    EnrollmentRefused,
+    HospitalInactive,
+    NodeRevoked,
+    TokenInvalid,
+)
 from medfed.core.security import (
     ENROLLMENT_PREFIX,
     NODE_CREDENTIAL_PREFIX,
@@ -24,6 +30,9 @@ from medfed.server.db.group_commit import BatchWriter
 from medfed.server.db.tables import EnrollmentToken, Hospital, Node
 from medfed.server.services import audit
 
+REVOKED_HINT = (
+    "Ask your MedFed administrator for a new enrollment token and run `medfed node enroll` again."
+)
 NEW_TOKEN_HINT = (
     "Ask your MedFed administrator for a new one (`medfed admin enrollment-token HOSPITAL`)."
 )
@@ -45,6 +54,11 @@ class EnrolledNode:
 def create_enrollment_token(
     session: Session, hospital: Hospital, *, ttl_hours: int, actor: str
 ) -> IssuedEnrollmentToken:
+    if not hospital.is_active:
+        raise Conflict(
+            f"{hospital.name} is deactivated; reactivate it before enrolling a node.",
+            field="hospital",
+        )
     token = new_secret(ENROLLMENT_PREFIX)
     expires_at = utcnow() + timedelta(hours=ttl_hours)
     row = EnrollmentToken(
@@ -88,6 +102,13 @@ def enroll_node(
         _refuse(session, row, client, "token expired")
         raise EnrollmentRefused(
             f"This enrollment token expired on {isoformat(row.expires_at)[:19]} UTC. {NEW_TOKEN_HINT}"
+        )
+    hospital = session.get(Hospital, row.hospital_id)
+    if hospital is None or not hospital.is_active:
+        _refuse(session, row, client, "hospital deactivated")
+        raise EnrollmentRefused(
+            "This enrollment token's hospital is deactivated on this network; "
+            "ask your MedFed administrator to reactivate it."
         )
     credential = new_secret(NODE_CREDENTIAL_PREFIX)
     node = Node(
@@ -151,18 +172,37 @@ class NodeCaller:
     last_seen_at: datetime | None
 
 
-_CALLER = select(Node.id, Node.hospital_id, Node.last_seen_at, Node.revoked_at).where(
-    Node.credential_hash == bindparam("credential_hash")
+_CALLER = (
+    select(
+        Node.id,
+        Node.hospital_id,
+        Node.last_seen_at,
+        Node.revoked_at,
+        Hospital.is_active,
+        Hospital.name,
+    )
+    .join(Hospital, Hospital.id == Node.hospital_id)
+    .where(Node.credential_hash == bindparam("credential_hash"))
 )
 
 
 def resolve_node_caller(connection: Connection, credential: str) -> NodeCaller:
-    """The enrolled, unrevoked node behind a credential, in one statement (a node's every
-    request runs it)."""
+    """The enrolled, unrevoked node of an active hospital behind a credential, in one statement
+    (a node's every request runs it, so a revocation applies to the very next request)."""
     _check_prefix(credential)
     row = connection.execute(_CALLER, {"credential_hash": hash_token(credential)}).first()
-    if row is None or row.revoked_at is not None:
+    if row is None:
         raise _revoked()
+    if row.revoked_at is not None:
+        raise NodeRevoked(
+            f"This node was revoked by an administrator on {isoformat(row.revoked_at)[:16]} "
+            f"UTC. {REVOKED_HINT}"
+        )
+    if not row.is_active:
+        raise HospitalInactive(
+            f"{row.name} is deactivated on this network; its nodes are refused until an "
+            "administrator reactivates it."
+        )
     return NodeCaller(row.id, row.hospital_id, row.last_seen_at)
 
 

@@ -67,7 +67,9 @@ def snapshot(round_: Round) -> machine.RoundSnapshot:
         status=round_.status,
         config=config_of(round_),
         opened_at=round_.opened_at,
-        join_times=tuple(m.joined_at for m in members),
+        # a member dropped while the round is open or training (its node revoked, its hospital
+        # deactivated: services/lifecycle.py) is no longer waited for
+        join_times=tuple(m.joined_at for m in members if m.status != "dropped"),
         submitted=sum(m.status in ("submitted", "evaluated") for m in members),
         evaluated=sum(m.status == "evaluated" for m in members),
         cohort_fixed_at=round_.cohort_fixed_at,
@@ -184,7 +186,7 @@ def _carried_state(session: Session, round_: Round, strategy: str) -> dict[str, 
 def _aggregate_plain(
     services: RoundServices, session: Session, round_: Round, now: datetime
 ) -> None:
-    contributors = [m for m in round_.members if m.status != "joined"]
+    contributors = [m for m in round_.members if m.status == "submitted"]
     updates = [  # read in place, as stored (float32)
         np.frombuffer(m.contribution.update_blob, dtype="<f4")
         for m in contributors
@@ -295,7 +297,10 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
     assert round_.candidate_key is not None
     candidate = DiseaseModel.from_bytes(services.store.get(round_.candidate_key))
     base = round_.base_version
-    contributors = [m for m in round_.members if m.status in ("submitted", "evaluated")]
+    # whose updates are in the candidate (one revoked since is "dropped" but still counted)
+    contributors = [
+        m for m in round_.members if m.contribution and m.contribution.status == "aggregated"
+    ]
     server = round_.evaluation.get("server")
     metrics = dict(server["candidate"]) if server else dict(base.metrics)
     card = {

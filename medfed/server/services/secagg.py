@@ -42,14 +42,25 @@ def round_ref(round_: Round) -> str:
 def start(round_: Round, now: datetime) -> None:
     """Called when the cohort is fixed: the first stage opens."""
     config = config_of(round_)
-    cohort = len(round_.members)
+    members = [m.id for m in round_.members if m.status != "dropped"]
+    cohort = len(members)
     threshold = min(cohort, config.secagg_threshold or protocol.default_threshold(cohort))
     round_.secagg = {
         "stage": wire.ADVERTISE_KEYS,
         "threshold": threshold,
         "started_at": isoformat(now),
-        "expected": sorted(m.id for m in round_.members),
+        "expected": sorted(members),
     }
+
+
+def forget(round_: Round, member: RoundMember) -> None:
+    """A member that will send nothing more (its node was revoked): the current stage stops
+    waiting for it. Until the masked-input stage ends it is a dropout like any other (a masked
+    update it sent is left out, and the others' shares unmask only its pairwise masks, never its
+    own); once the survivors are fixed its update stays in the sum."""
+    state = round_.secagg
+    if state and member.id in state.get("expected", ()):
+        round_.secagg = {**state, "expected": [m for m in state["expected"] if m != member.id]}
 
 
 def _messages(session: Session, round_id: int, stage: str) -> dict[int, bytes]:

@@ -17,7 +17,15 @@ from medfed.server.bounds import IdPath
 from medfed.server.db.migrate import migration_status
 from medfed.server.db.tables import AuditEvent, Hospital, Node, Prediction, Round
 from medfed.server.deps import DbSession, SettingsDep
-from medfed.server.services import ab, accounts, audit, contributions, enrollment, registry
+from medfed.server.services import (
+    ab,
+    accounts,
+    audit,
+    contributions,
+    enrollment,
+    lifecycle,
+    registry,
+)
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebAdmin
 
@@ -62,6 +70,88 @@ def new_token(request: Request, hospital_id: IdPath, user: WebAdmin, db: DbSessi
     response = render(request, "admin/token.html", user=user, issued=issued)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post(
+    "/hospitals/{hospital_id}/active", response_class=HTMLResponse, dependencies=[CsrfChecked]
+)
+async def set_hospital_active(
+    request: Request, hospital_id: IdPath, user: WebAdmin, db: DbSession
+) -> Response:
+    """Deactivate (its nodes are refused, live rounds drop them) or reactivate a hospital."""
+    values = await form_of(request)
+    active = values.get("active") == "yes"
+    hospital = accounts.get_hospital(db, hospital_id)
+    problem = attempt(
+        db,
+        lambda: lifecycle.set_hospital_active(
+            db,
+            hospital,
+            active,
+            reason=values.get("reason", ""),
+            actor=audit.user_actor(user.username),
+        ),
+    )
+    anchor = f"hospital-{hospital_id}"
+    if problem:
+        return see_other("/admin/hospitals", error=problem, anchor=anchor)
+    state = "reactivated" if active else "deactivated: its nodes are refused"
+    return see_other("/admin/hospitals", f"{hospital.name} {state}.", anchor=anchor)
+
+
+@router.post(
+    "/hospitals/{hospital_id}/nodes/{node_id}/revoke",
+    response_class=HTMLResponse,
+    dependencies=[CsrfChecked],
+)
+async def revoke_node(
+    request: Request, hospital_id: IdPath, node_id: IdPath, user: WebAdmin, db: DbSession
+) -> Response:
+    reason = (await form_of(request)).get("reason", "")
+    anchor = f"hospital-{hospital_id}"
+    problem = attempt(
+        db,
+        lambda: lifecycle.revoke_node(
+            db,
+            lifecycle.node_of_hospital(db, hospital_id, node_id).id,
+            reason=reason,
+            actor=_actor(user),
+        ),
+    )
+    if problem:
+        return see_other("/admin/hospitals", error=problem, anchor=anchor)
+    return see_other(
+        "/admin/hospitals", f"Node {node_id} revoked: it is refused from now on.", anchor=anchor
+    )
+
+
+@router.post(
+    "/hospitals/{hospital_id}/nodes/{node_id}/credential",
+    response_class=HTMLResponse,
+    dependencies=[CsrfChecked],
+)
+def rotate_credential(
+    request: Request, hospital_id: IdPath, node_id: IdPath, user: WebAdmin, db: DbSession
+) -> Response:
+    """The one time the new credential is shown: it is stored only as a hash."""
+    issued: list[Any] = []
+    problem = attempt(
+        db,
+        lambda: issued.append(
+            lifecycle.rotate_credential(
+                db, lifecycle.node_of_hospital(db, hospital_id, node_id).id, actor=_actor(user)
+            )
+        ),
+    )
+    if problem:
+        return see_other("/admin/hospitals", error=problem, anchor=f"hospital-{hospital_id}")
+    response = render(request, "admin/credential.html", user=user, issued=issued[0])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _actor(user: Any) -> str:
+    return audit.user_actor(user.username)
 
 
 @router.get("/models", response_class=HTMLResponse)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfed.server.db.tables import EnrollmentToken, ModelVersion, Round
-from tests.factories import make_user
+from tests.factories import make_node, make_user
 from tests.server.web.test_pages import csrf_from, sign_in
 
 
@@ -90,3 +90,42 @@ def test_enrollment_token_is_shown_once_and_not_cached(
     assert len(trained_db.scalars(select(EnrollmentToken)).all()) == 1
     trained_db.rollback()
     assert "mfe_" not in trained_client.get("/admin/hospitals").text
+
+
+def test_nodes_and_hospitals_are_revoked_rotated_and_deactivated_from_the_page(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    node, credential = make_node(trained_db, name="ward-node")
+    node_id, hospital_id = node.id, node.hospital_id
+    trained_db.rollback()
+    token = _admin(trained_client, trained_db)
+    base = f"/admin/hospitals/{hospital_id}"
+    listing = trained_client.get("/admin/hospitals").text
+    assert f'id="node-{node_id}"' in listing and "Deactivate hospital" in listing
+    no_reason = trained_client.post(f"{base}/active", data={"csrf_token": token, "active": "no"})
+    assert no_reason.status_code == 200 and "Say why" in no_reason.text
+    off = trained_client.post(
+        f"{base}/active", data={"csrf_token": token, "active": "no", "reason": "paused"}
+    )
+    assert "deactivated: its nodes are refused" in off.text and "Reactivate hospital" in off.text
+    me = {"Authorization": f"Bearer {credential}"}
+    assert trained_client.get("/api/v1/nodes/me", headers=me).status_code == 403
+    on = trained_client.post(
+        f"{base}/active", data={"csrf_token": token, "active": "yes", "reason": "resumed"}
+    )
+    assert "reactivated" in on.text
+    rotated = trained_client.post(f"{base}/nodes/{node_id}/credential", data={"csrf_token": token})
+    assert rotated.status_code == 200 and rotated.headers["cache-control"] == "no-store"
+    assert "medfed node set-credential" in rotated.text
+    fresh = rotated.text.split('id="credential" class="mono wide" readonly value="')[1].split('"')[
+        0
+    ]
+    assert trained_client.get("/api/v1/nodes/me", headers=me).status_code == 401
+    me = {"Authorization": f"Bearer {fresh}"}
+    assert trained_client.get("/api/v1/nodes/me", headers=me).status_code == 200
+    revoked = trained_client.post(
+        f"{base}/nodes/{node_id}/revoke", data={"csrf_token": token, "reason": "decommissioned"}
+    )
+    assert f"Node {node_id} revoked" in revoked.text and "revoked" in revoked.text
+    assert trained_client.get("/api/v1/nodes/me", headers=me).status_code == 401
+    assert fresh not in trained_client.get("/admin/hospitals").text
