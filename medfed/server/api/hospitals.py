@@ -87,10 +87,7 @@ def deactivate_hospital(
     hospital_id: IdPath, body: ReasonIn, admin: AdminUser, db: DbSession
 ) -> HospitalPublic:
     """Its nodes are refused from the next request on and leave live rounds as dropouts."""
-    hospital = accounts.get_hospital(db, hospital_id)
-    actor = audit.user_actor(admin.username)
-    lifecycle.set_hospital_active(db, hospital, False, reason=body.reason, actor=actor)
-    return HospitalPublic.model_validate(hospital)
+    return _set_active(db, hospital_id, False, body, admin.username)
 
 
 @router.post("/{hospital_id}/reactivate", response_model=HospitalPublic)
@@ -98,9 +95,15 @@ def reactivate_hospital(
     hospital_id: IdPath, body: ReasonIn, admin: AdminUser, db: DbSession
 ) -> HospitalPublic:
     """Its unrevoked nodes work again; revoked ones stay revoked."""
+    return _set_active(db, hospital_id, True, body, admin.username)
+
+
+def _set_active(
+    db: DbSession, hospital_id: int, active: bool, body: ReasonIn, username: str
+) -> HospitalPublic:
     hospital = accounts.get_hospital(db, hospital_id)
-    actor = audit.user_actor(admin.username)
-    lifecycle.set_hospital_active(db, hospital, True, reason=body.reason, actor=actor)
+    actor = audit.user_actor(username)
+    lifecycle.set_hospital_active(db, hospital, active, reason=body.reason, actor=actor)
     return HospitalPublic.model_validate(hospital)
 
 
