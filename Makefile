@@ -6,8 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The browser tests drive Debian's Chromium; pdftoppm/pdftotext (poppler) read the PDF reports.
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm
+# The browser tests drive Debian's Chromium; pdftoppm/pdftotext (poppler) read the PDF reports;
+# nginx is the TLS proxy in front of two servers in the replicated-network test.
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo setup test lint typecheck check bench bench-quick clean
@@ -20,8 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(SYSTEM_TOOLS):
-	@echo "installing Debian's chromium and poppler-utils for the browser tests"
-	$(SUDO) apt-get install -y -q chromium poppler-utils || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium poppler-utils; }
+	@echo "installing Debian's chromium, poppler-utils and nginx-light for the tests"
+	$(SUDO) apt-get install -y -q chromium poppler-utils nginx-light || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium poppler-utils nginx-light; }
 
 # `make demo PORT=8010` and `make demo DEMO_ARGS="--no-round"` pass through to `medfed demo`.
 PORT ?=

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from medfed.cli.context import cli_actor, console, database_session, settings_from
 from medfed.core.audit_actions import AuditAction, Outcome
+from medfed.core.config import Settings
 from medfed.core.errors import ConfigurationError
-from medfed.server.services import accounts, audit, enrollment, lifecycle
+from medfed.server.services import accounts, audit, authority, enrollment, lifecycle
 
 app = typer.Typer(help="Administer hospitals, users and the audit trail.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_help=True)
@@ -28,6 +30,11 @@ def _print_token(name: str, token: str, expires_at: str) -> None:
     print(token)
 
 
+def _fingerprint(session: Session, settings: Settings) -> str:
+    """The network authority's fingerprint, which the token pins (created on first need)."""
+    return authority.load_or_create(session, settings.require_secret_key()).fingerprint
+
+
 @app.command("create-hospital")
 def create_hospital(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Hospital name.")]
@@ -37,7 +44,11 @@ def create_hospital(
     with database_session(settings) as session:
         hospital = accounts.create_hospital(session, name, actor=cli_actor())
         issued = enrollment.create_enrollment_token(
-            session, hospital, ttl_hours=settings.enrollment_token_ttl_hours, actor=cli_actor()
+            session,
+            hospital,
+            ttl_hours=settings.enrollment_token_ttl_hours,
+            actor=cli_actor(),
+            authority_fingerprint=_fingerprint(session, settings),
         )
     console.print(f"Registered hospital [bold]{hospital.name}[/bold] (id {hospital.id}).")
     _print_token(hospital.name, issued.token, issued.expires_at_iso)
@@ -52,7 +63,11 @@ def enrollment_token(
     with database_session(settings) as session:
         found = accounts.find_hospital(session, hospital)
         issued = enrollment.create_enrollment_token(
-            session, found, ttl_hours=settings.enrollment_token_ttl_hours, actor=cli_actor()
+            session,
+            found,
+            ttl_hours=settings.enrollment_token_ttl_hours,
+            actor=cli_actor(),
+            authority_fingerprint=_fingerprint(session, settings),
         )
     _print_token(found.name, issued.token, issued.expires_at_iso)
 
@@ -124,15 +139,20 @@ def list_nodes(
             if hospital
             else accounts.list_hospitals(session)
         )
-        table = Table("node", "name", "hospital", "enrolled", "last seen", "state")
+        table = Table(
+            "node", "name", "hospital", "enrolled", "last seen", "certificate until", "state"
+        )
         for found in hospitals:
-            for node in accounts.list_nodes(session, found.id):
+            nodes = accounts.list_nodes(session, found.id)
+            expiry = authority.latest_expiry(session, [node.id for node in nodes])
+            for node in nodes:
                 table.add_row(
                     str(node.id),
                     node.name,
                     found.name,
                     str(node.enrolled_at)[:16],
                     str(node.last_seen_at or "")[:16],
+                    str(expiry.get(node.id, "none"))[:16],
                     _node_state(node.revoked_at, found.is_active),
                 )
     console.print(table)

@@ -17,13 +17,13 @@ from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
 from medfed.core.errors import ConfigurationError, MedFedError
 from medfed.node import enroll as node_enroll
-from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute as send_contribution
 from medfed.node.contribute import report_ledger
 from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.policy import LocalPolicy, load_policy, save_policy
 from medfed.node.state import NodeState
+from medfed.node.tls import certificate_expiry, client_for
 
 app = typer.Typer(
     help="Run the hospital node: the only MedFed software that touches patient rows.",
@@ -62,6 +62,25 @@ def enroll(
         f"Enrolled as node {credential.node_id} of [bold]{credential.hospital_name}[/bold]; "
         f"credential saved under {settings.node_home}."
     )
+    expiry = certificate_expiry(settings.node_home)
+    if expiry is not None:
+        console.print(
+            f"Client certificate issued (valid until {expiry}; renewed automatically), and "
+            "the network's certificate authority pinned from the token."
+        )
+    else:
+        console.print(
+            "[yellow]The token pinned no certificate authority: this node trusts the "
+            "system's authorities and has no client certificate.[/yellow]"
+        )
+
+
+@app.command("renew-certificate")
+def renew_certificate(ctx: typer.Context) -> None:
+    """Get a new client certificate now (a running node renews on its own before expiry)."""
+    settings = settings_from(ctx)
+    expiry = node_enroll.renew_certificate(settings.node_home)
+    console.print(f"New client certificate installed, valid until {expiry}.")
 
 
 @app.command("set-credential")
@@ -106,6 +125,8 @@ def status(ctx: typer.Context) -> None:
     if result.server_error:
         console.print(f"[red]Server check failed:[/red] {result.server_error}")
         raise typer.Exit(1)
+    expiry = certificate_expiry(settings.node_home)
+    console.print(f"Client certificate: {f'valid until {expiry}' if expiry else 'none'}")
     console.print("[green]Server accepts this node's credential.[/green]")
 
 
@@ -181,7 +202,7 @@ def _network_min_rows(node_home: Path) -> int:
     credential = load_credential(node_home)
     if credential is not None:
         try:
-            with ServerClient(credential.server_url, credential.credential) as client:
+            with client_for(node_home, credential) as client:
                 return int(client.policy()["min_rows"])
         except MedFedError:
             pass
@@ -235,7 +256,7 @@ def train(
         no_dp=no_dp,
     )
     with (
-        ServerClient(credential.server_url, credential.credential) as client,
+        client_for(settings.node_home, credential) as client,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -296,7 +317,7 @@ def contribute(
     """Send a trained job's update (and the privacy ledger's numbers) to the server."""
     settings = settings_from(ctx)
     credential = require_credential(settings.node_home)
-    with ServerClient(credential.server_url, credential.credential) as client:
+    with client_for(settings.node_home, credential) as client:
         answer = send_contribution(settings.node_home, client, job)
     console.print(
         f"Contribution {answer['id']} accepted for {answer['disease']} ({answer['rows']} rows)."
@@ -333,7 +354,7 @@ def ledger(
     state = NodeState(settings.node_home)
     if sync:
         credential = require_credential(settings.node_home)
-        with ServerClient(credential.server_url, credential.credential) as client:
+        with client_for(settings.node_home, credential) as client:
             console.print(f"Reported {report_ledger(state, client)} entries.")
     table = Table("disease", "epsilon", "delta", "rows", "job", "recorded", "reported")
     for entry in state.ledger():

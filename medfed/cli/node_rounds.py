@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from medfed.cli.context import console, settings_from
-from medfed.node.client import ServerClient
 from medfed.node.credential import require_credential
 from medfed.node.state import NodeState
+from medfed.node.tls import client_for
 
 app = typer.Typer(help="Federated rounds this node took part in.", no_args_is_help=True)
 
@@ -57,7 +57,7 @@ def participate(
         drop_columns=frozenset(drop_column or ()),
         skip_invalid_rows=skip_invalid_rows,
     )
-    with ServerClient(credential.server_url, credential.credential) as client:
+    with client_for(settings.node_home, credential) as client:
         agent = RoundAgent(
             settings.node_home, client, offer, say=lambda text: console.print(text, soft_wrap=True)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,9 +47,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     bind_port = port or settings.port
     options: dict[str, Any] = {  # host and port: each worker binds its own socket
         "log_level": settings.log_level.lower(),
-        # httptools (C) parses HTTP/1.1: about 8 % more predictions per second than h11 at 200
-        # clients. uvloop is left out: its p99 at that load was twice asyncio's.
-        "http": "httptools",
+        # httptools (C) parses HTTP/1.1 (server/tls.MedFedHttpProtocol, set by _tls_options):
+        # about 8 % more predictions per second than h11 at 200 clients. uvloop is left out:
+        # its p99 at that load was twice asyncio's.
         # Forwarded headers only from the proxies named in the settings; none by default.
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
@@ -56,13 +57,15 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         # (which end as soon as their node hangs up) would otherwise hold a restart for up to
         # their whole wait. The node retries a cut poll with back-off.
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        **_tls_options(settings),
     }
+    scheme = "https" if settings.serves_tls else "http"
     workers = settings.worker_processes
     if workers == 1:
         from medfed.server.app import create_app
 
         app_instance = create_app(settings)
-        console.print(f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs)")
+        console.print(f"MedFed server on {scheme}://{bind_host}:{bind_port}  (API docs: /docs)")
         uvicorn.run(app_instance, host=bind_host, port=bind_port, **options)
         return
     # Several processes share the port. What must happen once at start happens here, before
@@ -71,12 +74,47 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     prepare_apart(settings)
     os.environ[WORKER_SETTINGS] = worker_settings(settings)
     console.print(
-        f"MedFed server on http://{bind_host}:{bind_port}  (API docs: /docs; "
+        f"MedFed server on {scheme}://{bind_host}:{bind_port}  (API docs: /docs; "
         f"{workers} worker processes)"
     )
     status = Supervisor(workers, bind_host, bind_port, options).run()
     if status:
         raise typer.Exit(status)
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's protocol and TLS options: the network's authority (created on a new network's
+    first start) checks node certificates, and signs the server's own when it issues one."""
+    from medfed.server.services import authority
+    from medfed.server.tls import uvicorn_options
+
+    with database_session(settings) as session:
+        held = authority.load_or_create(session, settings.require_secret_key())
+    return uvicorn_options(settings, held)
+
+
+@app.command("tls-certificate")
+def tls_certificate(
+    ctx: typer.Context,
+    hostname: Annotated[
+        list[str], typer.Option(help="A name or address clients use (repeatable).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for server.pem, server.key, authority.pem.")],
+) -> None:
+    """Issue a TLS certificate from the network's authority, for a reverse proxy in front of
+    the servers (a server with MEDFED_TLS_HOSTNAMES issues its own)."""
+    from medfed.server.services import authority
+    from medfed.server.tls import SERVER_CERTIFICATE_DAYS, write_server_certificate
+
+    settings = settings_from(ctx)
+    with database_session(settings) as session:
+        held = authority.load_or_create(session, settings.require_secret_key())
+    cert_file, key_file = write_server_certificate(out, held, hostname)
+    console.print(
+        f"Wrote {cert_file} (with the authority after it) and {key_file}, valid "
+        f"{SERVER_CERTIFICATE_DAYS} days for {', '.join(hostname)}; the proxy checks client "
+        f"certificates against {out / 'authority.pem'}."
+    )
 
 
 @app.command()

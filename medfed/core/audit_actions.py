@@ -17,6 +17,8 @@ class AuditAction(StrEnum):
     NODE_ENROLLED = "node_enrolled"
     NODE_REVOKED = "node_revoked"
     NODE_CREDENTIAL_ROTATED = "node_credential_rotated"
+    NODE_CERTIFICATE_ISSUED = "node_certificate_issued"
+    NODE_CERTIFICATE_RENEWED = "node_certificate_renewed"
     HOSPITAL_DEACTIVATED = "hospital_deactivated"
     HOSPITAL_REACTIVATED = "hospital_reactivated"
     AUDIT_VERIFIED = "audit_verified"

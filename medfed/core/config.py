@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -149,6 +149,38 @@ class Settings(BaseSettings):
         "default): those headers are ignored, so nobody can claim another address to escape "
         "the per-address login limits.",
     )
+    tls_cert: Path | None = Field(
+        None,
+        description="The server's TLS certificate (PEM, chain included): the server then speaks "
+        "https itself. Set with MEDFED_TLS_KEY.",
+    )
+    tls_key: Path | None = Field(None, description="The private key of MEDFED_TLS_CERT (PEM).")
+    tls_hostnames: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Names and addresses nodes and browsers reach the server by, comma-separated: "
+        "without MEDFED_TLS_CERT the server then issues its own TLS certificate for them from the "
+        "network's certificate authority (kept in the home folder, renewed at start when due), "
+        "which nodes trust through their enrollment token.",
+    )
+    node_certificate_days: int = Field(
+        30,
+        ge=1,
+        le=397,
+        description="Lifetime of a node's client certificate; a running node renews it once a "
+        "third of that is left.",
+    )
+    node_mtls: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="Whether node requests must present the node's client certificate (mutual "
+        "TLS) besides its credential. auto: required on connections to the server's own TLS "
+        "port; required: always (behind a proxy that forwards the certificate); off: never.",
+    )
+    client_cert_header: str = Field(
+        "X-Client-Cert",
+        description="Header in which a trusted proxy (MEDFED_TRUSTED_PROXIES) forwards the "
+        "client certificate it verified, URL-encoded PEM (nginx: $ssl_client_escaped_cert); "
+        "ignored from anyone else.",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token that /metrics requires (at least 32 characters). Unset: "
@@ -178,6 +210,26 @@ class Settings(BaseSettings):
         None,
         description="Testing only: the server kills itself (SIGKILL) at this named point.",
     )
+
+    @field_validator("tls_hostnames", mode="before")
+    @classmethod
+    def _hostname_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "MEDFED_TLS_CERT and MEDFED_TLS_KEY go together: set both (or neither, and "
+                "MEDFED_TLS_HOSTNAMES for a certificate the server issues itself)"
+            )
+        return self
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.tls_cert is not None or bool(self.tls_hostnames)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

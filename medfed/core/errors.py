@@ -91,6 +91,12 @@ class NodeRevoked(TokenInvalid):
     code = "node_revoked"
 
 
+class CertificateRequired(AuthenticationFailed):
+    """Mutual TLS is required and the node presented no client certificate."""
+
+    code = "client_certificate_required"
+
+
 class PermissionDenied(MedFedError):
     code = "permission_denied"
 

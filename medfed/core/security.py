@@ -34,6 +34,17 @@ def new_secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 
 
+# An enrollment token may end with ".<fingerprint>": the SHA-256 of the network's certificate
+# authority, which the node then trusts from its first contact (no trust-on-first-use gap).
+PIN_SEPARATOR = "."
+
+
+def split_enrollment_token(token: str) -> tuple[str, str | None]:
+    """An enrollment token's secret and the authority fingerprint it pins, if any."""
+    secret, _, pin = token.strip().partition(PIN_SEPARATOR)
+    return secret, (pin.lower() or None)
+
+
 def hash_token(token: str) -> str:
     """Tokens are stored only as SHA-256 digests; they carry enough entropy not to need a KDF."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

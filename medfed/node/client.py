@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -67,14 +68,27 @@ def _is_loopback(host: str) -> bool:
 
 class ServerClient:
     def __init__(
-        self, server_url: str, credential: str | None = None, timeout: float = 30.0
+        self,
+        server_url: str,
+        credential: str | None = None,
+        timeout: float = 30.0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: the node's pinned authority and client certificate (node/tls.py);
+        None: the system's authorities, no client certificate."""
         self.server_url = check_server_url(server_url)
         headers = {"User-Agent": f"medfed-node/{__version__}"}
         if credential:
             headers["Authorization"] = f"Bearer {credential}"
         self._timeout = timeout
-        self._http = httpx.Client(base_url=self.server_url, headers=headers, timeout=timeout)
+        self._ssl = ssl_context
+        self._http = httpx.Client(
+            base_url=self.server_url,
+            headers=headers,
+            timeout=timeout,
+            verify=ssl_context if ssl_context is not None else True,
+        )
         self._policy: tuple[float, dict[str, Any]] | None = None
         # Artifacts by their SHA-256 (the server names them so): a round's base is usually the
         # previous round's candidate, which this node has just evaluated.
@@ -136,9 +150,26 @@ class ServerClient:
             )
         raise kind(message, field=field)
 
-    def enroll(self, token: str, node_name: str) -> dict[str, Any]:
-        body = {"token": token, "node_name": node_name, "software_version": __version__}
+    def enroll(
+        self, token: str, node_name: str, certificate_request: str | None = None
+    ) -> dict[str, Any]:
+        body = {
+            "token": token,
+            "node_name": node_name,
+            "software_version": __version__,
+            "certificate_request": certificate_request,
+        }
         result: dict[str, Any] = self._request("POST", "/nodes/enroll", json=body)
+        return result
+
+    def use_identity(self, path: str) -> None:
+        """Present this key and certificate file from the next connection on (a renewal)."""
+        if self._ssl is not None:
+            self._ssl.load_cert_chain(path)
+
+    def renew_certificate(self, certificate_request: str) -> dict[str, Any]:
+        body = {"certificate_request": certificate_request}
+        result: dict[str, Any] = self._request("POST", "/nodes/me/certificate", json=body)
         return result
 
     def whoami(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from medfed.node.local_rounds import LocalParticipation
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.rounds import Participation
 from medfed.node.state import NodeState
+from medfed.node.tls import client_for
 from medfed.node.training import TrainRequest, run_training
 
 MAX_UPLOAD_BYTES = 4 * 1024**3
@@ -123,7 +124,7 @@ def create_local_app(settings: Settings) -> FastAPI:
 
     def client() -> ServerClient:
         credential = require_credential(node_home)
-        return ServerClient(credential.server_url, credential.credential)
+        return client_for(node_home, credential)
 
     def upload_path(upload_id: str) -> Path:
         path = uploads / f"{upload_id}.csv"

@@ -50,6 +50,7 @@ from medfed.node.contribute import report_ledger
 from medfed.node.intake import check_file
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import Job, NodeState
+from medfed.node.tls import Renewer
 from medfed.node.training import (
     VALIDATION_FRACTION,
     TrainRequest,
@@ -82,6 +83,7 @@ class RoundAgent:
         self.say = say
         self.state = NodeState(node_home)
         self.spec = get_disease(offer.disease)
+        self.renewer = Renewer(node_home, client)
 
     def step(self) -> None:
         """One look at the server: act on every round of this disease that needs this node."""
@@ -107,6 +109,7 @@ class RoundAgent:
         tag: str | None = None
         backoff = Backoff(first=min(poll_seconds, 1.0))
         while True:
+            self._renew_certificate()
             try:
                 answer = self.client.watch_rounds(tag, self._wait(wait_seconds, poll_seconds))
             except AuthenticationFailed:
@@ -131,6 +134,16 @@ class RoundAgent:
                 return
             if answer.tag is None or tag is None:  # no long polls there, or a step to retry
                 time.sleep(poll_seconds)
+
+    def _renew_certificate(self) -> None:
+        """Renew the client certificate before it expires, without anyone's help."""
+        try:
+            renewed = self.renewer.check()
+        except MedFedError as error:  # the old one works until it expires: try again later
+            self.say(f"! Could not renew this node's certificate: {error.message}")
+            return
+        if renewed:
+            self.say(f"Renewed this node's client certificate (valid until {renewed}).")
 
     def _wait(self, wait_seconds: float, poll_seconds: float) -> float:
         """A round awaiting this hospital's approval changes here, not at the server: ask

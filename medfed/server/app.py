@@ -45,13 +45,15 @@ from medfed.server.db.read_line import ReadLine
 from medfed.server.deps import DatabaseGate
 from medfed.server.errors import install_error_handlers
 from medfed.server.middleware import BodySizeLimit, RequestMetrics
-from medfed.server.ratelimit import LoginGuard, SlidingWindowLimiter
+from medfed.server.services.authority import AuthorityHolder
 from medfed.server.services.baselines import ensure_baselines
 from medfed.server.services.holdout import HoldoutData
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.round_driver import RoundServices
+from medfed.server.services.throttle import Throttle
 from medfed.server.storage import ArtifactStore, make_store
 from medfed.server.ticker import RoundTicker
+from medfed.server.tls import NodeCertificates
 from medfed.server.turns import Turns
 from medfed.server.web import build_pages_router, words
 from medfed.server.workers import WORKER_SETTINGS
@@ -123,6 +125,8 @@ def _end_with_parent() -> None:
 def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
     """Build the app; `settings` are checked (secret key) before anything is served."""
     secret_key = settings.require_secret_key()
+    # MedFed's own messages (the ticker's lead, round transitions) at the operator's level.
+    logging.getLogger("medfed").setLevel(settings.log_level)
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
@@ -133,6 +137,10 @@ def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare_database(settings, engine, store)
+        try:  # the network's authority, created here on a new network's first start
+            app.state.authority.get()
+        except SQLAlchemyError as exc:  # loaded on first need once the database is back
+            logger.error("could not load the certificate authority: %s", type(exc).__name__)
         # Everything loaded at start-up (torch, SQLAlchemy, the models) lives as long as the
         # process: keeping it out of the collector's full passes takes them from about 200 ms,
         # a stall for every request in flight, to a few milliseconds.
@@ -202,12 +210,16 @@ def create_app(settings: Settings, *, shares: Shares | None = None) -> FastAPI:
         else 1.0
     )
     app.state.prediction_turns = Turns(PREDICTIONS_PER_PASS)
+    app.state.authority = AuthorityHolder(app.state.session_factory, secret_key)
+    app.state.node_certificates = NodeCertificates(settings, app.state.authority)
     app.state.group_commit = GroupCommit(app.state.session_factory)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
     words.install(app.state.templates.env)
-    app.state.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
-    app.state.login_guard = LoginGuard(
-        settings.login_max_failures, settings.login_lockout_minutes * 60.0
+    app.state.login_throttle = Throttle(
+        rate_limit=settings.login_rate_per_minute,
+        window_seconds=60.0,
+        max_failures=settings.login_max_failures,
+        lockout_seconds=settings.login_lockout_minutes * 60.0,
     )
     app.state.metrics_registry = CollectorRegistry()
     app.state.artifact_store = store

@@ -162,9 +162,10 @@ class GatedUnits:
         self._factory: sessionmaker[Session] = request.app.state.session_factory
 
     def __call__(self, work: Callable[[Session], T]) -> T:
-        return anyio.from_thread.run(self._run, work)
+        return anyio.from_thread.run(self.run, work)
 
-    async def _run(self, work: Callable[[Session], T]) -> T:
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """The same from the event loop."""
         async with self._gate.limiter:
             with anyio.CancelScope(shield=True):
                 result = await anyio.to_thread.run_sync(self._unit, work, limiter=_ENDINGS)
@@ -195,8 +196,10 @@ async def client_address(request: Request) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-def login_rate_limit(request: Request, client: ClientAddress) -> None:
-    wait = request.app.state.login_limiter.hit(client)
+async def login_rate_limit(request: Request, client: ClientAddress) -> None:
+    """Login attempts per address, counted in the database by every server process."""
+    throttle = request.app.state.login_throttle
+    wait = await GatedUnits(request).run(lambda session: throttle.hit(session, client))
     if wait:
         raise TooManyRequests(
             f"Too many login attempts from this address. Wait {wait} seconds.", retry_after=wait
@@ -350,14 +353,37 @@ async def current_node(
     on the read line (a node's every request runs this). "Last seen", when it is older than its
     resolution, is group-committed before the route runs; a write per request would put the
     single SQLite writer on every poll's path for a column shown to the minute."""
-    credential = _node_credential(request)
-    node = await reader.lookup(lambda db: enrollment.resolve_node_caller(db, credential))
+    node = await _node_caller(request, reader)
+    certificates = request.app.state.node_certificates
+    enrollment.check_presented_certificate(
+        node, certificates.presented(request.scope), required=certificates.required(request.scope)
+    )
     if enrollment.seen_is_stale(node):
         await asyncio.wrap_future(writer.submit(enrollment.SEEN, node.id))
     return node
 
 
 CurrentNode = Annotated[enrollment.NodeCaller, Depends(current_node)]
+
+
+async def _node_caller(request: Request, reader: Reader) -> enrollment.NodeCaller:
+    credential = _node_credential(request)
+    return await reader.lookup(lambda db: enrollment.resolve_node_caller(db, credential))
+
+
+async def certificate_holder(
+    request: Request, reader: Reading, _: Annotated[object, Depends(NODE_BEARER)]
+) -> tuple[enrollment.NodeCaller, bool]:
+    """The node asking for a certificate, and whether it presented one: a node without one may
+    ask by its credential alone (the route allows that only for its first certificate)."""
+    node = await _node_caller(request, reader)
+    certificates = request.app.state.node_certificates
+    identity = certificates.presented(request.scope)
+    enrollment.check_presented_certificate(node, identity, required=False)
+    return node, identity is not None
+
+
+CertificateHolder = Annotated[tuple[enrollment.NodeCaller, bool], Depends(certificate_holder)]
 
 
 def session_token(request: Request) -> str | None:

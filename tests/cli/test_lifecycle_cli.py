@@ -3,21 +3,16 @@ the server host's command line, while the node asks a real server what it thinks
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.node.conftest import site_csv
-from tests.utils.processes import medfed_env, run_medfed, running_server
-
-
-def _token(env: dict[str, str], hospital: str) -> str:
-    created = run_medfed(["admin", "create-hospital", hospital], env)
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip().splitlines()[-1]
-
-
-def _credential(node_home: Path) -> str:
-    return str(json.loads((node_home / "credential.json").read_text())["credential"])
+from tests.utils.processes import (
+    hospital_token,
+    medfed_env,
+    node_credential,
+    run_medfed,
+    running_server,
+)
 
 
 def test_rotate_deactivate_and_revoke_from_the_command_line(
@@ -25,14 +20,14 @@ def test_rotate_deactivate_and_revoke_from_the_command_line(
 ) -> None:
     env = medfed_env(tmp_path / "home", database_url, tmp_path / "node-a")
     other = {**env, "MEDFED_NODE_HOME": str(tmp_path / "node-b")}
-    token_a, token_b = _token(env, "Hospital A"), _token(env, "Hospital B")
+    token_a, token_b = hospital_token(env, "Hospital A"), hospital_token(env, "Hospital B")
     with running_server(env, tmp_path / "server.log") as server:
         for node_env, token in ((env, token_a), (other, token_b)):
             enrolled = run_medfed(
                 ["node", "enroll", "--server", server.url, "--token", token], node_env
             )
             assert enrolled.returncode == 0, enrolled.stderr
-        first = _credential(tmp_path / "node-a")
+        first = node_credential(tmp_path / "node-a")
 
         rotated = run_medfed(["admin", "rotate-node-credential", "1"], env)
         assert rotated.returncode == 0, rotated.stderr
@@ -41,10 +36,10 @@ def test_rotate_deactivate_and_revoke_from_the_command_line(
         stale = run_medfed(["node", "status"], env)
         assert stale.returncode == 1 and "not valid" in stale.stdout
         foreign = run_medfed(
-            ["node", "set-credential"], env, stdin=_credential(tmp_path / "node-b")
+            ["node", "set-credential"], env, stdin=node_credential(tmp_path / "node-b")
         )
         assert foreign.returncode != 0 and "not to this node" in foreign.stderr
-        assert _credential(tmp_path / "node-a") == first  # a refusal changes nothing
+        assert node_credential(tmp_path / "node-a") == first  # a refusal changes nothing
         installed = run_medfed(["node", "set-credential"], env, stdin=fresh + "\n")
         assert installed.returncode == 0, installed.stderr
         assert run_medfed(["node", "status"], env).returncode == 0

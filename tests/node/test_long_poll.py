@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from medfed.cli.server import SHUTDOWN_GRACE_SECONDS
 from medfed.core.config import Settings
 from medfed.node import enroll as node_enroll
+from medfed.node import tls as node_tls
 from medfed.node.client import ServerClient
 from medfed.node.rounds import Participation, RoundAgent
 from medfed.node.state import NodeState
@@ -94,7 +95,11 @@ class Nodes:
         for site in SITES:
             agent = RoundAgent(
                 self.tmp_path / site,
-                ServerClient(url, self.credentials[site]),
+                ServerClient(
+                    url,
+                    self.credentials[site],
+                    ssl_context=node_tls.ssl_context(self.tmp_path / site),
+                ),
                 Participation("heart", self.files[site]),
                 say=lambda line, site=site: self.logs[site].append(
                     f"{time.monotonic():.1f} {line}"

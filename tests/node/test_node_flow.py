@@ -198,12 +198,14 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
     assert len(sent) > 1000, "the proxy saw the traffic"
     lowered = sent.lower()
     assert b"sentinel" not in lowered
+    assert b"PRIVATE KEY" not in sent and b"CERTIFICATE REQUEST" in sent  # the key stays home
     for row in rows[:50]:
         data_part = row.split(",", 2)[2]
         assert data_part.encode() not in sent
     requests = re.findall(rb"(GET|POST) (/\S+) HTTP/1\.1", sent)
     paths = sorted({path.decode() for _, path in requests})
     assert paths == [
+        "/api/v1/nodes/authority",  # the pinned certificate authority, before anything is sent
         "/api/v1/nodes/contributions",
         "/api/v1/nodes/enroll",
         "/api/v1/nodes/models/heart?line=training",

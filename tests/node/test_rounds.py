@@ -233,6 +233,7 @@ def test_in_a_round_only_numbers_and_the_update_leave_the_node(
     prefix = f"/api/v1/nodes/rounds/{round_id}"
     stages = ("advertise_keys", "share_keys", "masked_input", "unmasking")
     allowed = {
+        "/api/v1/nodes/authority",
         "/api/v1/nodes/enroll",
         "/api/v1/nodes/policy",
         "/api/v1/nodes/rounds",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -48,6 +49,18 @@ def run_medfed(
     )
 
 
+def hospital_token(env: dict[str, str], hospital: str) -> str:
+    """Register a hospital from the server host's command line; its enrollment token."""
+    created = run_medfed(["admin", "create-hospital", hospital], env)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1]
+
+
+def node_credential(node_home: Path) -> str:
+    """The credential a node saved at enrollment."""
+    return str(json.loads((node_home / "credential.json").read_text())["credential"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,7 +90,10 @@ def running_server(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    # A server that issues its own TLS certificate speaks https; readiness is asked without
+    # verifying it (tests verify it themselves, against the network's authority).
+    https = bool(env.get("MEDFED_TLS_HOSTNAMES") or env.get("MEDFED_TLS_CERT"))
+    url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
     server = ServerProcess(url, process, log_path)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -85,7 +101,7 @@ def running_server(
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{server.log()}")
             try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                if httpx.get(url + "/readyz", timeout=1, verify=not https).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

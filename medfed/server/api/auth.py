@@ -82,7 +82,7 @@ async def create_token(
     issued = await in_login_slot(
         lambda: auth.login(
             units,
-            request.app.state.login_guard,
+            request.app.state.login_throttle,
             settings,
             username=body.username,
             password=body.password,

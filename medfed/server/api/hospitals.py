@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from medfed.server.api.schemas import (
     EnrollmentTokenPublic,
@@ -38,12 +38,16 @@ def list_hospitals(user: StaffOrAdmin, db: DbSession) -> list[HospitalPublic]:
 
 @router.post("", response_model=HospitalCreatedPublic, status_code=201)
 def create_hospital(
-    body: HospitalIn, admin: AdminUser, db: DbSession, settings: SettingsDep
+    body: HospitalIn, admin: AdminUser, db: DbSession, settings: SettingsDep, request: Request
 ) -> HospitalCreatedPublic:
     actor = audit.user_actor(admin.username)
     hospital = accounts.create_hospital(db, body.name, actor=actor)
     issued = enrollment.create_enrollment_token(
-        db, hospital, ttl_hours=settings.enrollment_token_ttl_hours, actor=actor
+        db,
+        hospital,
+        ttl_hours=settings.enrollment_token_ttl_hours,
+        actor=actor,
+        authority_fingerprint=request.app.state.authority.get().fingerprint,
     )
     return HospitalCreatedPublic(
         hospital=HospitalPublic.model_validate(hospital), enrollment=_token_public(issued)
@@ -64,7 +68,11 @@ def list_nodes(hospital: OwnedHospital, db: DbSession) -> list[NodePublic]:
     "/{hospital_id}/enrollment-tokens", response_model=EnrollmentTokenPublic, status_code=201
 )
 def create_enrollment_token(
-    hospital_id: IdPath, admin: AdminUser, db: DbSession, settings: SettingsDep
+    hospital_id: IdPath,
+    admin: AdminUser,
+    db: DbSession,
+    settings: SettingsDep,
+    request: Request,
 ) -> EnrollmentTokenPublic:
     hospital = accounts.get_hospital(db, hospital_id)
     issued = enrollment.create_enrollment_token(
@@ -72,6 +80,7 @@ def create_enrollment_token(
         hospital,
         ttl_hours=settings.enrollment_token_ttl_hours,
         actor=audit.user_actor(admin.username),
+        authority_fingerprint=request.app.state.authority.get().fingerprint,
     )
     return _token_public(issued)
 

@@ -14,37 +14,98 @@ from medfed.core.catalog import get_disease
 from medfed.fl.privacy import MAX_DELTA
 from medfed.server.api.bodies import documented, update_fields
 from medfed.server.api.schemas import (
+    AuthorityPublic,
+    CertificateRequestIn,
     ContributionIn,
     ContributionMetaIn,
     ContributionPublic,
     EnrollIn,
     NetworkPolicyPublic,
+    NodeCertificatePublic,
     NodeCredentialPublic,
     NodePublic,
     SpendReportIn,
     SpendReportPublic,
 )
 from medfed.server.db.tables import Node
-from medfed.server.deps import ClientAddress, CurrentNode, DbSession, SettingsDep
-from medfed.server.services import buffered, contributions, enrollment, registry
+from medfed.server.deps import (
+    CertificateHolder,
+    ClientAddress,
+    CurrentNode,
+    DbSession,
+    SettingsDep,
+)
+from medfed.server.services import authority, buffered, contributions, enrollment, registry
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
+@router.get("/authority", response_model=AuthorityPublic)
+def network_authority(request: Request) -> AuthorityPublic:
+    """The network's certificate authority. A node checks it against the fingerprint in its
+    enrollment token before trusting it, so this needs no authentication."""
+    held = request.app.state.authority.get()
+    return AuthorityPublic(certificate=held.pem, fingerprint=held.fingerprint)
+
+
 @router.post("/enroll", response_model=NodeCredentialPublic, status_code=201)
-def enroll(body: EnrollIn, db: DbSession, client: ClientAddress) -> NodeCredentialPublic:
+def enroll(
+    body: EnrollIn, db: DbSession, client: ClientAddress, request: Request, settings: SettingsDep
+) -> NodeCredentialPublic:
     enrolled = enrollment.enroll_node(
         db,
         body.token,
         node_name=body.node_name,
         software_version=body.software_version,
         client=client,
+        certificate_request=body.certificate_request,
+        network_authority=request.app.state.authority.get(),
+        certificate_days=settings.node_certificate_days,
     )
     return NodeCredentialPublic(
         node_id=enrolled.node.id,
         hospital_id=enrolled.node.hospital_id,
         hospital_name=enrolled.node.hospital.name,
         credential=enrolled.credential,
+        certificate=_certificate_public(enrolled.certificate) if enrolled.certificate else None,
+    )
+
+
+@router.post("/me/certificate", response_model=NodeCertificatePublic, status_code=201)
+def renew_certificate(
+    body: CertificateRequestIn,
+    holder: CertificateHolder,
+    db: DbSession,
+    request: Request,
+    settings: SettingsDep,
+) -> NodeCertificatePublic:
+    """A new client certificate for the key in the request. A node asks with its current
+    certificate before that expires; by its credential alone only for its first one (a node
+    enrolled before the network issued certificates)."""
+    caller, presented = holder
+    if not presented and authority.has_certificate(db, caller.id):
+        certificates = request.app.state.node_certificates
+        if certificates.required(request.scope):
+            enrollment.check_presented_certificate(caller, None, required=True)
+    node = db.get(Node, caller.id)
+    assert node is not None
+    issued = authority.issue_for_node(
+        db,
+        request.app.state.authority.get(),
+        node,
+        body.certificate_request,
+        days=settings.node_certificate_days,
+        renewal=presented,
+    )
+    return _certificate_public(issued)
+
+
+def _certificate_public(issued: authority.IssuedCertificate) -> NodeCertificatePublic:
+    return NodeCertificatePublic(
+        certificate=issued.certificate_pem,
+        authority_certificate=issued.authority_pem,
+        serial=issued.serial,
+        expires_at=issued.expires_at,
     )
 
 

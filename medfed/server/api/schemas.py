@@ -139,10 +139,28 @@ class RotatedCredentialPublic(BaseModel):
     instructions: str
 
 
+CSR_HELP = (
+    "The node's certificate request (PEM, ECDSA P-256): the server signs a client certificate "
+    "for the key in it; the private key never leaves the node."
+)
+
+
 class EnrollIn(StrictIn):
     token: str = Field(min_length=1, max_length=200)
     node_name: str = Field(min_length=2, max_length=120)
     software_version: str = Field(min_length=1, max_length=40)
+    certificate_request: str | None = Field(None, max_length=4000, description=CSR_HELP)
+
+
+class CertificateRequestIn(StrictIn):
+    certificate_request: str = Field(max_length=4000, description=CSR_HELP)
+
+
+class NodeCertificatePublic(BaseModel):
+    certificate: str = Field(description="The node's client certificate (PEM).")
+    authority_certificate: str = Field(description="The network's certificate authority (PEM).")
+    serial: str
+    expires_at: datetime
 
 
 class NodeCredentialPublic(BaseModel):
@@ -150,6 +168,12 @@ class NodeCredentialPublic(BaseModel):
     hospital_id: int
     hospital_name: str
     credential: str
+    certificate: NodeCertificatePublic | None = None
+
+
+class AuthorityPublic(BaseModel):
+    certificate: str = Field(description="The network's certificate authority (PEM).")
+    fingerprint: str = Field(description="SHA-256 of its DER form, lower-case hex.")
 
 
 class AuditEventPublic(PublicOut):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -111,6 +112,44 @@ class Node(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     hospital: Mapped[Hospital] = relationship(back_populates="nodes")
+
+
+class CertificateAuthority(Base):
+    """The network's one certificate authority; its key sealed with the server's secret key."""
+
+    __tablename__ = "certificate_authority"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_certificate_authority_single"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    sealed_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NodeCertificate(Base):
+    """A client certificate the authority issued to a node (at enrollment or renewal)."""
+
+    __tablename__ = "node_certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Login attempts per address and failures per account and address, shared by every
+    server process (`services/throttle.py`); times are epoch seconds."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    locked_until: Mapped[float | None] = mapped_column(Float)
 
 
 class AuditEvent(Base):

@@ -43,11 +43,11 @@ class Units(Protocol):
 
 
 class Guard(Protocol):
-    """Failed logins per account and address (`ratelimit.LoginGuard`)."""
+    """Failed logins per account and address, counted in the database (`throttle.Throttle`)."""
 
-    def blocked(self, name: str, address: str) -> bool: ...
-    def failed(self, name: str, address: str) -> None: ...
-    def succeeded(self, name: str, address: str) -> None: ...
+    def blocked(self, session: Session, name: str, address: str) -> bool: ...
+    def failed(self, session: Session, name: str, address: str) -> None: ...
+    def succeeded(self, session: Session, name: str, address: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def login(
     address), so the answers never tell which accounts exist; the audit trail keeps the reason.
     """
     name = normalise_username(username)
-    account = units(lambda session: _account(session, name))
-    if guard.blocked(name, client):
+    account, blocked = units(
+        lambda session: (_account(session, name), guard.blocked(session, name, client))
+    )
+    if blocked:
         units(lambda session: _record_failure(session, account, client, "too many failures"))
         raise InvalidCredentials(WRONG)
     password_ok = verify_password(account.password_hash if account else None, password)
@@ -92,12 +94,20 @@ def login(
             if account is None
             else ("account disabled" if password_ok else "wrong password")
         )
-        if not password_ok:
-            guard.failed(name, client)
-        units(lambda session: _record_failure(session, account, client, reason))
+
+        def fail(session: Session) -> None:
+            if not password_ok:
+                guard.failed(session, name, client)
+            _record_failure(session, account, client, reason)
+
+        units(fail)
         raise InvalidCredentials(WRONG)
-    guard.succeeded(name, client)
-    return units(lambda session: _complete(session, account.id, kind, settings, client))
+
+    def complete(session: Session) -> IssuedToken:
+        guard.succeeded(session, name, client)
+        return _complete(session, account.id, kind, settings, client)
+
+    return units(complete)
 
 
 def _account(session: Session, name: str) -> Account | None:

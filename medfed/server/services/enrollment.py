@@ -10,9 +10,12 @@ from typing import Protocol
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from medfed.core import pki
 from medfed.core.audit_actions import AuditAction, Outcome
 from medfed.core.clock import as_utc, isoformat, utcnow
 from medfed.core.errors import (
+    AuthenticationFailed,
+    CertificateRequired,
     Conflict,
     EnrollmentRefused,
     HospitalInactive,
@@ -22,13 +25,15 @@ from medfed.core.errors import (
 from medfed.core.security import (
     ENROLLMENT_PREFIX,
     NODE_CREDENTIAL_PREFIX,
+    PIN_SEPARATOR,
     hash_token,
     new_secret,
+    split_enrollment_token,
 )
 from medfed.core.validation import validate_display_name
 from medfed.server.db.group_commit import BatchWriter
 from medfed.server.db.tables import EnrollmentToken, Hospital, Node
-from medfed.server.services import audit
+from medfed.server.services import audit, authority
 
 REVOKED_HINT = (
     "Ask your MedFed administrator for a new enrollment token and run `medfed node enroll` again."
@@ -49,11 +54,19 @@ class IssuedEnrollmentToken:
 class EnrolledNode:
     node: Node
     credential: str
+    certificate: authority.IssuedCertificate | None = None
 
 
 def create_enrollment_token(
-    session: Session, hospital: Hospital, *, ttl_hours: int, actor: str
+    session: Session,
+    hospital: Hospital,
+    *,
+    ttl_hours: int,
+    actor: str,
+    authority_fingerprint: str | None = None,
 ) -> IssuedEnrollmentToken:
+    """A one-time token; with `authority_fingerprint` it also pins the network's certificate
+    authority for the node that uses it (the part after the dot; only the secret is stored)."""
     if not hospital.is_active:
         raise Conflict(
             f"{hospital.name} is deactivated; reactivate it before enrolling a node.",
@@ -73,19 +86,33 @@ def create_enrollment_token(
         object=f"hospital:{hospital.id}",
         details={"token_id": row.id, "expires_at": isoformat(expires_at)},
     )
+    if authority_fingerprint:
+        token += PIN_SEPARATOR + authority_fingerprint
     return IssuedEnrollmentToken(
         token=token, hospital=hospital, expires_at_iso=isoformat(expires_at)
     )
 
 
 def enroll_node(
-    session: Session, token: str, *, node_name: str, software_version: str, client: str
+    session: Session,
+    token: str,
+    *,
+    node_name: str,
+    software_version: str,
+    client: str,
+    certificate_request: str | None = None,
+    network_authority: pki.Authority | None = None,
+    certificate_days: int = 30,
 ) -> EnrolledNode:
-    """Exchange a one-time token for a node credential; refusals are committed to the audit."""
+    """Exchange a one-time token for a node credential and, given the node's certificate
+    request, a client certificate bound to the new node; refusals are committed to the audit."""
     name = validate_display_name(node_name, field="node_name")
+    if certificate_request is not None:
+        pki.load_request(certificate_request)  # a bad request must not use up the token
     now = utcnow()
+    secret, _ = split_enrollment_token(token)
     row = session.scalar(
-        select(EnrollmentToken).where(EnrollmentToken.token_hash == hash_token(token))
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == hash_token(secret))
     )
     if row is None:
         _refuse(session, None, client, "unknown token")
@@ -138,7 +165,17 @@ def enroll_node(
         object=f"hospital:{row.hospital_id}",
         details={"node_name": name, "software_version": node.software_version, "client": client},
     )
-    return EnrolledNode(node=node, credential=credential)
+    issued = None
+    if certificate_request is not None and network_authority is not None:
+        issued = authority.issue_for_node(
+            session,
+            network_authority,
+            node,
+            certificate_request,
+            days=certificate_days,
+            renewal=False,
+        )
+    return EnrolledNode(node=node, credential=credential, certificate=issued)
 
 
 def _refuse(session: Session, row: EnrollmentToken | None, client: str, reason: str) -> None:
@@ -204,6 +241,27 @@ def resolve_node_caller(connection: Connection, credential: str) -> NodeCaller:
             "administrator reactivates it."
         )
     return NodeCaller(row.id, row.hospital_id, row.last_seen_at)
+
+
+def check_presented_certificate(
+    node: NodeCaller, identity: pki.NodeIdentity | None, *, required: bool
+) -> None:
+    """The credential and the client certificate must name the same node; without a
+    certificate, only where mutual TLS is not required."""
+    if identity is not None:
+        if identity.node_id != node.id or identity.hospital_id != node.hospital_id:
+            raise AuthenticationFailed(
+                f"The client certificate is node {identity.node_id}'s but the credential is node "
+                f"{node.id}'s; a node must present its own certificate with its own credential."
+            )
+        return
+    if required:
+        raise CertificateRequired(
+            "This server requires the node's client certificate (mutual TLS) with its "
+            "credential. A node enrolled before certificates were issued gets one with "
+            "`medfed node renew-certificate`; otherwise enroll again with "
+            "`medfed node enroll --force`."
+        )
 
 
 def _check_prefix(credential: str) -> None:

@@ -21,6 +21,7 @@ from medfed.server.services import (
     ab,
     accounts,
     audit,
+    authority,
     contributions,
     enrollment,
     lifecycle,
@@ -37,11 +38,13 @@ def hospitals(
     request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
 ) -> Response:
     rows = [(h, accounts.list_nodes(db, h.id)) for h in accounts.list_hospitals(db)]
+    certificates = authority.latest_expiry(db, [n.id for _, nodes in rows for n in nodes])
     return render(
         request,
         "admin/hospitals.html",
         user=user,
         rows=rows,
+        certificates=certificates,
         notice=notice[:200],
         error=error[:300],
     )
@@ -65,7 +68,11 @@ def new_token(request: Request, hospital_id: IdPath, user: WebAdmin, db: DbSessi
     """The one time the token is shown: it is stored only as a hash."""
     hospital = accounts.get_hospital(db, hospital_id)
     issued = enrollment.create_enrollment_token(
-        db, hospital, ttl_hours=24, actor=audit.user_actor(user.username)
+        db,
+        hospital,
+        ttl_hours=24,
+        actor=audit.user_actor(user.username),
+        authority_fingerprint=request.app.state.authority.get().fingerprint,
     )
     response = render(request, "admin/token.html", user=user, issued=issued)
     response.headers["Cache-Control"] = "no-store"

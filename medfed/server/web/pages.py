@@ -59,11 +59,11 @@ async def login_submit(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     try:
-        login_rate_limit(request, client)
+        await login_rate_limit(request, client)
         issued = await in_login_slot(
             lambda: auth.login(
                 units,
-                request.app.state.login_guard,
+                request.app.state.login_throttle,
                 settings,
                 username=username,
                 password=password,

@@ -89,3 +89,32 @@ def test_user_tokens_are_not_node_credentials(client: TestClient, db: Session) -
         client.get("/api/v1/nodes/me", headers={"Authorization": "Bearer mfn_forged"}).status_code
         == 401
     )
+
+
+def test_enrollment_signs_the_nodes_request_and_a_bad_request_keeps_the_token(
+    client: TestClient, db: Session
+) -> None:
+    from medfed.core import pki
+
+    _, token = new_hospital_token(client, db, "Certificate Hospital")
+    body = {"token": token, "node_name": "node-c", "software_version": "0.1.0"}
+    bad = client.post("/api/v1/nodes/enroll", json={**body, "certificate_request": "nonsense"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "certificate_request"
+    key = pki.new_key()
+    good = client.post(
+        "/api/v1/nodes/enroll",
+        json={**body, "certificate_request": pki.certificate_request(key, "node-c")},
+    )
+    assert good.status_code == 201, good.text  # the refused attempt did not use the token up
+    issued = good.json()["certificate"]
+    certificate = pki.load_certificate_pem(issued["certificate"])
+    assert certificate.public_key() == key.public_key()
+    authority = client.get("/api/v1/nodes/authority").json()
+    assert issued["authority_certificate"] == authority["certificate"]
+    assert token.endswith("." + authority["fingerprint"])
+    identity = pki.verify_node_certificate(
+        pki.load_certificate_pem(authority["certificate"]),
+        certificate,
+        certificate.not_valid_before_utc,
+    )
+    assert identity.node_id == good.json()["node_id"]
