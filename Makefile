@@ -7,8 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium; pdftoppm/pdftotext (poppler) read the PDF reports;
-# nginx is the TLS proxy in front of two servers in the replicated-network test.
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm /usr/sbin/nginx
+# nginx is the TLS proxy in front of two servers in the replicated-network test; docker-compose
+# (Debian's, which needs no container engine for `config`) checks the compose files.
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/pdftoppm /usr/sbin/nginx /usr/bin/docker-compose
+APT_PACKAGES := chromium poppler-utils nginx-light
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo setup test lint typecheck check bench bench-quick clean
@@ -21,8 +23,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(SYSTEM_TOOLS):
-	@echo "installing Debian's chromium, poppler-utils and nginx-light for the tests"
-	$(SUDO) apt-get install -y -q chromium poppler-utils nginx-light || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium poppler-utils nginx-light; }
+	@echo "installing Debian's chromium, poppler-utils, nginx-light and docker-compose for the tests"
+	$(SUDO) apt-get install -y -q $(APT_PACKAGES) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(APT_PACKAGES); }
+	@# Without its recommended docker.io: no container engine is wanted, only `config`.
+	$(SUDO) apt-get install -y -q --no-install-recommends docker-compose
 
 # `make demo PORT=8010` and `make demo DEMO_ARGS="--no-round"` pass through to `medfed demo`.
 PORT ?=

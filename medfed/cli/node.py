@@ -54,9 +54,22 @@ def enroll(
         str | None, typer.Option(help="A name for this node; default: host name.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing enrollment.")] = False,
+    if_needed: Annotated[
+        bool,
+        typer.Option(
+            "--if-needed", help="Do nothing if this node is already enrolled (containers)."
+        ),
+    ] = False,
 ) -> None:
     """Exchange a one-time token for this node's credential (stored 0600 in the node home)."""
     settings = settings_from(ctx)
+    existing = load_credential(settings.node_home)
+    if if_needed and existing is not None and not force:
+        console.print(
+            f"Already enrolled as node {existing.node_id} of {existing.hospital_name}; "
+            "the token was not used."
+        )
+        return
     credential = node_enroll.enroll(settings.node_home, server, token, node_name=name, force=force)
     console.print(
         f"Enrolled as node {credential.node_id} of [bold]{credential.hospital_name}[/bold]; "

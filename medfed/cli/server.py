@@ -93,6 +93,29 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
     return uvicorn_options(settings, held)
 
 
+@app.command("healthcheck")
+def healthcheck(ctx: typer.Context) -> None:
+    """Exit 0 if this machine's server answers /healthz (for container health checks)."""
+    import ssl
+    import urllib.request
+
+    settings = settings_from(ctx)
+    scheme = "https" if settings.serves_tls else "http"
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104
+    # Its own address: the certificate names the public host, so it is not checked here.
+    context = ssl._create_unverified_context() if scheme == "https" else None  # noqa: S323
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - our own server, http(s) only
+            f"{scheme}://{host}:{settings.port}/healthz", timeout=3, context=context
+        ) as answer:
+            healthy = answer.status == 200
+    except OSError as error:
+        console.print(f"not healthy: {error}")
+        raise typer.Exit(1) from None
+    if not healthy:
+        raise typer.Exit(1)
+
+
 @app.command("tls-certificate")
 def tls_certificate(
     ctx: typer.Context,

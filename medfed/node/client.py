@@ -8,6 +8,7 @@ import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from medfed import __version__
 from medfed.core import errors, frames
+from medfed.core.clock import utcnow
 
 API = "/api/v1"
 POLICY_SECONDS = 10.0  # how long the network's policy is reused before it is asked again
@@ -40,6 +42,44 @@ class Listing:
 
     rounds: list[dict[str, Any]] | None
     tag: str | None
+
+
+# What OpenSSL says when the server refuses this node's certificate during the handshake.
+REFUSED_CERTIFICATE = ("ALERT_CERTIFICATE", "ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE")
+
+
+def unreachable(
+    url: str,
+    error: httpx.HTTPError,
+    hint: str = "",
+    certificate_expires: datetime | None = None,
+) -> errors.MedFedError:
+    """A failed connection in words: a TLS refusal by either side is not an outage, and says
+    what to do (AuthenticationFailed: retrying cannot help); anything else is. Under TLS 1.3
+    the server's refusal of a client certificate often reaches the client as a bare hang-up,
+    so the node's own expired certificate is named from what the node knows."""
+    if certificate_expires is not None and utcnow() > certificate_expires:
+        return errors.AuthenticationFailed(
+            f"This node's client certificate expired on {certificate_expires:%Y-%m-%d %H:%M} "
+            f"UTC, so the server at {url} refuses it. Enroll again with a new token "
+            "(`medfed node enroll --force`); a running node renews it before it expires."
+        )
+    text = str(error).upper()
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return errors.AuthenticationFailed(
+            f"The server at {url} showed a TLS certificate this node does not trust: not from "
+            "the network authority pinned at enrollment, or not for this address. Check the "
+            "address; if the network's authority changed, enroll again with a new token."
+        )
+    if any(alert in text for alert in REFUSED_CERTIFICATE):
+        return errors.AuthenticationFailed(
+            f"The server at {url} refused this node's client certificate (expired, or not from "
+            "this network's authority). Enroll again with a new token (`medfed node enroll "
+            "--force`); a running node renews its certificate before it expires."
+        )
+    return errors.ServiceUnavailable(
+        f"Cannot reach the MedFed server at {url} ({type(error).__name__}). {hint}".strip()
+    )
 
 
 def check_server_url(url: str) -> str:
@@ -74,15 +114,18 @@ class ServerClient:
         timeout: float = 30.0,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        certificate_expires: datetime | None = None,
     ) -> None:
         """`ssl_context`: the node's pinned authority and client certificate (node/tls.py);
-        None: the system's authorities, no client certificate."""
+        None: the system's authorities, no client certificate. `certificate_expires`: when
+        that certificate does, to explain a refusal."""
         self.server_url = check_server_url(server_url)
         headers = {"User-Agent": f"medfed-node/{__version__}"}
         if credential:
             headers["Authorization"] = f"Bearer {credential}"
         self._timeout = timeout
         self._ssl = ssl_context
+        self.certificate_expires = certificate_expires
         self._http = httpx.Client(
             base_url=self.server_url,
             headers=headers,
@@ -126,9 +169,11 @@ class ServerClient:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.HTTPError as exc:
             self._acting_on = None
-            raise errors.ServiceUnavailable(
-                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__}). "
-                "Check the address and that the server is running."
+            raise unreachable(
+                self.server_url,
+                exc,
+                "Check the address and that it is running.",
+                self.certificate_expires,
             ) from None
         if step:
             self._acting_on = response.headers.get(LISTING_TAG) if response.is_success else None
@@ -162,10 +207,11 @@ class ServerClient:
         result: dict[str, Any] = self._request("POST", "/nodes/enroll", json=body)
         return result
 
-    def use_identity(self, path: str) -> None:
+    def use_identity(self, path: str, expires: datetime) -> None:
         """Present this key and certificate file from the next connection on (a renewal)."""
         if self._ssl is not None:
             self._ssl.load_cert_chain(path)
+            self.certificate_expires = expires
 
     def renew_certificate(self, certificate_request: str) -> dict[str, Any]:
         body = {"certificate_request": certificate_request}
@@ -208,9 +254,7 @@ class ServerClient:
         try:
             response = self._http.get(API + path)
         except httpx.HTTPError as exc:
-            raise errors.ServiceUnavailable(
-                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__})."
-            ) from None
+            raise unreachable(self.server_url, exc, "", self.certificate_expires) from None
         if not response.is_success:
             self._raise(response)
         blob = response.content
@@ -252,9 +296,7 @@ class ServerClient:
                 API + "/nodes/rounds", params=params, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:
-            raise errors.ServiceUnavailable(
-                f"Cannot reach the MedFed server at {self.server_url} ({type(exc).__name__})."
-            ) from None
+            raise unreachable(self.server_url, exc, "", self.certificate_expires) from None
         new_tag = response.headers.get("etag")
         if response.status_code == 304:
             return Listing(None, new_tag or tag)

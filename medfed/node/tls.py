@@ -93,16 +93,23 @@ def ssl_context(node_home: Path) -> ssl.SSLContext | None:
 def client_for(node_home: Path, credential: NodeCredential) -> ServerClient:
     """The node's client for its server, with its pinned authority and client certificate."""
     return ServerClient(
-        credential.server_url, credential.credential, ssl_context=ssl_context(node_home)
+        credential.server_url,
+        credential.credential,
+        ssl_context=ssl_context(node_home),
+        certificate_expires=_expires(node_home),
     )
 
 
-def certificate_expiry(node_home: Path) -> str | None:
+def _expires(node_home: Path) -> datetime | None:
     identity = identity_file(node_home)
     if not identity.is_file():
         return None
-    certificate = pki.load_certificate_pem(identity.read_bytes())
-    return f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    return pki.load_certificate_pem(identity.read_bytes()).not_valid_after_utc
+
+
+def certificate_expiry(node_home: Path) -> str | None:
+    expires = _expires(node_home)
+    return None if expires is None else f"{expires:%Y-%m-%d %H:%M} UTC"
 
 
 def renew(node_home: Path, client: ServerClient, node_name: str) -> str:
@@ -116,7 +123,7 @@ def renew(node_home: Path, client: ServerClient, node_name: str) -> str:
     save_identity(node_home, pki.certificate_pem(certificate), key)
     if not authority_file(node_home).is_file():
         save_authority(node_home, str(answer["authority_certificate"]))
-    client.use_identity(str(identity_file(node_home)))
+    client.use_identity(str(identity_file(node_home)), certificate.not_valid_after_utc)
     return f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
 
 

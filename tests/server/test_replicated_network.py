@@ -261,3 +261,5 @@ def _round_through_the_proxy(
     for site in SITES:
         assert nodes.trainings(site, round_id) == 1  # no step lost, none repeated
     assert _objects(storage) > objects_before  # the round's checkpoint is in the bucket
+    verified = run_medfed(["admin", "audit", "verify"], env)  # both servers wrote to one chain
+    assert verified.returncode == 0, verified.stdout + verified.stderr

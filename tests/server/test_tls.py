@@ -18,6 +18,8 @@ from medfed.core.clock import utcnow
 from medfed.core.config import Settings
 from medfed.node import tls as node_tls
 from medfed.node.credential import require_credential
+from medfed.server.db.engine import make_engine, make_session_factory
+from medfed.server.services import authority
 from medfed.server.tls import CONNECTION, NodeCertificates
 from tests.utils.certificates import node_certificate
 from tests.utils.processes import (
@@ -118,6 +120,21 @@ def test_nodes_pin_the_authority_enroll_and_call_with_mutual_tls(
         assert new.serial_number != old.serial_number and new.public_key() != old.public_key()
         assert _me(server.url, credential_a, _context(authority, identity_a)).status_code == 200
 
+        # An expired certificate of this very network is refused in the handshake, and the
+        # node says so in words.
+        renewed = identity_a.read_text()
+        _expired_certificate(identity_a, database_url, env["MEDFED_SECRET_KEY"])
+        stale = run_medfed(["node", "status"], env)
+        assert stale.returncode == 1 and "client certificate expired on" in " ".join(
+            stale.stdout.split()
+        ), stale.stdout
+        identity_a.write_text(renewed)
+        again = run_medfed(["node", "enroll", "--server", server.url, "--token", token_a], env)
+        assert again.returncode != 0 and "already enrolled" in again.stderr
+        needed = ["node", "enroll", "--if-needed", "--server", server.url, "--token", token_a]
+        kept = run_medfed(needed, env)  # a container's start: enrolled already, nothing to do
+        assert kept.returncode == 0 and "Already enrolled" in kept.stdout, kept.stderr
+
         revoked = run_medfed(["admin", "revoke-node", "1", "--reason", "laptop stolen"], env)
         assert revoked.returncode == 0, revoked.stderr
         after = _me(server.url, credential_a, _context(authority, identity_a))
@@ -130,6 +147,28 @@ def test_nodes_pin_the_authority_enroll_and_call_with_mutual_tls(
     assert credential_a not in log and "PRIVATE KEY" not in log
     assert _audited(env, "node_certificate_issued") == 2
     assert _audited(env, "node_certificate_renewed") == 1
+
+
+def _expired_certificate(identity: Path, database_url: str, secret_key: str) -> None:
+    """Replace a node's certificate with one the network's own authority issued 40 days ago
+    for 30 days (signed here with the authority the server keeps in the database)."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            network = authority.load_or_create(session, secret_key)
+    finally:
+        engine.dispose()
+    key = pki.new_key()
+    certificate = pki.issue_node_certificate(
+        network,
+        pki.load_request(pki.certificate_request(key, "x")),
+        node_id=1,
+        hospital_id=1,
+        hospital_name="Hospital A",
+        now=utcnow() - timedelta(days=40),
+        days=30,
+    )
+    identity.write_text(pki.certificate_pem(certificate) + pki.key_pem(key))
 
 
 def test_behind_a_trusted_proxy_the_certificate_arrives_in_a_header(
