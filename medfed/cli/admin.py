@@ -76,7 +76,7 @@ def enrollment_token(
 def create_user(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str, typer.Option(help="admin, hospital or doctor.")],
+    role: Annotated[str, typer.Option(help="admin, data_scientist, hospital or doctor.")],
     hospital: Annotated[
         str | None, typer.Option(help="Hospital name or id (hospital staff).")
     ] = None,

@@ -314,11 +314,29 @@ def require_role_reading(*roles: str) -> Callable[..., Awaitable[auth.Caller]]:
     return dependency
 
 
+# Who trains: campaigns, rounds, versions (promote, roll back, A/B), metrics, privacy spend.
+# Users, hospitals, enrollment, plain mode and the audit trail stay with administrators.
+TRAINING_ROLES = ("admin", "data_scientist")
+
 AdminUser = Annotated[User, Depends(require_role("admin"))]
+ScienceUser = Annotated[User, Depends(require_role(*TRAINING_ROLES))]
+ReadingScience = Annotated[auth.Caller, Depends(require_role_reading(*TRAINING_ROLES))]
 StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
 Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
 ReadingClinician = Annotated[auth.Caller, Depends(require_role_reading("doctor", "admin"))]
 ReadingAdmin = Annotated[auth.Caller, Depends(require_role_reading("admin"))]
+
+
+def check_plain_mode(user: User, secure: bool, db: Session, request: Request) -> None:
+    """Plain mode lets the server see each hospital's update: an administrator's decision."""
+    if not secure and user.role != "admin":
+        raise deny(
+            db,
+            user,
+            request,
+            "Plain mode lets the server see each hospital's update, so only an administrator "
+            "may choose it; leave secure aggregation on.",
+        )
 
 
 def owned_hospital(
@@ -332,6 +350,21 @@ def owned_hospital(
 
 
 OwnedHospital = Annotated[Hospital, Depends(owned_hospital)]
+SpendReader = Annotated[User, Depends(require_role(*TRAINING_ROLES, "hospital"))]
+
+
+def spending_hospital(
+    hospital_id: IdPath, user: SpendReader, db: DbSession, request: Request
+) -> Hospital:
+    """The hospital in the path, for its privacy spend: those who train see every hospital's,
+    its staff their own."""
+    hospital = accounts.get_hospital(db, hospital_id)
+    if user.role == "hospital" and user.hospital_id != hospital.id:
+        raise deny(db, user, request, "Hospital staff can see only their own hospital's records.")
+    return hospital
+
+
+SpendingHospital = Annotated[Hospital, Depends(spending_hospital)]
 
 
 def _node_credential(request: Request) -> str:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from medfed.core.errors import InvalidInput
 from medfed.fl.buffered import BufferSettings
 from medfed.server.api.schemas import StrictIn
-from medfed.server.deps import AdminUser, DbSession
+from medfed.server.deps import AdminUser, DbSession, ScienceUser
 from medfed.server.services import audit, buffered
 
 router = APIRouter(tags=["buffered contributions"])
@@ -49,7 +49,7 @@ def _public(state: buffered.BufferState) -> BufferPublic:
 
 
 @router.get("/buffers", response_model=list[BufferPublic])
-def list_buffers(_: AdminUser, db: DbSession) -> list[BufferPublic]:
+def list_buffers(_: ScienceUser, db: DbSession) -> list[BufferPublic]:
     """Diseases whose buffered contributions are on; any other disease refuses them."""
     return [_public(state) for state in buffered.states(db)]
 

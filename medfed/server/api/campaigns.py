@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from medfed.server.api.campaign_schemas import (
     CampaignCancelIn,
@@ -13,7 +13,13 @@ from medfed.server.api.campaign_schemas import (
 )
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Campaign
-from medfed.server.deps import AdminUser, DbSession, Reading, ReadingAdmin
+from medfed.server.deps import (
+    DbSession,
+    Reading,
+    ReadingScience,
+    ScienceUser,
+    check_plain_mode,
+)
 from medfed.server.services import audit, campaigns
 
 router = APIRouter(tags=["campaigns"])
@@ -64,8 +70,11 @@ def campaign_public(campaign: Campaign) -> CampaignPublic:
 
 
 @router.post("/campaigns", response_model=CampaignPublic, status_code=201)
-def start_campaign(body: CampaignStartIn, admin: AdminUser, db: DbSession) -> CampaignPublic:
+def start_campaign(
+    body: CampaignStartIn, admin: ScienceUser, db: DbSession, request: Request
+) -> CampaignPublic:
     """Start a campaign; its first round opens on the server's next tick (or at start_at)."""
+    check_plain_mode(admin, body.round_config().secure, db, request)
     started = campaigns.start(
         db, body.disease, body.plan(), body.round_config(), actor=audit.user_actor(admin.username)
     )
@@ -76,7 +85,7 @@ def start_campaign(body: CampaignStartIn, admin: AdminUser, db: DbSession) -> Ca
 # several times a second never queues behind the single SQLite writer.
 @router.get("/campaigns", response_model=list[CampaignPublic])
 async def list_campaigns(
-    _: ReadingAdmin, reader: Reading, disease: str | None = None
+    _: ReadingScience, reader: Reading, disease: str | None = None
 ) -> list[CampaignPublic]:
     return await reader.run_on_thread(
         lambda db: [campaign_public(c) for c in campaigns.list_campaigns(db, disease)]
@@ -84,20 +93,20 @@ async def list_campaigns(
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
-async def get_campaign(campaign_id: IdPath, _: ReadingAdmin, reader: Reading) -> CampaignPublic:
+async def get_campaign(campaign_id: IdPath, _: ReadingScience, reader: Reading) -> CampaignPublic:
     return await reader.run_on_thread(
         lambda db: campaign_public(campaigns.get_campaign(db, campaign_id))
     )
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
-def pause_campaign(campaign_id: IdPath, admin: AdminUser, db: DbSession) -> CampaignPublic:
+def pause_campaign(campaign_id: IdPath, admin: ScienceUser, db: DbSession) -> CampaignPublic:
     """No new round opens; a live round runs to its end."""
     return campaign_public(campaigns.pause(db, campaign_id, actor=audit.user_actor(admin.username)))
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=CampaignPublic)
-def resume_campaign(campaign_id: IdPath, admin: AdminUser, db: DbSession) -> CampaignPublic:
+def resume_campaign(campaign_id: IdPath, admin: ScienceUser, db: DbSession) -> CampaignPublic:
     return campaign_public(
         campaigns.resume(db, campaign_id, actor=audit.user_actor(admin.username))
     )
@@ -105,7 +114,7 @@ def resume_campaign(campaign_id: IdPath, admin: AdminUser, db: DbSession) -> Cam
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignPublic)
 def cancel_campaign(
-    campaign_id: IdPath, body: CampaignCancelIn, admin: AdminUser, db: DbSession
+    campaign_id: IdPath, body: CampaignCancelIn, admin: ScienceUser, db: DbSession
 ) -> CampaignPublic:
     """End the campaign; its live round is cancelled with the same reason."""
     return campaign_public(

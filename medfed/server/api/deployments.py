@@ -14,7 +14,7 @@ from medfed.server.api.model_schemas import (
     ChallengerPublic,
 )
 from medfed.server.db.tables import Challenger
-from medfed.server.deps import AdminUser, CurrentUser, DbSession
+from medfed.server.deps import CurrentUser, DbSession, ScienceUser
 from medfed.server.services import ab, audit, registry
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -32,7 +32,7 @@ def _challenger_public(challenger: Challenger) -> ChallengerPublic:
 
 @router.put("/{disease}/challenger", response_model=ChallengerPublic)
 def set_challenger(
-    disease: str, body: ChallengerIn, admin: AdminUser, db: DbSession
+    disease: str, body: ChallengerIn, admin: ScienceUser, db: DbSession
 ) -> ChallengerPublic:
     """Serve another deployed version to a stable share of doctors (assigned by user id)."""
     challenger = ab.set_challenger(
@@ -49,7 +49,7 @@ def set_challenger(
 @router.delete("/{disease}/challenger", status_code=204)
 def end_challenger(
     disease: str,
-    admin: AdminUser,
+    admin: ScienceUser,
     db: DbSession,
     reason: Annotated[str, Query(min_length=5, max_length=500, description="Why; audited.")],
 ) -> Response:
@@ -76,7 +76,9 @@ def arms(disease: str, _: CurrentUser, db: DbSession) -> ArmsPublic:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def artifact(disease: str, version: str, _: AdminUser, db: DbSession, request: Request) -> Response:
+def artifact(
+    disease: str, version: str, _: ScienceUser, db: DbSession, request: Request
+) -> Response:
     """A version's artifact (preprocessing statistics and weights) for offline evaluation."""
     found = registry.find_version(db, get_disease(disease).id, version)
     return Response(

@@ -14,7 +14,14 @@ from medfed.server.api.schemas import (
     RotatedCredentialPublic,
 )
 from medfed.server.bounds import IdPath
-from medfed.server.deps import AdminUser, DbSession, OwnedHospital, SettingsDep, StaffOrAdmin
+from medfed.server.deps import (
+    AdminUser,
+    DbSession,
+    OwnedHospital,
+    SettingsDep,
+    SpendingHospital,
+    StaffOrAdmin,
+)
 from medfed.server.services import accounts, audit, contributions, enrollment, lifecycle
 from medfed.server.services.enrollment import IssuedEnrollmentToken
 
@@ -86,7 +93,7 @@ def create_enrollment_token(
 
 
 @router.get("/{hospital_id}/privacy")
-def privacy_spend(hospital: OwnedHospital, db: DbSession) -> dict[str, dict[str, float]]:
+def privacy_spend(hospital: SpendingHospital, db: DbSession) -> dict[str, dict[str, float]]:
     """Epsilon and delta this hospital's nodes reported, per disease (basic composition)."""
     return contributions.spend_by_disease(db, hospital.id)
 

@@ -24,13 +24,13 @@ from medfed.server.api.model_schemas import (
 )
 from medfed.server.db.tables import ModelVersion
 from medfed.server.deps import (
-    AdminUser,
     Clinician,
     CurrentUser,
     DbSession,
     GroupCommitDep,
     Reading,
     ReadingClinician,
+    ScienceUser,
 )
 from medfed.server.services import ab, audit, marketplace, predictions, registry
 from medfed.server.services.predictions import PredictionResult
@@ -126,7 +126,7 @@ def _public(result: PredictionResult) -> PredictionPublic:
 
 @router.post("/{disease}/active", response_model=VersionPublic)
 def set_active_version(
-    disease: str, body: ActivateIn, admin: AdminUser, db: DbSession
+    disease: str, body: ActivateIn, admin: ScienceUser, db: DbSession
 ) -> VersionPublic:
     """Roll back (or forward) to any deployed version; the reason is audited."""
     version = registry.activate(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from medfed.fl.rounds import RoundConfig
 from medfed.server.api.round_schemas import (
@@ -16,7 +16,14 @@ from medfed.server.api.round_schemas import (
 )
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Round
-from medfed.server.deps import AdminUser, CurrentUser, DbSession, OwnedHospital, StaffOrAdmin
+from medfed.server.deps import (
+    CurrentUser,
+    DbSession,
+    OwnedHospital,
+    ScienceUser,
+    StaffOrAdmin,
+    check_plain_mode,
+)
 from medfed.server.services import audit, participation, rounds
 
 router = APIRouter(tags=["rounds"])
@@ -53,25 +60,30 @@ def round_public(round_: Round) -> RoundPublic:
 
 
 @router.post("/rounds", response_model=RoundPublic, status_code=201)
-def open_round(body: RoundOpenIn, admin: AdminUser, db: DbSession) -> RoundPublic:
+def open_round(
+    body: RoundOpenIn, admin: ScienceUser, db: DbSession, request: Request
+) -> RoundPublic:
     """Open a round on the disease's active version; hospitals' nodes join while it is open."""
+    check_plain_mode(admin, body.secure, db, request)
     config = RoundConfig.from_dict(body.model_dump(exclude={"disease"}))
     opened = rounds.open_round(db, body.disease, config, actor=audit.user_actor(admin.username))
     return round_public(opened)
 
 
 @router.get("/rounds", response_model=list[RoundPublic])
-def list_rounds(_: AdminUser, db: DbSession, disease: str | None = None) -> list[RoundPublic]:
+def list_rounds(_: ScienceUser, db: DbSession, disease: str | None = None) -> list[RoundPublic]:
     return [round_public(r) for r in rounds.list_rounds(db, disease)]
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
-def get_round(round_id: IdPath, _: AdminUser, db: DbSession) -> RoundPublic:
+def get_round(round_id: IdPath, _: ScienceUser, db: DbSession) -> RoundPublic:
     return round_public(rounds.get_round(db, round_id))
 
 
 @router.post("/rounds/{round_id}/cancel", response_model=RoundPublic)
-def cancel_round(round_id: IdPath, body: CancelIn, admin: AdminUser, db: DbSession) -> RoundPublic:
+def cancel_round(
+    round_id: IdPath, body: CancelIn, admin: ScienceUser, db: DbSession
+) -> RoundPublic:
     """Stop a live round; its members are told the reason when they next ask."""
     cancelled = rounds.cancel(
         db, round_id, reason=body.reason, actor=audit.user_actor(admin.username)

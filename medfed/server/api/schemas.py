@@ -83,7 +83,7 @@ class UserPublic(PublicOut):
 class UserIn(StrictIn):
     username: str = Field(min_length=3, max_length=64)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    role: Literal["admin", "hospital", "doctor"]
+    role: Literal["admin", "data_scientist", "hospital", "doctor"]
     display_name: str | None = Field(default=None, max_length=120)
     hospital_id: Id | None = None
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from medfed.core.clock import utcnow
 from medfed.server.db.base import Base, UTCDateTime
 
-ROLES = ("admin", "hospital", "doctor")
+ROLES = ("admin", "data_scientist", "hospital", "doctor")
 
 
 class Hospital(Base):
@@ -43,7 +43,9 @@ class Hospital(Base):
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'hospital', 'doctor')", name="role_known"),
+        CheckConstraint(
+            "role IN ('admin', 'hospital', 'doctor', 'data_scientist')", name="role_known"
+        ),
         CheckConstraint(
             "(role = 'hospital') = (hospital_id IS NOT NULL)", name="hospital_staff_have_hospital"
         ),

@@ -92,7 +92,8 @@ def create_user(
     problem = password_problem(password, clean_username)
     if problem:
         raise InvalidInput(f"The password {problem}.", field="password")
-    clean_display = validate_display_name(display_name or clean_username)
+    # Without a display name, the username shown as words ("jane_doe" as "jane doe").
+    clean_display = validate_display_name(display_name or clean_username.replace("_", " "))
     if session.scalar(select(User.id).where(User.username == clean_username)) is not None:
         raise Conflict(f"The username {clean_username!r} is taken.", field="username")
     user = User(

@@ -28,7 +28,7 @@ from medfed.server.services import (
     registry,
 )
 from medfed.server.web.render import attempt, form_of, render, see_other
-from medfed.server.web.session import CsrfChecked, WebAdmin
+from medfed.server.web.session import CsrfChecked, WebAdmin, WebScience
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -163,7 +163,7 @@ def _actor(user: Any) -> str:
 
 @router.get("/models", response_class=HTMLResponse)
 def versions(
-    request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
+    request: Request, user: WebScience, db: DbSession, notice: str = "", error: str = ""
 ) -> Response:
     catalog = load_catalog()
     diseases = [
@@ -181,7 +181,7 @@ def versions(
 
 
 @router.post("/models/{disease}/activate", dependencies=[CsrfChecked])
-async def activate(request: Request, disease: str, user: WebAdmin, db: DbSession) -> Response:
+async def activate(request: Request, disease: str, user: WebScience, db: DbSession) -> Response:
     form = await form_of(request)
     version, reason = form.get("version", ""), form.get("reason", "")
     problem = attempt(
@@ -196,7 +196,7 @@ async def activate(request: Request, disease: str, user: WebAdmin, db: DbSession
 
 
 @router.post("/models/{disease}/challenger", dependencies=[CsrfChecked])
-async def challenger(request: Request, disease: str, user: WebAdmin, db: DbSession) -> Response:
+async def challenger(request: Request, disease: str, user: WebScience, db: DbSession) -> Response:
     form = await form_of(request)
     actor = audit.user_actor(user.username)
     reason = form.get("reason", "")
@@ -221,7 +221,7 @@ async def challenger(request: Request, disease: str, user: WebAdmin, db: DbSessi
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-def privacy(request: Request, user: WebAdmin, db: DbSession, settings: SettingsDep) -> Response:
+def privacy(request: Request, user: WebScience, db: DbSession, settings: SettingsDep) -> Response:
     cap = settings.policy_epsilon_cap if math.isfinite(settings.policy_epsilon_cap) else None
     rows = []
     for hospital in accounts.list_hospitals(db):

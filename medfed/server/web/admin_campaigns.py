@@ -17,11 +17,11 @@ from medfed.server.api.campaign_schemas import CampaignStartIn
 from medfed.server.api.schemas import first_problem
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Campaign
-from medfed.server.deps import DbSession
+from medfed.server.deps import DbSession, check_plain_mode
 from medfed.server.services import audit, buffered, campaigns
 from medfed.server.web import charts, words
 from medfed.server.web.render import attempt, form_of, render, see_other
-from medfed.server.web.session import CsrfChecked, WebAdmin
+from medfed.server.web.session import CsrfChecked, WebAdmin, WebScience
 from medfed.server.web.words import LEARNING_RATE_HINT
 
 router = APIRouter(prefix="/admin/campaigns", include_in_schema=False)
@@ -109,13 +109,13 @@ def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Respons
 
 @router.get("", response_class=HTMLResponse)
 def campaigns_page(
-    request: Request, user: WebAdmin, db: DbSession, notice: str = "", error: str = ""
+    request: Request, user: WebScience, db: DbSession, notice: str = "", error: str = ""
 ) -> Response:
     return _page(request, user, db, notice=notice[:200], error=error[:300])
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
-async def start_campaign(request: Request, user: WebAdmin, db: DbSession) -> Response:
+async def start_campaign(request: Request, user: WebScience, db: DbSession) -> Response:
     values = await form_of(request)
     try:
         parsed = CampaignStartIn.model_validate(_body(values))
@@ -123,6 +123,7 @@ async def start_campaign(request: Request, user: WebAdmin, db: DbSession) -> Res
         where, what = first_problem(invalid, skip=("round",))
         message = f"{(where or 'form').replace('_', ' ')}: {what}"
         return _page(request, user, db, values=values, problem=message, status=422)
+    check_plain_mode(user, parsed.round_config().secure, db, request)
     started: list[Campaign] = []
     problem = attempt(
         db,
@@ -163,7 +164,7 @@ def _line(campaign: Campaign) -> dict[str, Any]:
 def campaign_page(
     request: Request,
     campaign_id: IdPath,
-    user: WebAdmin,
+    user: WebScience,
     db: DbSession,
     notice: str = "",
     error: str = "",
@@ -207,17 +208,21 @@ async def _change(
 
 
 @router.post("/{campaign_id}/pause", dependencies=[CsrfChecked])
-async def pause(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
+async def pause(request: Request, campaign_id: IdPath, user: WebScience, db: DbSession) -> Response:
     return await _change(request, campaign_id, user, db, "pause")
 
 
 @router.post("/{campaign_id}/resume", dependencies=[CsrfChecked])
-async def resume(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
+async def resume(
+    request: Request, campaign_id: IdPath, user: WebScience, db: DbSession
+) -> Response:
     return await _change(request, campaign_id, user, db, "resume")
 
 
 @router.post("/{campaign_id}/cancel", dependencies=[CsrfChecked])
-async def cancel(request: Request, campaign_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
+async def cancel(
+    request: Request, campaign_id: IdPath, user: WebScience, db: DbSession
+) -> Response:
     return await _change(request, campaign_id, user, db, "cancel")
 
 

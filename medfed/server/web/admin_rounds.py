@@ -14,10 +14,10 @@ from medfed.server.api.round_schemas import RoundOpenIn
 from medfed.server.api.schemas import first_problem
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Round
-from medfed.server.deps import DbSession
+from medfed.server.deps import DbSession, check_plain_mode
 from medfed.server.services import audit, rounds, secagg
 from medfed.server.web.render import attempt, form_of, render, see_other
-from medfed.server.web.session import CsrfChecked, WebAdmin
+from medfed.server.web.session import CsrfChecked, WebScience
 from medfed.server.web.words import LEARNING_RATE_HINT
 
 router = APIRouter(prefix="/admin/rounds", include_in_schema=False)
@@ -144,12 +144,12 @@ def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Respons
 
 
 @router.get("", response_class=HTMLResponse)
-def rounds_page(request: Request, user: WebAdmin, db: DbSession, notice: str = "") -> Response:
+def rounds_page(request: Request, user: WebScience, db: DbSession, notice: str = "") -> Response:
     return _page(request, user, db, notice=notice[:200])
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
-async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Response:
+async def open_round(request: Request, user: WebScience, db: DbSession) -> Response:
     values = await form_of(request)
     body: dict[str, Any] = {
         name: values[name] for name in FORM_FIELDS if values.get(name, "") != ""
@@ -160,6 +160,7 @@ async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Respons
     steps = values.get("local_steps", "").strip()
     body["local_steps"] = None if steps.lower() in ("", "none") else steps
     body["secure"] = values.get("secure") == "yes"
+    check_plain_mode(user, body["secure"], db, request)
     try:
         parsed = RoundOpenIn.model_validate(body)
     except ValidationError as invalid:
@@ -187,7 +188,7 @@ async def open_round(request: Request, user: WebAdmin, db: DbSession) -> Respons
 def round_page(
     request: Request,
     round_id: IdPath,
-    user: WebAdmin,
+    user: WebScience,
     db: DbSession,
     notice: str = "",
     error: str = "",
@@ -212,7 +213,7 @@ def round_page(
 
 
 @router.post("/{round_id}/cancel", dependencies=[CsrfChecked])
-async def cancel(request: Request, round_id: IdPath, user: WebAdmin, db: DbSession) -> Response:
+async def cancel(request: Request, round_id: IdPath, user: WebScience, db: DbSession) -> Response:
     reason = (await form_of(request)).get("reason", "")
     problem = attempt(
         db,

@@ -24,6 +24,13 @@ NAVIGATION = {
         ("Audit", "/admin/audit"),
         ("Health", "/admin/health"),
     ],
+    "data_scientist": [
+        ("Models", "/models"),
+        ("Rounds", "/admin/rounds"),
+        ("Campaigns", "/admin/campaigns"),
+        ("Versions", "/admin/models"),
+        ("Privacy", "/admin/privacy"),
+    ],
     "hospital": [("Contributions", "/hospital"), ("Leaderboard", "/leaderboard")],
     "doctor": [
         ("Models", "/models"),

@@ -13,7 +13,7 @@ from medfed.core.config import Settings
 from medfed.core.errors import AuthenticationFailed, CsrfFailed, TokenInvalid
 from medfed.core.security import csrf_token, csrf_token_matches
 from medfed.server.db.tables import User
-from medfed.server.deps import SESSION_COOKIE, DbSession, deny, session_token
+from medfed.server.deps import SESSION_COOKIE, TRAINING_ROLES, DbSession, deny, session_token
 from medfed.server.services import auth
 
 NONCE_COOKIE = "medfed_csrf_nonce"
@@ -102,6 +102,7 @@ def web_role(*roles: str) -> Callable[..., User]:
 
 WebClinician = Annotated[User, Depends(web_role("doctor", "admin"))]
 WebAdmin = Annotated[User, Depends(web_role("admin"))]
+WebScience = Annotated[User, Depends(web_role(*TRAINING_ROLES))]
 WebStaff = Annotated[User, Depends(web_role("hospital", "admin"))]
 
 

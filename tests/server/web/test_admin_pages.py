@@ -129,3 +129,34 @@ def test_nodes_and_hospitals_are_revoked_rotated_and_deactivated_from_the_page(
     assert f"Node {node_id} revoked" in revoked.text and "revoked" in revoked.text
     assert trained_client.get("/api/v1/nodes/me", headers=me).status_code == 401
     assert fresh not in trained_client.get("/admin/hospitals").text
+
+
+def test_a_data_scientist_has_the_training_pages_and_none_of_the_administration(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    make_user(trained_db, "data_scientist", username="ds.pages")
+    trained_db.rollback()
+    assert sign_in(trained_client, "ds.pages").status_code == 303
+    home = trained_client.get("/")
+    assert "You train this network" in home.text and 'href="/admin/campaigns"' in home.text
+    for page in ("/admin/campaigns", "/admin/rounds", "/admin/models", "/admin/privacy"):
+        assert trained_client.get(page).status_code == 200, page
+    campaigns = trained_client.get("/admin/campaigns").text
+    assert 'id="enable-buffer"' not in campaigns and "administrator's decision" in campaigns
+    for page in ("/admin/hospitals", "/admin/audit", "/admin/health", "/check"):
+        refused = trained_client.get(page)
+        assert refused.status_code == 403, page
+    token = csrf_from(trained_client.get("/admin/rounds").text)
+    plain = trained_client.post(
+        "/admin/rounds",
+        data={"csrf_token": token, "disease": "heart", "min_hospitals": "3"},  # no "secure"
+    )
+    assert plain.status_code == 403 and "administrator" in plain.text
+    assert trained_db.scalar(select(Round.id)) is None  # nothing was opened
+    trained_db.rollback()  # an open read would hold up the server's write below
+    secure = trained_client.post(
+        "/admin/rounds",
+        data={"csrf_token": token, "disease": "heart", "min_hospitals": "3", "secure": "yes"},
+        follow_redirects=False,
+    )
+    assert secure.status_code == 303, secure.text
