@@ -6,6 +6,7 @@ the same services and checks as the API, and are audited under the command-line 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from medfed.core.errors import InvalidInput
 from medfed.server.api.campaign_schemas import CampaignStartIn
 from medfed.server.api.schemas import first_problem
 from medfed.server.db.tables import Campaign
-from medfed.server.services import campaigns
+from medfed.server.services import accounts, campaigns
 
 app = typer.Typer(
     help="Training campaigns: rounds the server opens by itself.", no_args_is_help=True
@@ -106,6 +107,10 @@ def start(
     plain: Annotated[
         bool, typer.Option("--plain", help="Secure aggregation off (administrator's opt-in).")
     ] = False,
+    hospital: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this hospital (name or id; repeat the option); default: any."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any other round setting, e.g. --set local_epochs=3."),
@@ -132,9 +137,11 @@ def start(
         }
     )
     with database_session(settings_from(ctx)) as session:
-        campaign = campaigns.start(
-            session, body.disease, body.plan(), body.round_config(), actor=cli_actor()
-        )
+        config = body.round_config()
+        if hospital:
+            named = tuple(sorted({accounts.find_hospital(session, h).id for h in hospital}))
+            config = replace(config, hospitals=named)
+        campaign = campaigns.start(session, body.disease, body.plan(), config, actor=cli_actor())
         session.flush()
         _describe(campaign)
 

@@ -96,14 +96,25 @@ class RoundConfig:
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
     secagg_threshold: int | None = None  # None: more than half of the cohort
     secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
+    # Only these hospitals (ids) may join; None: any hospital of the network.
+    hospitals: tuple[int, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["hospitals"] = None if self.hospitals is None else list(self.hospitals)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoundConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("hospitals") is not None:
+            values["hospitals"] = tuple(sorted({int(h) for h in values["hospitals"]}))
+        return cls(**values)
+
+    def admits(self, hospital_id: int) -> bool:
+        """Whether this hospital may join (the round is for every hospital, or names it)."""
+        return self.hospitals is None or hospital_id in self.hospitals
 
     def problems(self) -> list[str]:
         found = []
@@ -118,6 +129,11 @@ class RoundConfig:
             )
         if self.max_hospitals < self.min_hospitals:
             found.append("max_hospitals must be at least min_hospitals")
+        if self.hospitals is not None and len(self.hospitals) < self.min_hospitals:
+            found.append(
+                f"min_hospitals ({self.min_hospitals}) is more than the "
+                f"{len(self.hospitals)} hospitals the round is for"
+            )
         for name in ("join_seconds", "submit_seconds", "evaluate_seconds", "norm_bound"):
             if not getattr(self, name) > 0:
                 found.append(f"{name} must be positive")

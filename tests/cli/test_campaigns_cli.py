@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from medfed.server.db.engine import make_engine, make_session_factory
-from medfed.server.db.tables import AuditEvent
+from medfed.server.db.tables import AuditEvent, Campaign
 from tests.utils.processes import medfed_env, run_medfed
 
 
@@ -60,3 +60,21 @@ def test_start_pause_resume_cancel_from_the_command_line(tmp_path: Path, databas
         "campaign_cancelled",
     } <= kinds
     assert all(actor.startswith("cli") for action, actor in events if action.startswith("campaign"))
+
+
+def test_a_campaign_for_named_hospitals_from_the_command_line(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = medfed_env(tmp_path / "home", database_url, tmp_path / "node")
+    for name in ("North General", "South General"):
+        assert run_medfed(["admin", "create-hospital", name], env).returncode == 0
+    common = ["campaigns", "start", "heart", "--rounds", "2", "--min-hospitals", "1"]
+    unknown = run_medfed([*common, "--hospital", "Nowhere General"], env)
+    assert unknown.returncode == 1 and "no hospital named 'Nowhere General'" in unknown.stderr
+    started = run_medfed([*common, "--hospital", "north general", "--hospital", "2"], env)
+    assert started.returncode == 0, started.stderr
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        config = session.scalars(select(Campaign.round_config)).one()
+    engine.dispose()
+    assert config["hospitals"] == [1, 2]

@@ -215,6 +215,9 @@ def one_round(round_id: IdPath, node: CurrentNode, db: DbSession) -> NodeRoundPu
     found = rounds.rounds_for_node(db, node.hospital_id, round_id=round_id)
     if not found:
         rounds.get_round(db, round_id)  # says that there is no such round
+        raise PermissionDenied(
+            f"Round {round_id} is for named hospitals only, and this hospital is not one of them."
+        )
     return _public(found[0])
 
 

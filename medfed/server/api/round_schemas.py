@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -82,6 +82,12 @@ class RoundConfigIn(StrictIn):
         None, ge=1, description="Survivors needed to unmask; default: more than half the cohort."
     )
     secagg_stage_seconds: float = Field(120, gt=0, description="Deadline of each key stage.")
+    hospitals: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Only these hospitals (ids, see GET /api/v1/network) may join; null: any.",
+    )
 
 
 class RoundOpenIn(RoundConfigIn):
@@ -266,3 +272,9 @@ class LeaderboardEntryPublic(BaseModel):
 
 class LeaderboardChoiceIn(StrictIn):
     show: bool = Field(description="False: appear as 'A hospital that opted out of naming'.")
+    hospitals: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Only these hospitals (ids, see GET /api/v1/network) may join; null: any.",
+    )

@@ -98,6 +98,7 @@ def start(
     round_problems = rounds.config_problems(config)
     if round_problems:
         raise InvalidInput("The campaign's rounds cannot run: " + "; ".join(round_problems) + ".")
+    rounds.check_targets(session, config)
     active = session.scalar(
         select(Campaign).where(Campaign.disease == spec.id, Campaign.status.in_(rule.ACTIVE))
     )

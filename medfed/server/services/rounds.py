@@ -23,7 +23,7 @@ from medfed.fl import rounds as machine
 from medfed.fl.promotion import PairedSums
 from medfed.fl.strategies import STRATEGIES
 from medfed.server import bell
-from medfed.server.db.tables import Contribution, ModelVersion, Round, RoundMember
+from medfed.server.db.tables import Contribution, Hospital, ModelVersion, Round, RoundMember
 from medfed.server.services import audit, registry
 from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.registry import ModelCache
@@ -73,6 +73,7 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
     problems = config_problems(config)
     if problems:
         raise InvalidInput("The round cannot be opened: " + "; ".join(problems) + ".")
+    check_targets(session, config)
     live = live_round(session, spec.id)
     if live is not None:
         raise Conflict(
@@ -105,6 +106,31 @@ def open_round(session: Session, disease: str, config: machine.RoundConfig, *, a
         details={"disease": spec.id, "base": base.version, "strategy": config.strategy},
     )
     return round_
+
+
+def check_targets(session: Session, config: machine.RoundConfig) -> None:
+    """The hospitals a round is for must be this network's, and active."""
+    if config.hospitals is None:
+        return
+    found = {
+        hospital_id: active
+        for hospital_id, active in session.execute(
+            select(Hospital.id, Hospital.is_active).where(Hospital.id.in_(config.hospitals))
+        )
+    }
+    unknown = [h for h in config.hospitals if h not in found]
+    if unknown:
+        raise InvalidInput(
+            f"No hospital has the id {unknown[0]}; name hospitals by their ids (see "
+            "GET /api/v1/network).",
+            field="hospitals",
+        )
+    inactive = [h for h in config.hospitals if not found[h]]
+    if inactive:
+        raise InvalidInput(
+            f"Hospital {inactive[0]} is deactivated; its nodes cannot take part.",
+            field="hospitals",
+        )
 
 
 def served_version(session: Session, round_: Round) -> ModelVersion | None:
@@ -251,9 +277,15 @@ def rounds_for_node(
     in one query: no member rows or secure-aggregation state are loaded, only this hospital's
     status in each round, the count of members and the stage."""
     if round_id is None:
-        rows = session.execute(_NODE_ROUNDS, {"hospital_id": hospital_id, "limit": limit})
+        result = session.execute(_NODE_ROUNDS, {"hospital_id": hospital_id, "limit": limit})
     else:
-        rows = session.execute(_NODE_ROUND, {"hospital_id": hospital_id, "round_id": round_id})
+        result = session.execute(_NODE_ROUND, {"hospital_id": hospital_id, "round_id": round_id})
+    # A round for named hospitals is not offered to the others (it is theirs only once joined).
+    rows = [
+        row
+        for row in result
+        if row[11] is not None or machine.RoundConfig.from_dict(row[5]).admits(hospital_id)
+    ]
     return [
         NodeRoundView(
             id=row[0],
@@ -313,6 +345,10 @@ def join(session: Session, node: NodeRef, round_id: int, rows: int) -> RoundMemb
         raise Conflict(f"Round {round_.id} is {round_.status}; only an open round can be joined.")
     if member_of(round_, node) is not None:
         raise Conflict(f"This hospital is already in round {round_.id}.")
+    if not config.admits(node.hospital_id):
+        raise PermissionDenied(
+            f"Round {round_.id} is for named hospitals only, and this hospital is not one of them."
+        )
     if len(round_.members) >= config.max_hospitals:
         raise Conflict(f"Round {round_.id} is full ({config.max_hospitals} hospitals).")
     if rows < config.min_rows:

@@ -15,7 +15,7 @@ from medfed.server.api.schemas import first_problem
 from medfed.server.bounds import IdPath
 from medfed.server.db.tables import Round
 from medfed.server.deps import DbSession, check_plain_mode
-from medfed.server.services import audit, rounds, secagg
+from medfed.server.services import accounts, audit, rounds, secagg
 from medfed.server.web.render import attempt, form_of, render, see_other
 from medfed.server.web.session import CsrfChecked, WebScience
 from medfed.server.web.words import LEARNING_RATE_HINT
@@ -128,8 +128,22 @@ def _defaults() -> dict[str, str]:
     return values
 
 
+def _targets(db: DbSession, ids: list[int] | None) -> list[str] | None:
+    """The names of the hospitals a round is for (None: any hospital)."""
+    if not ids:
+        return None
+    names = {h.id: h.name for h in accounts.list_hospitals(db)}
+    return [names.get(i, f"hospital {i}") for i in ids]
+
+
+def _target(key: str, value: str) -> bool:
+    """A ticked hospital of the form's "only these hospitals" boxes."""
+    return key.startswith("hospital-") and key[9:].isdigit() and value == "yes"
+
+
 def _page(request: Request, user: Any, db: DbSession, **context: Any) -> Response:
     context.setdefault("values", _defaults())
+    context.setdefault("hospitals", [h for h in accounts.list_hospitals(db) if h.is_active])
     context.setdefault("learning_rate_hint", LEARNING_RATE_HINT)
     listed = rounds.list_rounds(db)
     return render(
@@ -161,6 +175,8 @@ async def open_round(request: Request, user: WebScience, db: DbSession) -> Respo
     body["local_steps"] = None if steps.lower() in ("", "none") else steps
     body["secure"] = values.get("secure") == "yes"
     check_plain_mode(user, body["secure"], db, request)
+    named = [int(key.split("-", 1)[1]) for key, value in values.items() if _target(key, value)]
+    body["hospitals"] = named or None
     try:
         parsed = RoundOpenIn.model_validate(body)
     except ValidationError as invalid:
@@ -206,6 +222,7 @@ def round_page(
         steps=STEPS,
         stage=stage,
         validation=validation(round_),
+        targets=_targets(db, round_.config.get("hospitals")),
         live=round_.status in LIVE,
         notice=notice[:200],
         error=error[:300],

@@ -109,6 +109,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/rounds/{round_id}"): TRAINING,
     ("POST", "/api/v1/rounds/{round_id}/cancel"): TRAINING,
     ("GET", "/api/v1/hospitals/{hospital_id}/rounds"): STAFF,
+    ("GET", "/api/v1/network"): TRAINING,
     ("PUT", "/api/v1/hospitals/{hospital_id}/leaderboard"): STAFF,
     ("GET", "/api/v1/leaderboard"): EVERYONE,
     ("POST", "/api/v1/campaigns"): TRAINING,

@@ -160,3 +160,29 @@ def test_a_data_scientist_has_the_training_pages_and_none_of_the_administration(
         follow_redirects=False,
     )
     assert secure.status_code == 303, secure.text
+
+
+def test_a_round_for_named_hospitals_from_the_form_names_them_on_its_page(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    token = _admin(trained_client, trained_db)
+    first, _ = make_node(trained_db, name="node-a")
+    second, _ = make_node(trained_db, name="node-b")
+    named, name, other = first.hospital_id, first.hospital.name, second.hospital_id
+    trained_db.rollback()  # an open read would hold up the server's writes
+    form = trained_client.get("/admin/rounds").text
+    assert f'name="hospital-{named}"' in form and f'name="hospital-{other}"' in form
+    opened = trained_client.post(
+        "/admin/rounds",
+        data={
+            "csrf_token": token,
+            "disease": "heart",
+            "min_hospitals": "1",
+            "secure": "yes",
+            f"hospital-{named}": "yes",
+        },
+    )
+    assert opened.status_code == 200 and f"only {name}" in opened.text, opened.text[:500]
+    round_ = trained_db.scalars(select(Round)).one()
+    assert round_.config["hospitals"] == [named]
+    trained_db.rollback()
