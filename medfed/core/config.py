@@ -214,9 +214,7 @@ class Settings(BaseSettings):
     @field_validator("tls_hostnames", mode="before")
     @classmethod
     def _hostname_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _comma_list(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
@@ -234,8 +232,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+        value = _comma_list(value)
         if isinstance(value, list):
             for entry in value:
                 try:
@@ -327,6 +324,13 @@ class Settings(BaseSettings):
                 "characters."
             )
         return value
+
+
+def _comma_list(value: object) -> object:
+    """A comma-separated environment variable as a list (a list stays as it is)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 def _development_secret(home: Path) -> str:

@@ -169,12 +169,7 @@ class ServerClient:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.HTTPError as exc:
             self._acting_on = None
-            raise unreachable(
-                self.server_url,
-                exc,
-                "Check the address and that it is running.",
-                self.certificate_expires,
-            ) from None
+            raise self._unreachable(exc, "Check the address and that it is running.") from None
         if step:
             self._acting_on = response.headers.get(LISTING_TAG) if response.is_success else None
         if response.is_success:
@@ -206,6 +201,9 @@ class ServerClient:
         }
         result: dict[str, Any] = self._request("POST", "/nodes/enroll", json=body)
         return result
+
+    def _unreachable(self, error: httpx.HTTPError, hint: str = "") -> errors.MedFedError:
+        return unreachable(self.server_url, error, hint, self.certificate_expires)
 
     def use_identity(self, path: str, expires: datetime) -> None:
         """Present this key and certificate file from the next connection on (a renewal)."""
@@ -254,7 +252,7 @@ class ServerClient:
         try:
             response = self._http.get(API + path)
         except httpx.HTTPError as exc:
-            raise unreachable(self.server_url, exc, "", self.certificate_expires) from None
+            raise self._unreachable(exc) from None
         if not response.is_success:
             self._raise(response)
         blob = response.content
@@ -296,7 +294,7 @@ class ServerClient:
                 API + "/nodes/rounds", params=params, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:
-            raise unreachable(self.server_url, exc, "", self.certificate_expires) from None
+            raise self._unreachable(exc) from None
         new_tag = response.headers.get("etag")
         if response.status_code == 304:
             return Listing(None, new_tag or tag)

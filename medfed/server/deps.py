@@ -343,8 +343,14 @@ def owned_hospital(
     hospital_id: IdPath, user: StaffOrAdmin, db: DbSession, request: Request
 ) -> Hospital:
     """The hospital in the path, if the user is an admin or works there."""
+    return _visible_hospital(hospital_id, user, db, request)
+
+
+def _visible_hospital(hospital_id: int, user: User, db: Session, request: Request) -> Hospital:
+    """The hospital in the path; hospital staff may see only their own (the route's role check
+    decides who else may)."""
     hospital = accounts.get_hospital(db, hospital_id)
-    if user.role != "admin" and user.hospital_id != hospital.id:
+    if user.role == "hospital" and user.hospital_id != hospital.id:
         raise deny(db, user, request, "Hospital staff can see only their own hospital's records.")
     return hospital
 
@@ -358,10 +364,7 @@ def spending_hospital(
 ) -> Hospital:
     """The hospital in the path, for its privacy spend: those who train see every hospital's,
     its staff their own."""
-    hospital = accounts.get_hospital(db, hospital_id)
-    if user.role == "hospital" and user.hospital_id != hospital.id:
-        raise deny(db, user, request, "Hospital staff can see only their own hospital's records.")
-    return hospital
+    return _visible_hospital(hospital_id, user, db, request)
 
 
 SpendingHospital = Annotated[Hospital, Depends(spending_hospital)]
