@@ -48,7 +48,7 @@ def render(record: dict[str, Any]) -> str:
         f"hospitals of each one's own model. Federated: FedAvg, {record['rounds']} rounds of "
         f"{record.get('local', '5 local epochs')}, secure aggregation, real server and nodes, "
         "served model promoted on the hospitals' validation rows and the server's public "
-        "held-out split, which no hospital holds (Brier score, 95 % confidence); centralised "
+        "held-out split, which no hospital holds (Brier score, one-sided test at 5 %); centralised "
         "and local-only train with the same optimiser for "
         f"{record['rounds'] * 5} epochs. Mean ± sd over seeds.",
         *(_LINE_HEAD if _has_line(record) else _OLD_HEAD),
@@ -76,7 +76,7 @@ def _has_line(record: dict[str, Any]) -> bool:
 
 _LINE_HEAD = (
     "Federated columns are the model doctors are served after the last round (promoted only on "
-    "paired evidence at 95 % confidence) and, in brackets, the training line's last checkpoint; "
+    "paired evidence, one-sided at 5 %) and, in brackets, the training line's last checkpoint; "
     "the last column counts, per seed, the rounds that advanced the training line and the "
     "rounds promoted.",
     "",

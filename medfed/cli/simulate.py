@@ -11,6 +11,7 @@ import typer
 
 from medfed.cli.context import console, settings_from
 from medfed.core.errors import InvalidInput
+from medfed.fl import promotion
 from medfed.simulation.runner import Simulation, SimulationConfig
 
 app = typer.Typer(
@@ -91,6 +92,14 @@ def simulate(
     tolerance: Annotated[
         float, typer.Option(min=0, help="Non-inferiority margin of the promotion rule.")
     ] = 0.01,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            max=0.999,
+            help="The promotion rule's two-sided level (0.90: a one-sided test at 5 %).",
+        ),
+    ] = promotion.DEFAULT_CONFIDENCE,
     plain: Annotated[
         bool, typer.Option("--plain", help="Plain aggregation (the server sees each update).")
     ] = False,
@@ -129,6 +138,7 @@ def simulate(
         epsilon=epsilon,
         start=start,
         tolerance=tolerance,
+        confidence=confidence,
         secure=not plain,
         seed=seed,
         specs_dir=settings.disease_specs_dir.resolve() if settings.disease_specs_dir else None,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from medfed.fl import promotion
 from medfed.fl.aggregate import weighted_mean
 
 MEASURES = ("accuracy", "roc_auc", "brier")
@@ -33,6 +34,7 @@ class BufferSettings:
     require_dp: bool = True  # refuse updates that carry no DP epsilon
     metric: str = "brier"  # the promotion rule's measure
     tolerance: float = 0.01  # its non-inferiority margin
+    confidence: float = promotion.DEFAULT_CONFIDENCE  # its two-sided level
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +58,9 @@ class BufferSettings:
             found.append(("metric", f"metric must be one of {', '.join(MEASURES)}"))
         if not (math.isfinite(self.tolerance) and 0 <= self.tolerance <= 1):
             found.append(("tolerance", "tolerance must be between 0 and 1"))
+        low, high = promotion.MIN_CONFIDENCE, promotion.MAX_CONFIDENCE
+        if not (math.isfinite(self.confidence) and low <= self.confidence <= high):
+            found.append(("confidence", f"confidence must be between {low:g} and {high:g}"))
         return found
 
 

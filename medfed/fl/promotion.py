@@ -37,6 +37,11 @@ import numpy as np
 THRESHOLD = 0.5  # the decision threshold for "correct" (as in `ml.metrics.accuracy`)
 MIN_ROWS = 30  # fewer paired rows than this decide nothing
 MEASURES = ("accuracy", "brier", "roc_auc")
+# The interval's two-sided level. Promotion reads only its lower end, so 0.90 is a one-sided
+# test at 5 %: a candidate no better than the served version is promoted in a round with
+# probability at most 5 %. 0.95 (one-sided 2.5 %) promotes less often and later.
+DEFAULT_CONFIDENCE = 0.90
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.5, 0.999
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,10 @@ def describe(evidence: Evidence, measure: str, level: float) -> str:
 
 
 def decide(
-    evidence: Evidence, measure: str = "roc_auc", margin: float = 0.01, level: float = 0.95
+    evidence: Evidence,
+    measure: str = "roc_auc",
+    margin: float = 0.01,
+    level: float = DEFAULT_CONFIDENCE,
 ) -> Promotion:
     """Promote only when the evidence says the candidate is better, or no worse than `margin`
     on `measure` while the secondary measure (the Brier score, or accuracy when the measure is

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from medfed.fl import promotion
 from medfed.fl.privacy import (
     MAX_DELTA,
     certifiable,
@@ -93,6 +94,8 @@ class RoundConfig:
     evaluate_seconds: float = 300.0
     metric: str = "brier"  # what the promotion rule tests first (fl/promotion.py)
     tolerance: float = 0.01  # non-inferiority margin of the promotion rule (fl/promotion.py)
+    # the promotion rule's two-sided confidence level: 0.90 is a one-sided test at 5 %
+    confidence: float = promotion.DEFAULT_CONFIDENCE
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
     secagg_threshold: int | None = None  # None: more than half of the cohort
     secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
@@ -139,6 +142,11 @@ class RoundConfig:
                 found.append(f"{name} must be positive")
         if not (self.grace_seconds >= 0 and self.tolerance >= 0):
             found.append("grace_seconds and tolerance cannot be negative")
+        if not promotion.MIN_CONFIDENCE <= self.confidence <= promotion.MAX_CONFIDENCE:
+            found.append(
+                f"confidence must be between {promotion.MIN_CONFIDENCE:g} and "
+                f"{promotion.MAX_CONFIDENCE:g} (the promotion rule's two-sided level)"
+            )
         for name in DEADLINES:
             value = getattr(self, name)
             if not (math.isfinite(value) and value <= MAX_DEADLINE_SECONDS):

@@ -31,6 +31,7 @@ from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.local_rounds import LocalParticipation
 from medfed.node.policy import load_policy, network_cap
+from medfed.node.registry.api import registry_router
 from medfed.node.rounds import Participation
 from medfed.node.state import NodeState
 from medfed.node.tls import client_for
@@ -133,12 +134,17 @@ def create_local_app(settings: Settings) -> FastAPI:
         return path
 
     participation = LocalParticipation(node_home)
+    app.include_router(registry_router(node_home))
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")
     app.mount("/node-static", StaticFiles(directory=PAGE_DIR), name="node-static")
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/registry", include_in_schema=False)
+    def registry_page() -> FileResponse:
+        return FileResponse(PAGE_DIR / "registry.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/status")
     def status() -> dict[str, Any]:
@@ -171,12 +177,22 @@ def create_local_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/rounds")
     def rounds() -> dict[str, Any]:
+        if load_credential(node_home) is None:  # a state of this node, not an error of the page
+            return {
+                "rounds": [],
+                "running": False,
+                "activity": [],
+                "enrolled": False,
+                "message": "This node is not enrolled yet: run medfed node enroll --server URL "
+                "--token TOKEN to see the network's rounds.",
+            }
         with client() as server:
             listed = server.rounds()
         return {
             "rounds": sorted(listed, key=lambda r: -int(r["id"]))[:10],
             "running": participation.running,
             "activity": list(participation.log),
+            "enrolled": True,
         }
 
     @app.post("/api/rounds/participate", status_code=202)

@@ -235,7 +235,7 @@ def explain_outcome(outcome: dict[str, Any]) -> list[str]:
             f"Why that is expected here: {served} was trained on the public heart data, which "
             "includes these three hospitals' patients, so a few rounds of noisy, privacy-protected "
             "training have little to add; a version reaches doctors only when the paired "
-            "evidence (held-out and hospital rows, 95 % confidence) says it is better.",
+            "evidence (held-out and hospital rows, one-sided at 5 %) says it is better.",
         ]
     else:
         lines.append(

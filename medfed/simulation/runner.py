@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from medfed.core.catalog import get_disease
+from medfed.fl import promotion
 from medfed.ml.model import DiseaseModel
 from medfed.node.enroll import enroll
 from medfed.simulation.hospitals import (
@@ -59,6 +60,7 @@ class SimulationConfig:
     test_fraction: float = 0.34
     start: str = "untrained"  # or "baseline"
     tolerance: float = 0.01
+    confidence: float = promotion.DEFAULT_CONFIDENCE
     secure: bool = True
     seed: int = 0
     round_timeout: float = 600.0
@@ -301,6 +303,7 @@ class Simulation:
                 "submit_seconds": min(config.round_timeout, 300),
                 "evaluate_seconds": 60,
                 "tolerance": config.tolerance,
+                "confidence": config.confidence,
                 "norm_bound": 100.0,
                 "secure": config.secure,
             },

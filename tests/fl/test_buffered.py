@@ -42,6 +42,7 @@ def test_same_base_and_rate_one_is_plain_fedavg() -> None:
         (BufferSettings(norm_bound=0), "norm_bound"),
         (BufferSettings(metric="f1"), "metric"),
         (BufferSettings(tolerance=2), "tolerance"),
+        (BufferSettings(confidence=1.0), "confidence"),
     ],
 )
 def test_impossible_settings_are_named(settings: BufferSettings, field: str) -> None:

@@ -129,7 +129,7 @@ def test_a_clearly_better_candidate_is_promoted_and_the_reason_gives_the_numbers
     assert decision.promote
     assert decision.reason.startswith("promoted, better: accuracy +")
     assert (
-        "95 % CI [+" in decision.reason
+        "90 % CI [+" in decision.reason
         and "400 rows at 4 hospitals + 200 held-out" in decision.reason
     )
     assert decide(evidence, "roc_auc").promote
@@ -173,3 +173,12 @@ def test_better_on_the_measure_but_worse_on_another_is_not_promoted() -> None:
     decision = decide(evidence, "brier")
     assert not decision.promote
     assert "worse on accuracy" in decision.reason
+
+
+def test_the_level_sets_how_much_evidence_promotes() -> None:
+    # 28 rows turned right and 16 turned wrong of 400: z ≈ 1.81, between the one-sided 5 %
+    # quantile (1.645) and the 2.5 % one (1.96).
+    evidence = Evidence(PairedSums(400, 28 - 16, 28 + 16), PairedSums(400, 0.0, 1.0))
+    assert decide(evidence, "accuracy", level=0.90).promote
+    assert not decide(evidence, "accuracy", level=0.95).promote
+    assert "95 % CI" in decide(evidence, "accuracy", level=0.95).reason

@@ -137,3 +137,11 @@ def test_the_validation_share_is_bounded() -> None:
     assert RoundConfig(validation_fraction=0).problems() == []
     (problem,) = RoundConfig(validation_fraction=0.6).problems()
     assert problem.startswith("validation_fraction must be between 0 and 0.5")
+
+
+def test_the_promotion_confidence_is_bounded() -> None:
+    assert RoundConfig().confidence == 0.90
+    assert RoundConfig(confidence=0.95).problems() == []
+    (problem,) = RoundConfig(confidence=0.3).problems()
+    assert problem.startswith("confidence must be between 0.5 and 0.999")
+    assert RoundConfig.from_dict({"tolerance": 0.01}).confidence == 0.90  # rounds before it

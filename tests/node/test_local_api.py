@@ -78,3 +78,13 @@ def test_serve_refuses_a_non_loopback_address(tmp_path: Path, database_url: str)
         ["node", "serve", "--host", "0.0.0.0"], medfed_env(tmp_path / "h", database_url)
     )
     assert result.returncode == 2 and "loopback only" in result.stderr
+
+
+def test_a_node_not_enrolled_says_so_instead_of_failing(tmp_path: Path) -> None:
+    app = create_local_app(load_settings(node_home=tmp_path / "node"))
+    with TestClient(app, base_url="http://127.0.0.1:8700") as client:
+        answer = client.get("/api/rounds")
+        assert answer.status_code == 200
+        assert (
+            answer.json()["enrolled"] is False and "medfed node enroll" in answer.json()["message"]
+        )

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
@@ -19,7 +15,13 @@ from medfed.node import enroll as node_enroll
 from medfed.server.db.tables import Contribution
 from tests.node.conftest import site_csv
 from tests.utils.browser import Traffic, guarded_page, look
-from tests.utils.processes import ServerProcess, free_port, medfed_env, run_medfed, running_server
+from tests.utils.processes import (
+    ServerProcess,
+    medfed_env,
+    run_medfed,
+    running_server,
+    serving_node,
+)
 
 
 @pytest.fixture
@@ -39,27 +41,8 @@ def node_page(trained_settings: Settings, tmp_path: Path) -> Iterator[tuple[Serv
         node_enroll.enroll(tmp_path / "node", server.url, token, node_name="browser-node")
         buffer = ["buffered", "enable", "heart", "--size", "3", "--plain-mode-acknowledged"]
         assert run_medfed(buffer, env).returncode == 0
-        port = free_port()
-        log = (tmp_path / "node.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "medfed", "node", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    if httpx.get(url + "/api/status", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with serving_node(env, tmp_path / "node.log") as url:
             yield server, url
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            log.close()
 
 
 def test_hospital_checks_trains_and_submits_from_the_node_page(

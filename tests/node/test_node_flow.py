@@ -16,6 +16,7 @@ from medfed.ml.datasets import load_dataset
 from medfed.ml.train import TrainingConfig, train_parameters
 from medfed.node.client import ServerClient
 from medfed.node.credential import load_credential
+from medfed.node.registry.store import Registry
 from medfed.node.training import TrainRequest, run_training
 from medfed.server.db.tables import Contribution, PrivacySpend
 from medfed.server.services import registry
@@ -177,6 +178,15 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         {"patient_name": names, "free_notes": notes},
     )
     rows = csv_path.read_text().splitlines()[1:]
+    # The hospital's registry holds patients, admissions and diagnoses at the same node.
+    kept = Registry(live_network.node_home)
+    secure_ids = []
+    for i in range(3):
+        patient = kept.register(f"SENTINELNAME{i} Registered", f"SENTINEL-MRN-{i}", 1950 + i)
+        kept.admit(patient.secure_id, f"SENTINEL-HADM-{i}")
+        kept.diagnose(f"SENTINEL-HADM-{i}", "I21.4", 10, 1)
+        kept.diagnose(f"SENTINEL-HADM-{i}", "428.0", 9, 2)
+        secure_ids.append(patient.secure_id)
     port = int(live_network.server.url.rsplit(":", 1)[1])
     live_network.enable_buffer()
     with recording_proxy(port) as proxy:
@@ -197,7 +207,11 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         sent = bytes(proxy.sent)
     assert len(sent) > 1000, "the proxy saw the traffic"
     lowered = sent.lower()
-    assert b"sentinel" not in lowered
+    assert b"sentinel" not in lowered  # no name, record or admission number, from file or registry
+    for secure_id in secure_ids:
+        assert secure_id.encode() not in sent and secure_id[2:].lower().encode() not in lowered
+    for code in (b"I21.4", b"I214", b"428.0", b"4280", b"I50.9"):
+        assert code not in sent
     assert b"PRIVATE KEY" not in sent and b"CERTIFICATE REQUEST" in sent  # the key stays home
     for row in rows[:50]:
         data_part = row.split(",", 2)[2]

@@ -54,13 +54,16 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextmanager
-def guarded_page(browser: Browser, traffic: Traffic) -> Iterator[Page]:
+def guarded_page(browser: Browser, traffic: Traffic, *, refusals: bool = False) -> Iterator[Page]:
+    """A page that fails the test on a JavaScript error, a console error or a request off this
+    machine. `refusals`: the test makes the page send bad input on purpose, so the browser's
+    console note on a 4xx answer to a script's request is expected (a 5xx never is)."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     context.route("**/*", traffic.route)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: _console_error(page, message, errors))
+    page.on("console", lambda message: _console_error(page, message, errors, refusals))
     try:
         yield page
     finally:
@@ -69,8 +72,12 @@ def guarded_page(browser: Browser, traffic: Traffic) -> Iterator[Page]:
     assert not traffic.outside, f"pages asked for addresses outside this machine: {traffic.outside}"
 
 
-def _console_error(page: Page, message: ConsoleMessage, errors: list[str]) -> None:
+def _console_error(
+    page: Page, message: ConsoleMessage, errors: list[str], refusals: bool = False
+) -> None:
     if message.type != "error":
+        return
+    if refusals and re.search(r"responded with a status of 4\d\d", message.text):
         return
     # A request the test itself refused (an address off this machine) is reported by `Traffic`;
     # an error status of the page a test opened on purpose (a 403 page) is what it checks.

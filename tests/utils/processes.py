@@ -117,3 +117,29 @@ def running_server(
             process.kill()
             process.wait()
         log.close()
+
+
+@contextmanager
+def serving_node(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`medfed node serve` on a free loopback port, as hospital staff start it; yields its URL
+    once the local API answers."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "medfed", "node", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(url + "/api/registry", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

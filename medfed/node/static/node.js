@@ -1,26 +1,9 @@
 // The node's local page: upload and check a file, train with progress, submit, join rounds.
-// Every request goes to this node (same origin); nothing is fetched from elsewhere.
+// Every request goes to this node (same origin); helpers in common.js.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 let uploadId = null;
 let jobId = null;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value; else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
-
-async function call(path, options = {}) {
-  const response = await fetch(path, options);
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error?.message || `request failed (${response.status})`);
-  return body;
-}
 
 function fmt(value, digits = 3) { return value === null || value === undefined ? "—" : Number(value).toFixed(digits); }
 
@@ -167,7 +150,8 @@ async function loadRounds() {
   try {
     const answer = await call("/api/rounds");
     const rounds = answer.rounds;
-    if (!rounds.length) { box.replaceChildren(el("p", { class: "muted" }, "No rounds yet.")); }
+    if (!answer.enrolled) { box.replaceChildren(el("p", { class: "muted" }, answer.message)); }
+    else if (!rounds.length) { box.replaceChildren(el("p", { class: "muted" }, "No rounds yet.")); }
     else {
       box.replaceChildren(el("ul", {}, ...rounds.map((r) => {
         const item = el("li", {}, `${r.disease} round #${r.number}: ${r.status}` + (r.my_status ? ` (you: ${r.my_status})` : ""));

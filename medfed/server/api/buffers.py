@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from medfed.core.errors import InvalidInput
+from medfed.fl import promotion
 from medfed.fl.buffered import BufferSettings
 from medfed.server.api.schemas import StrictIn
 from medfed.server.deps import AdminUser, DbSession, ScienceUser
@@ -26,6 +27,12 @@ class BufferIn(StrictIn):
     require_dp: bool = Field(True, description="Refuse updates trained without DP.")
     metric: Literal["accuracy", "roc_auc", "brier"] = "brier"
     tolerance: float = Field(0.01, ge=0, le=1)
+    confidence: float = Field(
+        promotion.DEFAULT_CONFIDENCE,
+        ge=promotion.MIN_CONFIDENCE,
+        le=promotion.MAX_CONFIDENCE,
+        description="Two-sided level of the promotion rule's interval (0.90: one-sided 5 %).",
+    )
     plain_mode_acknowledged: bool = Field(
         description="Must be true: buffered updates are not securely aggregated; the server sees "
         "each one (protected by DP-SGD at its node)."

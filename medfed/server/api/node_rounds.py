@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied, ServiceUnavailable
+from medfed.core.faults import crash_point
 from medfed.fl.secagg import constants as wire
 from medfed.server.api.bodies import documented, json_or_frame, update_fields, validated
 from medfed.server.api.round_schemas import (
@@ -32,7 +33,6 @@ from medfed.server.api.round_schemas import (
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
 from medfed.server.deps import CurrentNode, DbSession, Reading, SettingsDep
-from medfed.server.faults import crash_point
 from medfed.server.services import rounds, secagg
 from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn

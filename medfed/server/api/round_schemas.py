@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from medfed.core.errors import InvalidInput
+from medfed.fl import promotion
 from medfed.fl.promotion import PairedSums
 from medfed.fl.rounds import MAX_VALIDATION_FRACTION
 from medfed.server.api.schemas import StrictIn
@@ -72,6 +73,13 @@ class RoundConfigIn(StrictIn):
         le=1,
         description="Non-inferiority margin: a candidate no worse than this on the measure is "
         "promoted when it is better on the secondary measure.",
+    )
+    confidence: float = Field(
+        promotion.DEFAULT_CONFIDENCE,
+        ge=promotion.MIN_CONFIDENCE,
+        le=promotion.MAX_CONFIDENCE,
+        description="Two-sided level of the promotion rule's intervals; the rule reads their "
+        "lower end, so 0.90 is a one-sided test at 5 % and 0.95 one at 2.5 %.",
     )
     secure: bool = Field(
         True,

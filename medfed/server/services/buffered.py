@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import get_disease
 from medfed.core.errors import Conflict, InvalidInput
+from medfed.core.faults import crash_point
 from medfed.core.numbers import json_safe
 from medfed.fl import promotion
 from medfed.fl import rounds as machine
 from medfed.fl.buffered import BufferSettings, buffered_step
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Contribution, ContributionBuffer, ModelVersion
-from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry, rounds
 from medfed.server.services.holdout import evidence_from
 
@@ -229,7 +229,10 @@ def _aggregate(
     served = registry.active_version(session, disease)
     server = services.holdout.compare(services.cache.get(served), candidate)
     decision = promotion.decide(
-        evidence_from(server, []), settings.metric, margin=settings.tolerance
+        evidence_from(server, []),
+        settings.metric,
+        margin=settings.tolerance,
+        level=settings.confidence,
     )
     metrics = dict(server["candidate"]) if server else dict(head.metrics)
     hospitals = {c.hospital_id for c, _ in usable}

@@ -22,11 +22,11 @@ from medfed.core.catalog import get_disease
 from medfed.core.clock import utcnow
 from medfed.core.config import Settings
 from medfed.core.errors import Conflict, InvalidInput, NotFound
+from medfed.core.faults import crash_point
 from medfed.fl import campaigns as rule
 from medfed.fl import rounds as machine
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Campaign, CampaignRound, Round
-from medfed.server.faults import crash_point
 from medfed.server.services import audit, rounds
 
 logger = logging.getLogger("medfed.campaigns")

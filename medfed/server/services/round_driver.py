@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from medfed.core.audit_actions import AuditAction
 from medfed.core.clock import utcnow
 from medfed.core.config import Settings
+from medfed.core.faults import crash_point
 from medfed.core.numbers import json_safe
 from medfed.fl import promotion
 from medfed.fl import rounds as machine
@@ -34,7 +35,6 @@ from medfed.ml.model import DiseaseModel
 from medfed.server import bell
 from medfed.server.db.engine import transaction
 from medfed.server.db.tables import Round, RoundMember
-from medfed.server.faults import crash_point
 from medfed.server.services import audit, registry, secagg
 from medfed.server.services.holdout import HoldoutData, evidence_from
 from medfed.server.services.registry import ModelCache
@@ -279,7 +279,9 @@ def _decide(services: RoundServices, session: Session, round_: Round) -> None:
     promoted to doctors only when the paired evidence says it beats the served version."""
     config = config_of(round_)
     measure = config.metric if config.metric in promotion.MEASURES else "accuracy"
-    decision = promotion.decide(_evidence(round_), measure, margin=config.tolerance)
+    decision = promotion.decide(
+        _evidence(round_), measure, margin=config.tolerance, level=config.confidence
+    )
     served_id = round_.evaluation.get("served_version_id")
     current = registry.active_version(session, round_.disease)
     promote, reason = decision.promote, decision.reason

@@ -39,6 +39,7 @@ FORM_FIELDS = (
     "submit_seconds",
     "metric",
     "tolerance",
+    "confidence",
 )
 
 
@@ -86,6 +87,7 @@ def validation(round_: Round) -> dict[str, Any]:
     return {
         "gate_metric": round_.config.get("metric", "accuracy"),
         "tolerance": round_.config.get("tolerance"),
+        "confidence": round_.config.get("confidence"),
         # Rounds before the training line compared the candidate with their base.
         "compared_with": evaluation.get("served_version") or round_.base_version.version,
         "promotion": evaluation.get("promotion"),

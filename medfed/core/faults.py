@@ -1,7 +1,8 @@
 """Named crash points for the crash-safety tests.
 
-`fault_point` is a testing setting: when it names a point, the server kills itself there with
-SIGKILL (no clean-up, no rollback handlers), exactly like a power cut. Unset, this is a no-op.
+`fault_point` is a testing setting: when it names a point, the server or node process kills itself
+there with SIGKILL (no clean-up, no rollback handlers), exactly like a power cut. Unset, this is a
+no-op.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ POINTS = (
     "submit:before_commit",
     "campaign:after_open",
     "buffer:before_commit",
+    "registry:mid_import",  # the node, halfway through writing an imported file's diagnoses
 )
 
 
