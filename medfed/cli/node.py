@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -15,7 +16,7 @@ from rich.table import Table
 from medfed.cli import node_registry, node_rounds
 from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
-from medfed.core.errors import ConfigurationError, MedFedError
+from medfed.core.errors import ConfigurationError, InvalidInput, MedFedError
 from medfed.node import enroll as node_enroll
 from medfed.node.contribute import contribute as send_contribution
 from medfed.node.contribute import report_ledger
@@ -24,6 +25,13 @@ from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.policy import LocalPolicy, load_policy, save_policy
 from medfed.node.state import NodeState
 from medfed.node.tls import certificate_expiry, client_for
+
+if TYPE_CHECKING:
+    from medfed.core.config import Settings
+    from medfed.node.credential import NodeCredential
+    from medfed.node.training import TrainRequest
+
+Outcome = TypeVar("Outcome")
 
 app = typer.Typer(
     help="Run the hospital node: the only MedFed software that touches patient rows.",
@@ -43,6 +51,10 @@ DropColumn = Annotated[
 ]
 SkipInvalid = Annotated[
     bool, typer.Option(help="Leave out rows with problems instead of refusing the file.")
+]
+Epochs = Annotated[int, typer.Option(min=1, max=1000)]
+Epsilon = Annotated[
+    float | None, typer.Option(min=0.01, help="DP target epsilon; default: the network's.")
 ]
 
 
@@ -226,49 +238,13 @@ def _network_min_rows(node_home: Path) -> int:
     return DEFAULT_MIN_ROWS
 
 
-@app.command()
-def train(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV file of patients.")],
-    disease: Annotated[str, typer.Option(help="Which disease model to train.")],
-    drop_column: DropColumn = None,
-    skip_invalid_rows: SkipInvalid = False,
-    epochs: Annotated[int, typer.Option(min=1, max=1000)] = 5,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    learning_rate: Annotated[
-        float | None,
-        typer.Option(
-            min=1e-6, max=10, help="SGD step; default 0.05, or 0.2 for an MLP under DP-SGD."
-        ),
-    ] = None,
-    mu: Annotated[float, typer.Option(min=0, help="FedProx proximal term; 0 is FedAvg.")] = 0.0,
-    epsilon: Annotated[
-        float | None, typer.Option(min=0.01, help="DP target epsilon; default: the network's.")
-    ] = None,
-    no_dp: Annotated[
-        bool,
-        typer.Option(
-            "--no-dp", help="Train without differential privacy (the ledger then refuses any cap)."
-        ),
-    ] = False,
-) -> None:
-    """Pull the global model, train on the file with DP-SGD, and keep the update for `contribute`."""
-    settings = settings_from(ctx)
-    credential = require_credential(settings.node_home)
-    from medfed.node.training import TrainRequest, run_training  # loads PyTorch
-
-    request = TrainRequest(
-        disease=disease,
-        path=file,
-        drop_columns=frozenset(drop_column or ()),
-        skip_invalid_rows=skip_invalid_rows,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        proximal_mu=mu,
-        target_epsilon=epsilon,
-        no_dp=no_dp,
-    )
+def _with_progress(
+    settings: Settings,
+    credential: NodeCredential,
+    request: TrainRequest,
+    job: Callable[..., Outcome],
+) -> Outcome:
+    """Run a training job (`job(node_home, client, request, on_progress=...)`) with live bars."""
     with (
         client_for(settings.node_home, credential) as client,
         Progress(
@@ -299,7 +275,51 @@ def train(
                     loss="-" if math.isnan(loss) else f"{loss:.4f}",
                 )
 
-        result = run_training(settings.node_home, client, request, on_progress=on_progress)
+        return job(settings.node_home, client, request, on_progress=on_progress)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file of patients.")],
+    disease: Annotated[str, typer.Option(help="Which disease model to train.")],
+    drop_column: DropColumn = None,
+    skip_invalid_rows: SkipInvalid = False,
+    epochs: Epochs = 5,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=1e-6, max=10, help="SGD step; default 0.05, or 0.2 for an MLP under DP-SGD."
+        ),
+    ] = None,
+    mu: Annotated[float, typer.Option(min=0, help="FedProx proximal term; 0 is FedAvg.")] = 0.0,
+    epsilon: Epsilon = None,
+    no_dp: Annotated[
+        bool,
+        typer.Option(
+            "--no-dp", help="Train without differential privacy (the ledger then refuses any cap)."
+        ),
+    ] = False,
+) -> None:
+    """Pull the global model, train on the file with DP-SGD, and keep the update for `contribute`."""
+    settings = settings_from(ctx)
+    credential = require_credential(settings.node_home)
+    from medfed.node.training import TrainRequest, run_training  # loads PyTorch
+
+    request = TrainRequest(
+        disease=disease,
+        path=file,
+        drop_columns=frozenset(drop_column or ()),
+        skip_invalid_rows=skip_invalid_rows,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        proximal_mu=mu,
+        target_epsilon=epsilon,
+        no_dp=no_dp,
+    )
+    result = _with_progress(settings, credential, request, run_training)
     table = Table(
         "metric (local validation)", f"global {result.base_version}", "after local training"
     )
@@ -319,6 +339,130 @@ def train(
         f"Job {result.job_id}: {result.rows_train} training rows, {result.rows_validation} validation rows, {spent}."
     )
     console.print("Send the update with `medfed node contribute`.")
+
+
+@app.command()
+def personalise(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file of this hospital's patients.")],
+    disease: Annotated[str, typer.Option(help="Which disease model to fine-tune.")],
+    drop_column: DropColumn = None,
+    skip_invalid_rows: SkipInvalid = False,
+    epochs: Epochs = 5,
+    epsilon: Epsilon = None,
+) -> None:
+    """Fetch the network's served model and fine-tune this hospital's own copy with DP-SGD; keep
+    both here, scored on the same local validation rows (nothing is sent)."""
+    settings = settings_from(ctx)
+    credential = require_credential(settings.node_home)
+    from medfed.node.personalise import personalise as fine_tune  # loads PyTorch
+    from medfed.node.training import TrainRequest
+
+    request = TrainRequest(
+        disease=disease,
+        path=file,
+        drop_columns=frozenset(drop_column or ()),
+        skip_invalid_rows=skip_invalid_rows,
+        epochs=epochs,
+        target_epsilon=epsilon,
+    )
+    served, own = _with_progress(settings, credential, request, fine_tune)
+    table = Table("on local validation rows", f"network's {served.version}", "this hospital's own")
+    for metric in ("rows", "accuracy", "roc_auc", "brier"):
+        table.add_row(metric, str(served.metrics.get(metric)), str(own.metrics.get(metric)))
+    console.print(table)
+    console.print(
+        f"Kept both in {settings.node_home / 'models' / disease} (fine-tuning: epsilon "
+        f"{own.epsilon:.3f}). Predict with `medfed node predict --disease {disease} ...`."
+        if own.epsilon is not None
+        else f"Kept both in {settings.node_home / 'models' / disease}."
+    )
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    disease: Annotated[str, typer.Option(help="Which disease.")],
+    value: Annotated[
+        list[str] | None,
+        typer.Option("--value", help="An input as name=value, e.g. age=63 (repeatable)."),
+    ] = None,
+    patient_json: Annotated[
+        str | None, typer.Option("--json", help="All inputs as one JSON object.")
+    ] = None,
+) -> None:
+    """Predict with both models this node holds, side by side; nothing leaves the node."""
+    from medfed.node.local_predict import predict_both  # loads the models
+
+    patient: dict[str, object] = {}
+    if patient_json:
+        try:
+            loaded = json.loads(patient_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--json is not valid JSON: {exc.msg}", field="json") from None
+        if not isinstance(loaded, dict):
+            raise InvalidInput("--json must be an object of inputs", field="json")
+        patient.update(loaded)
+    for item in value or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--value {item!r} must be name=value, e.g. age=63", field="value")
+        patient[name.strip()] = raw
+    answer = predict_both(settings_from(ctx).node_home, disease, patient)
+    for model in answer["answers"]:
+        who = "network's" if model["kind"] == "global" else "this hospital's own"
+        console.print(
+            f"[bold]{who} model {model['version']}[/bold]: {model['probability']:.1%}, "
+            f"{model['band_title']}"
+        )
+        for factor in model["factors"]:
+            console.print(f"  - {factor}")
+    console.print(answer["comparison"])
+
+
+@app.command()
+def report(ctx: typer.Context) -> None:
+    """Tell the network this node's software version and, if the local policy shares them, its
+    registry counts and the models it holds (what `medfed node participate` does hourly)."""
+    from medfed.node.inventory import report as send_report
+
+    settings = settings_from(ctx)
+    credential = require_credential(settings.node_home)
+    with client_for(settings.node_home, credential) as client:
+        sent = send_report(settings.node_home, client)
+    if sent["registry"] is None and not sent["models"]:
+        console.print(f"Reported software {sent['software_version']} (nothing else to share).")
+        return
+    counts = sent["registry"] or {}
+    console.print(
+        f"Reported software {sent['software_version']}, "
+        f"{counts.get('patients', 0)} patients / {counts.get('admissions', 0)} admissions / "
+        f"{counts.get('diagnoses', 0)} diagnoses registered, {len(sent['models'])} models held."
+    )
+
+
+@app.command()
+def models(ctx: typer.Context) -> None:
+    """The models this node holds, with their scores on its own validation rows."""
+    from medfed.node.held_models import held
+
+    found = held(settings_from(ctx).node_home)
+    if not found:
+        console.print("No models held yet: `medfed node personalise FILE --disease D`.")
+        return
+    table = Table("disease", "model", "version", "kept", "rows", "AUC", "Brier", "epsilon")
+    for m in found:
+        table.add_row(
+            m.disease,
+            "network's" if m.kind == "global" else "own",
+            m.version,
+            m.kept_at[:16],
+            str(m.metrics.get("rows", "")),
+            str(m.metrics.get("roc_auc", "")),
+            str(m.metrics.get("brier", "")),
+            "" if m.epsilon is None else f"{m.epsilon:.3f}",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -404,6 +548,12 @@ def policy_set(
     require_approval: Annotated[
         bool | None, typer.Option(help="Each round needs a person's approval here.")
     ] = None,
+    share_inventory: Annotated[
+        bool | None,
+        typer.Option(
+            help="Tell the network registry counts (never records) and the models held here."
+        ),
+    ] = None,
 ) -> None:
     """Change the local policy; unspecified parts stay as they are."""
     node_home = settings_from(ctx).node_home
@@ -414,6 +564,7 @@ def policy_set(
         else (None if diseases == "all" else [d.strip() for d in diseases.split(",") if d.strip()]),
         epsilon_cap=current.epsilon_cap if epsilon_cap is None else epsilon_cap,
         require_approval=current.require_approval if require_approval is None else require_approval,
+        share_inventory=current.share_inventory if share_inventory is None else share_inventory,
     )
     path = save_policy(node_home, updated)
     console.print(f"Saved {path}: {updated.model_dump()}")

@@ -6,8 +6,10 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from medfed.core.catalog import DiseaseSpec, Feature
+from medfed.core.errors import InvalidInput
 
 Value = float | str | bool | None
 
@@ -156,3 +158,36 @@ def parse_label(spec: DiseaseSpec, raw: str) -> int | None:
     if key in {normalise_name(v) for v in spec.dataset.target.negative}:
         return 0
     return None
+
+
+def validate_patient(spec: DiseaseSpec, patient: dict[str, Any]) -> dict[str, Value]:
+    """Typed values for every feature, or InvalidInput naming the field and what it accepts."""
+    known = {feature.name for feature in spec.features}
+    unknown = sorted(set(patient) - known)
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]!r} is not a {spec.title.lower()} input. Accepted: {', '.join(sorted(known))}.",
+            field=f"patient.{unknown[0]}",
+        )
+    row: dict[str, Value] = {}
+    for feature in spec.features:
+        raw = patient.get(feature.name)
+        if isinstance(raw, list | dict):
+            raise InvalidInput(
+                f"{feature.label} must be {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            )
+        try:
+            value = coerce_value(feature, raw)
+        except ValueProblem as problem:
+            raise InvalidInput(
+                f"{feature.label}: {problem}. Accepted: {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            ) from None
+        if value is None and feature.required:
+            raise InvalidInput(
+                f"{feature.label} is required: {feature.describe_accepted()}.",
+                field=f"patient.{feature.name}",
+            )
+        row[feature.name] = value
+    return row

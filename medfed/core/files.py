@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 
-def write_private_file(path: Path, content: str, *, only_if_absent: bool = False) -> bool:
+def write_private_file(path: Path, content: str | bytes, *, only_if_absent: bool = False) -> bool:
     """Write `content` to `path` with mode 0600, atomically (temp file, fsync, rename).
 
     With `only_if_absent`, a file already there (another process's, made first) is kept and
@@ -16,8 +16,9 @@ def write_private_file(path: Path, content: str, *, only_if_absent: bool = False
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if only_if_absent:

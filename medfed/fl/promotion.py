@@ -178,7 +178,7 @@ NAMES = {"accuracy": "accuracy", "brier": "Brier score", "roc_auc": "ROC AUC"}
 
 
 def describe(evidence: Evidence, measure: str, level: float) -> str:
-    """'accuracy +0.012, 95 % CI [+0.003, +0.021], 182 rows at 4 hospitals + 230 held-out'."""
+    """'accuracy +0.012, 90 % CI [+0.004, +0.020], 182 rows at 4 hospitals + 230 held-out'."""
     interval = evidence.interval(measure, level)
     if interval is None:
         return f"{NAMES[measure]}: too few rows to tell"

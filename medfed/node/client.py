@@ -276,6 +276,9 @@ class ServerClient:
         )
         return result
 
+    def report_inventory(self, inventory: dict[str, Any]) -> None:
+        self._request("PUT", "/nodes/me/inventory", json=inventory)
+
     # Rounds -----------------------------------------------------------------------------------
 
     def rounds(self) -> list[dict[str, Any]]:

@@ -28,8 +28,11 @@ from medfed.fl.privacy import effective_cap
 from medfed.node.client import ServerClient
 from medfed.node.contribute import contribute
 from medfed.node.credential import load_credential, require_credential
+from medfed.node.held_models import held
 from medfed.node.intake import IntakeRefused, check_file
+from medfed.node.local_predict import predict_both
 from medfed.node.local_rounds import LocalParticipation
+from medfed.node.personalise import personalise
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.registry.api import registry_router
 from medfed.node.rounds import Participation
@@ -41,6 +44,8 @@ MAX_UPLOAD_BYTES = 4 * 1024**3
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 PAGE_DIR = Path(__file__).with_name("static")
 SHARED_STATIC = Path(__file__).parents[1] / "server" / "web" / "static"
+# What the page needs to draw a feature's input.
+INPUT_FIELDS = {"name", "label", "type", "unit", "range", "required", "help", "categories"}
 
 
 @dataclass
@@ -93,6 +98,14 @@ class TrainIn(BaseModel):
     learning_rate: float | None = Field(None, gt=0, le=10)  # None: the node's default
     proximal_mu: float = Field(0.0, ge=0)
     target_epsilon: float | None = Field(None, gt=0)
+    # Keep the result as this hospital's own model beside the served one it starts from
+    # (fine-tuning the served model rather than the training line's head).
+    personalise: bool = False
+
+
+class PredictIn(BaseModel):
+    disease: str
+    patient: dict[str, Any]
 
 
 def create_local_app(settings: Settings) -> FastAPI:
@@ -141,6 +154,10 @@ def create_local_app(settings: Settings) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/models", include_in_schema=False)
+    def models_page() -> FileResponse:
+        return FileResponse(PAGE_DIR / "models.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/registry", include_in_schema=False)
     def registry_page() -> FileResponse:
@@ -258,6 +275,13 @@ def create_local_app(settings: Settings) -> FastAPI:
         def work() -> None:
             try:
                 with client() as server:
+                    if body.personalise:
+                        kept = personalise(
+                            node_home, server, request, on_progress=on_progress, job_id=job_id
+                        )
+                        progress.result = {"models": [m.as_dict() for m in kept]}
+                        progress.status, progress.phase = "personalised", "done"
+                        return
                     result = run_training(
                         node_home, server, request, on_progress=on_progress, job_id=job_id
                     )
@@ -276,6 +300,23 @@ def create_local_app(settings: Settings) -> FastAPI:
 
         threading.Thread(target=work, name=f"job-{job_id}", daemon=True).start()
         return progress.as_dict()
+
+    @app.get("/api/models")
+    def models() -> dict[str, Any]:
+        return {"models": [m.as_dict() for m in held(node_home)]}
+
+    @app.get("/api/diseases/{disease}")
+    def disease_inputs(disease: str) -> dict[str, Any]:
+        spec = get_disease(disease)
+        return {
+            "id": spec.id,
+            "title": spec.title,
+            "features": [f.model_dump(include=INPUT_FIELDS) for f in spec.features],
+        }
+
+    @app.post("/api/predict")
+    def predict(body: PredictIn) -> dict[str, Any]:
+        return predict_both(node_home, body.disease, body.patient)
 
     @app.get("/api/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:

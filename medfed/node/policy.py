@@ -26,6 +26,11 @@ class LocalPolicy(BaseModel):
     require_approval: bool = Field(
         False, description="Each round needs a person's approval at the node."
     )
+    share_inventory: bool = Field(
+        True,
+        description="Tell the network how many patients, admissions and diagnoses are "
+        "registered here (counts only) and which models this node holds.",
+    )
 
     def check_disease(self, disease: str) -> None:
         if self.diseases is not None and disease not in self.diseases:

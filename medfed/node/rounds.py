@@ -48,6 +48,7 @@ from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
 from medfed.node.intake import check_file
+from medfed.node.inventory import report_quietly
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import Job, NodeState
 from medfed.node.tls import Renewer
@@ -61,6 +62,7 @@ from medfed.node.training import (
 logger = logging.getLogger("medfed.node.rounds")
 Say = Callable[[str], None]
 FINISHED = ("deployed", "rejected", "failed")
+INVENTORY_SECONDS = 3600.0  # how often a participating node reports what it holds
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class RoundAgent:
         self.state = NodeState(node_home)
         self.spec = get_disease(offer.disease)
         self.renewer = Renewer(node_home, client)
+        self._reported_at: float | None = None
 
     def step(self) -> None:
         """One look at the server: act on every round of this disease that needs this node."""
@@ -110,6 +113,7 @@ class RoundAgent:
         backoff = Backoff(first=min(poll_seconds, 1.0))
         while True:
             self._renew_certificate()
+            self._report_inventory()
             try:
                 answer = self.client.watch_rounds(tag, self._wait(wait_seconds, poll_seconds))
             except AuthenticationFailed:
@@ -144,6 +148,13 @@ class RoundAgent:
             return
         if renewed:
             self.say(f"Renewed this node's client certificate (valid until {renewed}).")
+
+    def _report_inventory(self) -> None:
+        """Tell the network what this node holds: at start, then hourly."""
+        now = time.monotonic()
+        if self._reported_at is None or now - self._reported_at >= INVENTORY_SECONDS:
+            report_quietly(self.node_home, self.client)
+            self._reported_at = now
 
     def _wait(self, wait_seconds: float, poll_seconds: float) -> float:
         """A round awaiting this hospital's approval changes here, not at the server: ask

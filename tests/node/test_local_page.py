@@ -100,3 +100,47 @@ def test_hospital_checks_trains_and_submits_from_the_node_page(
     stored = trained_db.scalars(select(Contribution)).all()
     assert len(stored) == 1 and stored[0].rows > 100
     assert "63.0,1.0,1.0" not in server.log()  # no patient row in the server's log
+
+
+def test_hospital_fine_tunes_its_own_model_and_compares_predictions(
+    browser: Browser,
+    node_page: tuple[ServerProcess, str],
+    datasets_dir: Path,
+    tmp_path: Path,
+) -> None:
+    _, url = node_page
+    csv_path = site_csv(datasets_dir, "hungarian", tmp_path / "hungarian.csv")
+    traffic = Traffic()
+    with guarded_page(browser, traffic, refusals=True) as page:
+        page.goto(url + "/models")
+        expect(page.locator("#held")).to_contain_text("No models yet")
+        page.goto(url + "/")
+        page.select_option("#disease", "heart")
+        page.set_input_files("#file", str(csv_path))
+        page.click("#check-button")
+        expect(page.locator("#report-verdict")).to_contain_text("Ready to train")
+        page.fill("#epochs", "3")
+        page.click("#personalise-button")
+        expect(page.locator("#personalised")).to_contain_text(
+            "This hospital's own model", timeout=120_000
+        )
+        page.click("#personalised a")
+        expect(page.locator("#held-table tbody tr")).to_have_count(2)
+        page.fill("#in-age", "63")
+        page.select_option("#in-sex", "1")
+        page.select_option("#in-chest_pain", "4")
+        page.fill("#in-resting_bp", "145")
+        page.fill("#in-max_heart_rate", "150")
+        page.select_option("#in-exercise_angina", "false")
+        page.fill("#in-st_depression", "2.3")
+        page.click("#predict-form button")
+        expect(page.locator(".answer")).to_have_count(2)
+        expect(page.locator(".answer-global")).to_contain_text("The network's model")
+        expect(page.locator(".answer-local")).to_contain_text("This hospital's own model")
+        expect(page.locator("#comparison")).to_contain_text("validation rows")
+        look(page, "node-models-compare")
+        page.fill("#in-age", "400")
+        page.locator("#in-age").evaluate("(e) => e.removeAttribute('max')")
+        page.click("#predict-form button")
+        expect(page.locator("#predict-status")).to_contain_text("Age")
+    assert all(u.startswith(url) for u in traffic.requested)  # the page spoke only to the node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -204,6 +205,9 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
         )
         assert trained.returncode == 0, trained.stderr
         assert run_medfed(["node", "contribute"], live_network.env).returncode == 0
+        reported = run_medfed(["node", "report"], live_network.env)
+        assert reported.returncode == 0, reported.stderr
+        assert "3 patients / 3 admissions / 6 diagnoses registered" in reported.stdout
         sent = bytes(proxy.sent)
     assert len(sent) > 1000, "the proxy saw the traffic"
     lowered = sent.lower()
@@ -216,16 +220,19 @@ def test_what_leaves_the_node_is_only_the_update_and_numbers(
     for row in rows[:50]:
         data_part = row.split(",", 2)[2]
         assert data_part.encode() not in sent
-    requests = re.findall(rb"(GET|POST) (/\S+) HTTP/1\.1", sent)
+    requests = re.findall(rb"(GET|POST|PUT) (/\S+) HTTP/1\.1", sent)
     paths = sorted({path.decode() for _, path in requests})
     assert paths == [
         "/api/v1/nodes/authority",  # the pinned certificate authority, before anything is sent
         "/api/v1/nodes/contributions",
         "/api/v1/nodes/enroll",
+        "/api/v1/nodes/me/inventory",  # counts only: checked below
         "/api/v1/nodes/models/heart?line=training",
         "/api/v1/nodes/policy",
         "/api/v1/nodes/privacy-spend",
     ]
+    _, inventory = request_sent(sent, "PUT /api/v1/nodes/me/inventory")
+    assert json.loads(inventory)["registry"] == {"patients": 3, "admissions": 3, "diagnoses": 6}
     head, body = request_sent(sent, "POST /api/v1/nodes/contributions")
     assert b"content-type: application/octet-stream" in head.lower()  # a binary frame
     fields, update = frames.unpack(body)

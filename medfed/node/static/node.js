@@ -103,20 +103,31 @@ async function pollJob() {
   $("progress-label").textContent = `${job.phase}: ${fmt(job.percent, 0)} %${loss}${eta}`;
   if (job.status === "running") { setTimeout(pollJob, 400); return; }
   $("train-button").disabled = false;
+  $("personalise-button").disabled = false;
   if (job.status === "failed") { $("progress-label").textContent = `Training failed: ${job.error}`; return; }
   $("progress").value = 100;
+  if (job.status === "personalised") {
+    const [served, own] = job.result.models;
+    $("progress-label").textContent = "Fine-tuning finished.";
+    $("metrics").replaceChildren(el("p", { class: "ok", id: "personalised" },
+      `This hospital's own model ${own.version} is kept beside the network's ${served.version}. `,
+      el("a", { href: "/models" }, "Compare them and predict")));
+    loadStatus();
+    return;
+  }
   $("progress-label").textContent = "Training finished.";
   renderMetrics(job.result);
   $("submit-button").hidden = false;
   loadStatus();
 }
 
-async function train(event) {
+async function train(event, personalise = false) {
   event.preventDefault();
-  const body = { upload_id: uploadId, disease: $("disease").value, epochs: Number($("epochs").value) };
+  const body = { upload_id: uploadId, disease: $("disease").value, epochs: Number($("epochs").value), personalise };
   const epsilon = $("target_epsilon").value;
   if (epsilon) body.target_epsilon = Number(epsilon);
   $("train-button").disabled = true;
+  $("personalise-button").disabled = true;
   $("submit-button").hidden = true;
   $("submit-status").textContent = "";
   $("metrics").replaceChildren();
@@ -127,6 +138,7 @@ async function train(event) {
     pollJob();
   } catch (error) {
     $("train-button").disabled = false;
+    $("personalise-button").disabled = false;
     $("progress-label").textContent = error.message;
   }
 }
@@ -192,7 +204,8 @@ function enhanceDropzone() {
 document.addEventListener("DOMContentLoaded", () => {
   enhanceDropzone();
   $("upload-form").addEventListener("submit", upload);
-  $("train-form").addEventListener("submit", train);
+  $("train-form").addEventListener("submit", (event) => train(event));
+  $("personalise-button").addEventListener("click", (event) => train(event, true));
   $("submit-button").addEventListener("click", submitUpdate);
   $("disease").addEventListener("change", loadRounds);
   loadStatus().then(loadRounds).catch((error) => { $("who").textContent = error.message; });

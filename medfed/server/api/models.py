@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from medfed.core.catalog import get_disease
+from medfed.core.coercion import validate_patient
 from medfed.core.errors import InvalidInput
 from medfed.server.api.model_schemas import (
     ActivateIn,
@@ -149,7 +150,7 @@ async def predict(
     turns = request.app.state.prediction_turns
     await turns.take()  # a few per pass of the event loop (server/turns.py)
     spec = get_disease(disease)
-    row = predictions.validate_patient(spec, body.patient)
+    row = validate_patient(spec, body.patient)
     version, arm = await reader.lookup(lambda db: ab.serving_version(db, spec.id, user.id))
     result, record = predictions.explained(
         request.app.state.model_cache,

@@ -20,6 +20,7 @@ from medfed.server.api.schemas import (
     ContributionMetaIn,
     ContributionPublic,
     EnrollIn,
+    InventoryIn,
     NetworkPolicyPublic,
     NodeCertificatePublic,
     NodeCredentialPublic,
@@ -35,7 +36,14 @@ from medfed.server.deps import (
     DbSession,
     SettingsDep,
 )
-from medfed.server.services import authority, buffered, contributions, enrollment, registry
+from medfed.server.services import (
+    authority,
+    buffered,
+    contributions,
+    enrollment,
+    inventory,
+    registry,
+)
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -107,6 +115,14 @@ def _certificate_public(issued: authority.IssuedCertificate) -> NodeCertificateP
         serial=issued.serial,
         expires_at=issued.expires_at,
     )
+
+
+@router.put("/me/inventory", status_code=204, response_class=Response)
+def report_inventory(body: InventoryIn, node: CurrentNode, db: DbSession) -> Response:
+    """The node's software version, its hospital's registry counts and the models it holds
+    (shown to administrators and data scientists in `GET /api/v1/network`)."""
+    inventory.record(db, node, body.model_dump(mode="json"))
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=NodePublic)

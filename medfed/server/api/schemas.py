@@ -152,6 +152,30 @@ class EnrollIn(StrictIn):
     certificate_request: str | None = Field(None, max_length=4000, description=CSR_HELP)
 
 
+class RegistryCountsIn(StrictIn):
+    patients: int = Field(ge=0, le=MAX_INT)
+    admissions: int = Field(ge=0, le=MAX_INT)
+    diagnoses: int = Field(ge=0, le=MAX_INT)
+
+
+class HeldModelIn(StrictIn):
+    disease: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    kind: Literal["global", "local"]
+    version: str = Field(min_length=1, max_length=80)
+    base_version: str = Field(min_length=1, max_length=40)
+    kept_at: datetime
+
+
+class InventoryIn(StrictIn):
+    """What a node says about itself: counts only, never a record."""
+
+    software_version: str = Field(min_length=1, max_length=40)
+    registry: RegistryCountsIn | None = Field(
+        None, description="How much the hospital registered at the node; null if not shared."
+    )
+    models: list[HeldModelIn] = Field(default_factory=list, max_length=200)
+
+
 class CertificateRequestIn(StrictIn):
     certificate_request: str = Field(max_length=4000, description=CSR_HELP)
 

@@ -112,6 +112,10 @@ class Node(Base):
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the node last reported: counts of what its hospital registered (never records) and
+    # the models it holds; None until it reports (or when its hospital's policy says not to).
+    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inventory_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     hospital: Mapped[Hospital] = relationship(back_populates="nodes")
 

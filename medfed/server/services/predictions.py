@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from medfed.core.audit_actions import AuditAction
 from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.clock import utcnow
-from medfed.core.coercion import Value, ValueProblem, coerce_value, match_columns, normalise_name
+from medfed.core.coercion import Value, match_columns, normalise_name, validate_patient
 from medfed.core.errors import InvalidInput, NotFound
 from medfed.ml.explain import Explanation, explain
 from medfed.ml.model import DiseaseModel, sigmoid
@@ -59,39 +59,6 @@ class PredictionResult:
     prediction_id: int | None = None
     arm: str = "active"
     warnings: list[str] = field(default_factory=list)
-
-
-def validate_patient(spec: DiseaseSpec, patient: dict[str, Any]) -> dict[str, Value]:
-    """Typed values for every feature, or InvalidInput naming the field and what it accepts."""
-    known = {feature.name for feature in spec.features}
-    unknown = sorted(set(patient) - known)
-    if unknown:
-        raise InvalidInput(
-            f"{unknown[0]!r} is not a {spec.title.lower()} input. Accepted: {', '.join(sorted(known))}.",
-            field=f"patient.{unknown[0]}",
-        )
-    row: dict[str, Value] = {}
-    for feature in spec.features:
-        raw = patient.get(feature.name)
-        if isinstance(raw, list | dict):
-            raise InvalidInput(
-                f"{feature.label} must be {feature.describe_accepted()}.",
-                field=f"patient.{feature.name}",
-            )
-        try:
-            value = coerce_value(feature, raw)
-        except ValueProblem as problem:
-            raise InvalidInput(
-                f"{feature.label}: {problem}. Accepted: {feature.describe_accepted()}.",
-                field=f"patient.{feature.name}",
-            ) from None
-        if value is None and feature.required:
-            raise InvalidInput(
-                f"{feature.label} is required: {feature.describe_accepted()}.",
-                field=f"patient.{feature.name}",
-            )
-        row[feature.name] = value
-    return row
 
 
 def explain_row(

@@ -118,3 +118,43 @@ def test_enrollment_signs_the_nodes_request_and_a_bad_request_keeps_the_token(
         certificate.not_valid_before_utc,
     )
     assert identity.node_id == good.json()["node_id"]
+
+
+def test_a_node_reports_counts_and_models_and_the_network_view_shows_them(
+    client: TestClient, db: Session
+) -> None:
+    hospital_id, token = new_hospital_token(client, db)
+    node = {"Authorization": f"Bearer {enroll(client, token).json()['credential']}"}
+    report = {
+        "software_version": "0.9.1",
+        "registry": {"patients": 120, "admissions": 180, "diagnoses": 950},
+        "models": [
+            {
+                "disease": "heart",
+                "kind": "local",
+                "version": "v1.2+local-ab12cd34",
+                "base_version": "v1.2",
+                "kept_at": "2026-12-07T10:00:00+00:00",
+            }
+        ],
+    }
+    assert client.put("/api/v1/nodes/me/inventory", json=report, headers=node).status_code == 204
+    scientist = make_logged_in(client, db, "data_scientist")
+    (hospital,) = [
+        h
+        for h in client.get("/api/v1/network", headers=scientist.headers).json()
+        if h["id"] == hospital_id
+    ]
+    (shown,) = hospital["nodes"]
+    assert shown["software_version"] == "0.9.1" and shown["registered"]["diagnoses"] == 950
+    assert shown["models_held"][0]["version"] == "v1.2+local-ab12cd34"
+    assert shown["reported_at"] is not None
+    for bad in (
+        {**report, "registry": {"patients": -1, "admissions": 0, "diagnoses": 0}},
+        {**report, "registry": {**report["registry"], "names": ["Ada"]}},  # counts only
+        {**report, "models": [{**report["models"][0], "kind": "stolen"}]},
+        {"registry": report["registry"]},
+    ):
+        refused = client.put("/api/v1/nodes/me/inventory", json=bad, headers=node)
+        assert refused.status_code == 422, bad
+    assert client.put("/api/v1/nodes/me/inventory", json=report).status_code == 401

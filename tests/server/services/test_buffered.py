@@ -67,7 +67,7 @@ def test_three_contributions_make_a_checkpoint_weighted_by_rows_and_staleness(
     assert made.provenance["source"] == "buffered contributions"
     assert made.provenance["staleness"] == [0, 0, 0] and made.provenance["hospitals"] == 3
     assert made.stage in ("promoted", "trained")
-    assert "reason" in made.card["promotion"] and "95 % CI" in made.card["promotion"]["reason"]
+    assert "reason" in made.card["promotion"] and "90 % CI" in made.card["promotion"]["reason"]
     store = rounds.client.app.state.artifact_store  # type: ignore[attr-defined]
     base = DiseaseModel.from_bytes(store.get(versions["v1.0"].artifact_key)).parameters
     after = DiseaseModel.from_bytes(store.get(made.artifact_key)).parameters

@@ -48,7 +48,7 @@ def test_a_good_round_deploys_the_next_version_and_everyone_sees_it(rounds: Roun
     done = rounds.round(round_id)
     assert done["status"] == "deployed", done["reason"]
     assert done["result_version"] == "v1.1" == rounds.active()
-    assert "promoted, better: accuracy +" in done["reason"] and "95 % CI" in done["reason"]
+    assert "promoted, better: accuracy +" in done["reason"] and "90 % CI" in done["reason"]
     assert done["evaluation"]["federated"]["candidate"]["accuracy"] == pytest.approx(0.81)
     # The node learns the outcome when it asks.
     mine = rounds.client.get(f"/api/v1/nodes/rounds/{round_id}", headers=rounds.node_headers(0))

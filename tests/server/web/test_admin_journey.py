@@ -91,7 +91,7 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
             validation = page.locator("#validation-table")
             expect(validation).to_contain_text("Server held-out data")
             expect(validation).to_contain_text("Federated evaluation (3 hospitals)")
-            expect(page.locator("#promotion-reason")).to_contain_text("95 % CI")
+            expect(page.locator("#promotion-reason")).to_contain_text("90 % CI")
             look(page, "admin-round-decided")
 
             page.goto(server.url + "/admin/models#heart")
