@@ -96,12 +96,29 @@ def sums_of(differences: np.ndarray) -> PairedSums:
 def paired_sums(
     labels: np.ndarray, served: np.ndarray, candidate: np.ndarray
 ) -> dict[str, PairedSums]:
-    """What one site reports about its rows: the sums for accuracy and for the Brier score."""
+    """What one site reports about its rows: the sums for accuracy and for the Brier score.
+    Binary models give P(positive) per row; categorical ones a row of class probabilities,
+    where "correct" is the most probable class and the error is summed over the classes."""
+    served, candidate = (
+        np.asarray(served, dtype=np.float64),
+        np.asarray(candidate, dtype=np.float64),
+    )
+    if served.ndim == 2:
+        index = np.asarray(labels, dtype=np.int64)
+        onehot = np.eye(served.shape[1])[index]
+        served_correct = (served.argmax(axis=1) == index).astype(np.float64)
+        candidate_correct = (candidate.argmax(axis=1) == index).astype(np.float64)
+        served_error = np.square(served - onehot).sum(axis=1)
+        candidate_error = np.square(candidate - onehot).sum(axis=1)
+        return {
+            "accuracy": sums_of(candidate_correct - served_correct),
+            "brier": sums_of(served_error - candidate_error),
+        }
     labels = np.asarray(labels, dtype=np.float64)
-    served_correct = ((np.asarray(served) >= THRESHOLD) == (labels == 1)).astype(np.float64)
-    candidate_correct = ((np.asarray(candidate) >= THRESHOLD) == (labels == 1)).astype(np.float64)
-    served_error = np.square(np.asarray(served, dtype=np.float64) - labels)
-    candidate_error = np.square(np.asarray(candidate, dtype=np.float64) - labels)
+    served_correct = ((served >= THRESHOLD) == (labels == 1)).astype(np.float64)
+    candidate_correct = ((candidate >= THRESHOLD) == (labels == 1)).astype(np.float64)
+    served_error = np.square(served - labels)
+    candidate_error = np.square(candidate - labels)
     return {
         "accuracy": sums_of(candidate_correct - served_correct),
         "brier": sums_of(served_error - candidate_error),

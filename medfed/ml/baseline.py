@@ -12,7 +12,7 @@ import torch
 from medfed.core.catalog import DiseaseSpec
 from medfed.ml import metrics
 from medfed.ml.datasets import LabelledData
-from medfed.ml.model import Architecture, DiseaseModel, forward_logits, sigmoid
+from medfed.ml.model import Architecture, DiseaseModel, forward_logits, probabilities
 from medfed.ml.network import build_network, get_parameters
 from medfed.ml.preprocess import fit_preprocessor
 from medfed.ml.splits import group_split, stratified_folds, stratified_split
@@ -86,8 +86,10 @@ def fit(spec: DiseaseSpec, data: LabelledData, candidate: Candidate, seed: int) 
 
 def evaluate(model: DiseaseModel, data: LabelledData) -> tuple[dict[str, object], np.ndarray]:
     inputs = model.preprocessor.transform(data.rows)
-    probabilities = sigmoid(forward_logits(model.architecture, model.parameters, inputs))
-    return metrics.summary(data.labels, probabilities), probabilities
+    predicted = probabilities(
+        model.architecture, forward_logits(model.architecture, model.parameters, inputs)
+    )
+    return metrics.summary(data.labels, predicted), predicted
 
 
 def select_candidate(
@@ -128,7 +130,7 @@ def train_baseline(
     train, test = data.subset(train_index), data.subset(test_index)
     candidate, selection = select_candidate(spec, train, seed)
     model = fit(spec, train, candidate, seed)
-    test_summary, probabilities = evaluate(model, test)
+    test_summary, test_probabilities = evaluate(model, test)
     train_summary, _ = evaluate(model, train)
     card = {
         "disease": spec.id,
@@ -137,7 +139,7 @@ def train_baseline(
         "parameters": int(model.parameters.shape[0]),
         "metrics": test_summary,
         "train_metrics": train_summary,
-        "calibration": metrics.calibration(test.labels, probabilities),
+        "calibration": metrics.calibration(test.labels, test_probabilities),
         "rows": {
             "total": len(data),
             "train": len(train),

@@ -1,4 +1,8 @@
-"""Classification metrics for binary risk models (pure NumPy)."""
+"""Classification metrics for binary and categorical risk models (pure NumPy).
+
+Binary models give P(positive) per row, shape (rows,); categorical ones a probability per
+class, shape (rows, classes), with labels holding the class index.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +70,8 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
 
 
 def summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:
+    if np.ndim(probabilities) == 2:
+        return multiclass_summary(labels, probabilities)
     return {
         "accuracy": round(accuracy(labels, probabilities), 4),
         "roc_auc": round(roc_auc(labels, probabilities), 4),
@@ -73,4 +79,43 @@ def summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:
         "brier": round(brier(labels, probabilities), 4),
         "rows": len(labels),
         "positives": int(np.sum(labels)),
+    }
+
+
+def multiclass_brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Brier's original score: the squared distance to the one-hot outcome, summed over the
+    classes and averaged over rows (0 is perfect, 2 the worst)."""
+    onehot = np.eye(probabilities.shape[1])[np.asarray(labels, dtype=np.int64)]
+    return float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1)))
+
+
+def confusion(labels: np.ndarray, probabilities: np.ndarray) -> list[list[int]]:
+    """Rows: the true class; columns: the most probable class."""
+    classes = probabilities.shape[1]
+    table = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(table, (np.asarray(labels, dtype=np.int64), probabilities.argmax(axis=1)), 1)
+    return table.tolist()
+
+
+def multiclass_summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:
+    """Accuracy of the most probable class, macro one-vs-rest ROC AUC (classes absent from the
+    rows are left out of the mean), recall per class, the confusion matrix and the Brier score."""
+    labels = np.asarray(labels, dtype=np.int64)
+    classes = probabilities.shape[1]
+    predicted = probabilities.argmax(axis=1)
+    aucs = [roc_auc((labels == k).astype(int), probabilities[:, k]) for k in range(classes)]
+    present = [a for a in aucs if not np.isnan(a)]
+    recall = [
+        round(float(np.mean(predicted[labels == k] == k)), 4) if np.any(labels == k) else None
+        for k in range(classes)
+    ]
+    return {
+        "accuracy": round(float(np.mean(predicted == labels)), 4),
+        "roc_auc": round(float(np.mean(present)), 4) if present else float("nan"),
+        "roc_auc_per_class": [None if np.isnan(a) else round(float(a), 4) for a in aucs],
+        "recall_per_class": recall,
+        "confusion": confusion(labels, probabilities),
+        "brier": round(multiclass_brier(labels, probabilities), 4),
+        "rows": len(labels),
+        "per_class_rows": np.bincount(labels, minlength=classes).tolist(),
     }

@@ -23,39 +23,63 @@ ARTIFACT_FORMAT = "medfed-model/1"
 class Architecture:
     kind: Literal["logistic", "mlp"]
     hidden: int = 0
+    # One logit (binary: the positive class through a sigmoid), or one per class of a
+    # categorical outcome (a softmax over them).
+    outputs: int = 1
 
     def parameter_count(self, inputs: int) -> int:
         if self.kind == "logistic":
-            return inputs + 1
-        return self.hidden * inputs + self.hidden + self.hidden + 1
+            return (inputs + 1) * self.outputs
+        return self.hidden * inputs + self.hidden + (self.hidden + 1) * self.outputs
 
     def describe(self) -> str:
-        return (
+        family = (
             "logistic regression"
             if self.kind == "logistic"
             else f"MLP, {self.hidden} hidden ReLU units"
         )
+        if self.outputs == 1:
+            return family
+        softmax = "multinomial " + family if self.kind == "logistic" else family + ", softmax"
+        return f"{softmax} over {self.outputs} classes"
 
 
 def forward_logits(
     architecture: Architecture, parameters: np.ndarray, inputs: np.ndarray
 ) -> np.ndarray:
-    """Logits for a batch; the parameter layout is PyTorch's (weight, bias per layer, row-major)."""
-    width = inputs.shape[1]
+    """Logits for a batch: shape (rows,) for one output, (rows, outputs) for several. The
+    parameter layout is PyTorch's (weight, bias per layer, row-major)."""
+    width, outputs = inputs.shape[1], architecture.outputs
     if architecture.kind == "logistic":
-        return np.asarray(inputs @ parameters[:width] + parameters[width])
+        if outputs == 1:
+            return np.asarray(inputs @ parameters[:width] + parameters[width])
+        weights = parameters[: outputs * width].reshape(outputs, width)
+        return np.asarray(inputs @ weights.T + parameters[outputs * width :])
     hidden = architecture.hidden
     w1 = parameters[: hidden * width].reshape(hidden, width)
     offset = hidden * width
     b1 = parameters[offset : offset + hidden]
-    w2 = parameters[offset + hidden : offset + 2 * hidden]
-    b2 = parameters[offset + 2 * hidden]
+    offset += hidden
     activations = np.maximum(inputs @ w1.T + b1, 0.0)
-    return np.asarray(activations @ w2 + b2)
+    if outputs == 1:
+        return np.asarray(activations @ parameters[offset : offset + hidden] + parameters[-1])
+    w2 = parameters[offset : offset + outputs * hidden].reshape(outputs, hidden)
+    return np.asarray(activations @ w2.T + parameters[offset + outputs * hidden :])
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * logits)))  # overflow-free logistic function
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits of shape (rows, classes), without overflow."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True))
+
+
+def probabilities(architecture: Architecture, logits: np.ndarray) -> np.ndarray:
+    """P(positive) per row for one output; per-class probabilities for several."""
+    return sigmoid(logits) if architecture.outputs == 1 else softmax(logits)
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,9 @@ class DiseaseModel:
         return forward_logits(self.architecture, self.parameters, inputs)
 
     def predict_proba(self, rows: list[dict[str, Value]]) -> np.ndarray:
-        return sigmoid(self.logits_from_inputs(self.preprocessor.transform(rows)))
+        """P(positive) per row, shape (rows,); or per class, shape (rows, classes)."""
+        logits = self.logits_from_inputs(self.preprocessor.transform(rows))
+        return probabilities(self.architecture, logits)
 
     def with_parameters(self, parameters: np.ndarray) -> DiseaseModel:
         if parameters.shape != self.parameters.shape:
@@ -92,7 +118,11 @@ class DiseaseModel:
             "format": ARTIFACT_FORMAT,
             "disease": self.disease,
             "schema_hash": self.schema_hash,
-            "architecture": {"kind": self.architecture.kind, "hidden": self.architecture.hidden},
+            "architecture": {
+                "kind": self.architecture.kind,
+                "hidden": self.architecture.hidden,
+                "outputs": self.architecture.outputs,
+            },
             "preprocessor": self.preprocessor.to_dict(),
         }
         buffer = io.BytesIO()

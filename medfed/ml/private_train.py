@@ -24,7 +24,7 @@ from medfed.core.errors import PrivacyTargetUnreachable
 from medfed.fl.privacy import certifiable, orders_for, smallest_epsilon
 from medfed.ml.accounting import Mechanism, composed_epsilon
 from medfed.ml.model import Architecture
-from medfed.ml.network import build_network, get_parameters, set_parameters
+from medfed.ml.network import build_network, get_parameters, loss_for, set_parameters
 
 ProgressCallback = Callable[[int, int, float], None]
 
@@ -141,7 +141,7 @@ def train_locally(
                 max_grad_norm=config.max_grad_norm,
             )
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
-    loss_function = nn.BCEWithLogitsLoss()
+    loss_function = loss_for(architecture)
     total = planned_steps
     step = 0
     for _ in range(math.ceil(total / steps_per_epoch)):
@@ -152,7 +152,7 @@ def train_locally(
             if len(targets) == 0:  # Poisson sampling can draw an empty batch; it still counts
                 optimiser.step() if engine is None else _empty_private_step(optimiser)
             else:
-                loss = loss_function(network(features).squeeze(-1), targets)
+                loss = loss_function(network(features), targets)
                 loss.backward()
                 optimiser.step()
             if config.proximal_mu > 0:

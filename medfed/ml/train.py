@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from medfed.ml.model import Architecture
-from medfed.ml.network import build_network, get_parameters, set_parameters
+from medfed.ml.network import build_network, get_parameters, loss_for, set_parameters
 
 ProgressCallback = Callable[[int, int, float], None]  # (step, total_steps, loss)
 
@@ -37,7 +36,7 @@ def train_parameters(
     initial: np.ndarray | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """Minimise logistic loss + L2 (+ mu/2 ||w - w_initial||^2, Li et al. 2020 FedProx)."""
+    """Minimise cross-entropy (binary or over the classes) + L2 (+ mu/2 ||w - w_initial||^2, Li et al. 2020 FedProx)."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     network = build_network(architecture, inputs.shape[1])
@@ -51,7 +50,7 @@ def train_parameters(
         optimiser = torch.optim.SGD(network.parameters(), lr=config.learning_rate)
     else:
         optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-    loss_function = nn.BCEWithLogitsLoss()
+    loss_function = loss_for(architecture)
     rows = len(features)
     batch = config.batch_size or rows
     steps_per_epoch = max(1, -(-rows // batch))
@@ -62,8 +61,7 @@ def train_parameters(
         for start in range(0, rows, batch):
             index = order[start : start + batch]
             optimiser.zero_grad()
-            logits = network(features[index]).squeeze(-1)
-            loss = loss_function(logits, targets[index])
+            loss = loss_function(network(features[index]), targets[index])
             penalty = sum((p**2).sum() for p in network.parameters() if p.dim() > 1)
             loss = loss + config.weight_decay * 0.5 * penalty
             if config.proximal_mu > 0:

@@ -24,7 +24,7 @@ from medfed.core.errors import ConfigurationError, InvalidInput
 from medfed.fl.privacy import Spend, choose_delta, default_learning_rate, effective_cap
 from medfed.ml import metrics
 from medfed.ml.accounting import Mechanism
-from medfed.ml.model import DiseaseModel, forward_logits, sigmoid
+from medfed.ml.model import DiseaseModel, forward_logits, probabilities
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
 from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
@@ -160,19 +160,20 @@ def evaluate(
 ) -> dict[str, object]:
     if len(labels) == 0:
         return {"rows": 0}
-    probabilities = np.concatenate(
+    predicted = np.concatenate(
         [
-            sigmoid(
+            probabilities(
+                model.architecture,
                 forward_logits(
                     model.architecture,
                     parameters,
                     np.asarray(inputs[i : i + 65536], dtype=np.float64),
-                )
+                ),
             )
             for i in range(0, len(labels), 65536)
         ]
     )
-    return metrics.summary(np.asarray(labels, dtype=np.int64), probabilities)
+    return metrics.summary(np.asarray(labels, dtype=np.int64), predicted)
 
 
 @dataclass
@@ -340,7 +341,7 @@ def validation_probabilities(
     try:
         data = prepare(spec, model, request, workdir, min_rows=min_rows)
         logits = model.logits_from_inputs(np.asarray(data.valid_inputs))
-        return np.asarray(data.valid_labels).copy(), sigmoid(logits)
+        return np.asarray(data.valid_labels).copy(), probabilities(model.architecture, logits)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -182,3 +182,16 @@ def test_the_level_sets_how_much_evidence_promotes() -> None:
     assert decide(evidence, "accuracy", level=0.90).promote
     assert not decide(evidence, "accuracy", level=0.95).promote
     assert "95 % CI" in decide(evidence, "accuracy", level=0.95).reason
+
+
+def test_categorical_models_are_compared_on_the_same_rows() -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, size=600)
+    onehot = np.eye(3)[labels]
+    served = 0.5 * onehot + 0.5 * rng.dirichlet(np.ones(3), size=600)
+    better = 0.8 * onehot + 0.2 * rng.dirichlet(np.ones(3), size=600)
+    sums = paired_sums(labels, served, better)
+    assert sums["brier"].mean > 0 and sums["accuracy"].mean >= 0
+    assert decide(Evidence(sums["accuracy"], sums["brier"]), "brier").promote
+    worse = paired_sums(labels, better, served)
+    assert not decide(Evidence(worse["accuracy"], worse["brier"]), "brier").promote

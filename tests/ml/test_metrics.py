@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,3 +37,26 @@ def test_perfectly_calibrated_bins_have_zero_error() -> None:
     labels = np.asarray([1, 0, 0, 0, 1, 1, 1, 0])
     result = metrics.calibration(labels, probabilities)
     assert result["expected_calibration_error"] == 0.0
+
+
+def test_categorical_metrics_count_each_class() -> None:
+    labels = np.asarray([0, 0, 1, 1, 2, 2])
+    probabilities = np.asarray(
+        [
+            [0.8, 0.1, 0.1],
+            [0.4, 0.5, 0.1],  # a low-risk row called medium
+            [0.1, 0.8, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.2, 0.7],
+            [0.1, 0.1, 0.8],
+        ]
+    )
+    result = metrics.summary(labels, probabilities)
+    assert result["accuracy"] == round(5 / 6, 4)
+    assert result["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 2]]
+    assert result["recall_per_class"] == [0.5, 1.0, 1.0]
+    assert result["per_class_rows"] == [2, 2, 2]
+    assert 0.9 < result["roc_auc"] <= 1.0
+    perfect = np.eye(3)[labels]
+    assert metrics.multiclass_brier(labels, perfect) == 0.0
+    assert metrics.multiclass_brier(labels, np.full((6, 3), 1 / 3)) == pytest.approx(2 / 3)

@@ -8,7 +8,7 @@ from opacus.accountants import RDPAccountant
 
 from medfed.core.errors import PrivacyTargetUnreachable
 from medfed.fl.privacy import COMMON_ORDERS, RDP_ORDERS, orders_for, smallest_epsilon
-from medfed.ml.model import Architecture
+from medfed.ml.model import Architecture, forward_logits
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
 
 
@@ -109,3 +109,23 @@ def test_local_steps_take_exactly_that_many_steps_whatever_the_hospitals_size(
     accountant = RDPAccountant()
     accountant.history = [(result.noise_multiplier, result.sample_rate, steps)]
     assert abs(accountant.get_epsilon(delta=1e-5) - result.epsilon) < 1e-6
+
+
+def test_a_categorical_model_learns_its_classes_with_and_without_dp() -> None:
+    rng = np.random.default_rng(3)
+    inputs = rng.normal(size=(3000, 2))
+    score = inputs[:, 0] + 0.3 * rng.normal(size=3000)
+    labels = np.digitize(score, [-0.5, 0.5]).astype(np.uint8)  # low, medium, high
+    architecture = Architecture("logistic", outputs=3)
+    for target in (None, 3.0):
+        result = train_locally(
+            architecture,
+            inputs,
+            labels,
+            np.zeros(architecture.parameter_count(2)),
+            LocalTrainingConfig(epochs=5, target_epsilon=target, learning_rate=0.5, seed=0),
+        )
+        logits = forward_logits(architecture, result.parameters, inputs)
+        accuracy = float(np.mean(logits.argmax(axis=1) == labels))
+        assert accuracy > 0.75, (target, accuracy)
+        assert (target is None) == math.isinf(result.epsilon)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -431,7 +432,11 @@ def test_a_strong_privacy_round_completes_and_a_node_that_cannot_certify_it_decl
         (job,) = agent.state.jobs()
         assert job.result is not None
         kept_back = job.result["rows_validation"]
-        assert 0.03 < kept_back / (kept_back + job.result["rows_train"]) < 0.17
+        # Exactly the rows this node's split seed draws at the round's 10 % (not 20 %).
+        draws = np.random.default_rng(agent.state.split_seed()).random(
+            kept_back + job.result["rows_train"]
+        )
+        assert kept_back == int((draws < 0.1).sum()) != int((draws < 0.2).sum())
 
 
 def test_a_node_refuses_a_validation_share_outside_its_bounds() -> None:
