@@ -97,10 +97,25 @@ class RiskBand(SpecModel):
 
 
 class TargetSpec(SpecModel):
+    """The outcome column: binary (the values meaning positive and negative) or categorical
+    (`classes`, in rising order of risk, each with the values that mean it)."""
+
     column: str
     aliases: tuple[str, ...] = ()
-    positive: tuple[str, ...]
-    negative: tuple[str, ...]
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    classes: tuple[Category, ...] = ()
+
+    @model_validator(mode="after")
+    def _binary_or_categorical(self) -> TargetSpec:
+        binary = bool(self.positive or self.negative)
+        if self.classes and binary:
+            raise ValueError("a target is binary (positive/negative) or has classes, not both")
+        if not self.classes and not (self.positive and self.negative):
+            raise ValueError("a binary target needs both positive and negative values")
+        if self.classes and len(self.classes) < 3:
+            raise ValueError("a categorical target needs at least three classes (two: binary)")
+        return self
 
 
 class GroupSpec(SpecModel):
@@ -145,13 +160,13 @@ class DiseaseSpec(SpecModel):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
     description: str
-    positive_label: str
-    negative_label: str
+    positive_label: str = ""  # binary outcomes: both labels and the risk bands are required
+    negative_label: str = ""
     # The positive outcome as it reads inside a sentence ("the probability of heart disease").
     outcome: str | None = None
     primary_metric: Literal["roc_auc", "accuracy"] = "roc_auc"
     model_families: tuple[Literal["logistic", "mlp"], ...] = ("logistic", "mlp")
-    risk_bands: tuple[RiskBand, ...]
+    risk_bands: tuple[RiskBand, ...] = ()  # categorical outcomes: their classes are the bands
     features: tuple[Feature, ...]
     dataset: DatasetSpec
     references: dict[Literal["accuracy", "roc_auc"], float] = Field(default_factory=dict)
@@ -161,11 +176,33 @@ class DiseaseSpec(SpecModel):
     def condition(self) -> str:
         return self.outcome or self.title.lower()
 
+    @property
+    def categorical(self) -> bool:
+        return bool(self.dataset.target.classes)
+
+    @property
+    def outputs(self) -> int:
+        """The model's outputs: one logit for a binary outcome, one per class otherwise."""
+        return len(self.dataset.target.classes) if self.categorical else 1
+
+    @property
+    def class_labels(self) -> tuple[str, ...]:
+        if self.categorical:
+            return tuple(c.label for c in self.dataset.target.classes)
+        return (self.negative_label, self.positive_label)
+
     @model_validator(mode="after")
     def _bands_and_names(self) -> DiseaseSpec:
-        bounds = [band.below for band in self.risk_bands]
-        if bounds != sorted(bounds) or bounds[-1] <= 1.0:
-            raise ValueError("risk bands must be in rising order and the last must cover 1.0")
+        if not self.categorical:
+            if not (self.positive_label and self.negative_label and self.risk_bands):
+                raise ValueError(
+                    "a binary outcome needs positive_label, negative_label and risk_bands"
+                )
+            bounds = [band.below for band in self.risk_bands]
+            if bounds != sorted(bounds) or bounds[-1] <= 1.0:
+                raise ValueError("risk bands must be in rising order and the last must cover 1.0")
+        elif self.risk_bands:
+            raise ValueError("a categorical outcome's classes are its bands: drop risk_bands")
         names = [feature.name for feature in self.features]
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")

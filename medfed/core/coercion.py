@@ -151,8 +151,14 @@ def _coerce_category(feature: Feature, raw: object) -> str:
 
 
 def parse_label(spec: DiseaseSpec, raw: str) -> int | None:
-    """1 for the spec's positive outcome, 0 for negative, None for anything else."""
+    """1 for the spec's positive outcome, 0 for negative; for a categorical outcome the index
+    of its class (by code, label or alias); None for anything else."""
     key = normalise_name(raw)
+    for index, option in enumerate(spec.dataset.target.classes):
+        if key in {normalise_name(v) for v in (option.code, option.label, *option.aliases)}:
+            return index
+    if spec.categorical:
+        return None
     if key in {normalise_name(v) for v in spec.dataset.target.positive}:
         return 1
     if key in {normalise_name(v) for v in spec.dataset.target.negative}:

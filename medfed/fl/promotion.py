@@ -143,6 +143,8 @@ class AucComparison:
 
 def compare_auc(labels: np.ndarray, served: np.ndarray, candidate: np.ndarray) -> AucComparison:
     """Two AUCs on the same rows with DeLong's variance of their difference."""
+    if np.ndim(served) != 1:
+        raise ValueError("DeLong's comparison is for binary models (categorical: Brier, accuracy)")
     labels = np.asarray(labels)
     positive, negative = labels == 1, labels == 0
     m, n = int(positive.sum()), int(negative.sum())

@@ -71,13 +71,14 @@ def fit(spec: DiseaseSpec, data: LabelledData, candidate: Candidate, seed: int) 
     preprocessor = fit_preprocessor(spec, data.rows)
     inputs = preprocessor.transform(data.rows)
     config = dataclasses.replace(candidate.config, seed=seed)
-    parameters = train_parameters(candidate.architecture, inputs, data.labels, config)
+    architecture = dataclasses.replace(candidate.architecture, outputs=spec.outputs)
+    parameters = train_parameters(architecture, inputs, data.labels, config)
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(inputs), size=min(BACKGROUND_ROWS, len(inputs)), replace=False)
     return DiseaseModel(
         spec.id,
         spec.schema_hash,
-        candidate.architecture,
+        architecture,
         preprocessor,
         parameters,
         inputs[np.sort(picked)],
@@ -135,16 +136,16 @@ def train_baseline(
     card = {
         "disease": spec.id,
         "title": spec.title,
-        "architecture": candidate.architecture.describe(),
+        "architecture": model.architecture.describe(),
         "parameters": int(model.parameters.shape[0]),
         "metrics": test_summary,
         "train_metrics": train_summary,
-        "calibration": metrics.calibration(test.labels, test_probabilities),
+        "calibration": metrics.reliability(test.labels, test_probabilities),
         "rows": {
             "total": len(data),
             "train": len(train),
             "test": len(test),
-            "positive_rate": round(float(data.labels.mean()), 4),
+            **_rates(spec, data.labels),
         },
         "split": _describe_split(spec, data, test_index),
         "selection": {
@@ -153,11 +154,27 @@ def train_baseline(
             "candidates": selection,
             "chosen": candidate.label(),
         },
-        "training": {**candidate.config.as_dict(), "seed": seed, "loss": "logistic loss + L2"},
+        "training": {
+            **candidate.config.as_dict(),
+            "seed": seed,
+            "loss": "softmax cross-entropy + L2" if spec.categorical else "logistic loss + L2",
+        },
         "data_source": spec.dataset.source,
         "cleaning": data.report.as_dict(),
     }
     return BaselineResult(model, card, train_index, test_index)
+
+
+def _rates(spec: DiseaseSpec, labels: np.ndarray) -> dict[str, object]:
+    if not spec.categorical:
+        return {"positive_rate": round(float(labels.mean()), 4)}
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=spec.outputs)
+    return {
+        "class_rates": {
+            label: round(float(count) / max(1, len(labels)), 4)
+            for label, count in zip(spec.class_labels, counts, strict=True)
+        }
+    }
 
 
 def _describe_split(spec: DiseaseSpec, data: LabelledData, test_index: np.ndarray) -> str:

@@ -119,3 +119,13 @@ def multiclass_summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[st
         "rows": len(labels),
         "per_class_rows": np.bincount(labels, minlength=classes).tolist(),
     }
+
+
+def reliability(labels: np.ndarray, predicted: np.ndarray) -> dict[str, object]:
+    """The calibration table of any model: binary, P(positive) against the outcome;
+    categorical, every class's probability against whether the row is of that class, pooled
+    over the classes (one-vs-rest)."""
+    if np.ndim(predicted) == 1:
+        return calibration(labels, predicted)
+    onehot = np.eye(predicted.shape[1])[np.asarray(labels, dtype=np.int64)]
+    return calibration(onehot.ravel(), np.asarray(predicted).ravel())

@@ -2,16 +2,20 @@
 (the global one fine-tuned here with DP), per disease, with both scored on the same local
 validation rows so staff can see which fits their patients better.
 
-Files live in `models/<disease>/` in the node home: `global.npz` and `local.npz` (artifacts in
-MedFed's model format) each beside a `.json` with where it came from and its local metrics. Each
-file is written whole (temporary file, fsync, rename), so a crash leaves the previous pair or
-the new one, never half of either.
+Files live in `models/<disease>/` in the node home: `global.json` and `local.json` say where
+each model came from, its local metrics and which artifact holds it (`<kind>-<sha256>.npz`, in
+MedFed's model format). The artifact is written first under its own name, then the description
+(each file whole: temporary file, fsync, rename), then older artifacts are removed: a crash at
+any point leaves a description naming a complete artifact, the previous one or the new one. The
+local model names the global version it was fine-tuned from, so a crash between keeping the
+two shows as a local model based on an older global one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +38,7 @@ class HeldModel:
     job_id: str | None = None
     epsilon: float | None = None  # what fine-tuning cost (local models)
     rows_train: int | None = None
+    artifact: str = ""  # the file in the disease's folder that holds it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,11 +49,27 @@ def _folder(node_home: Path, disease: str) -> Path:
 
 
 def keep(node_home: Path, model: DiseaseModel, info: HeldModel) -> HeldModel:
-    """Write the artifact, then its description (a description never names a missing file)."""
+    """Write the artifact, then the description naming it, then drop the artifacts it replaced."""
     folder = _folder(node_home, info.disease)
-    write_private_file(folder / f"{info.kind}.npz", model.to_bytes())
-    write_private_file(folder / f"{info.kind}.json", json.dumps(info.as_dict(), indent=1))
-    return info
+    blob = model.to_bytes()
+    name = f"{info.kind}-{hashlib.sha256(blob).hexdigest()[:16]}.npz"
+    write_private_file(folder / name, blob)
+    kept = replace(info, artifact=name)
+    write_private_file(folder / f"{info.kind}.json", json.dumps(kept.as_dict(), indent=1))
+    for older in folder.glob(f"{info.kind}-*.npz"):
+        if older.name != name:
+            older.unlink(missing_ok=True)
+    return kept
+
+
+def _described(node_home: Path, disease: str, kind: Kind) -> HeldModel | None:
+    """The description of a held model whose artifact is there, or None."""
+    folder = _folder(node_home, disease)
+    described = folder / f"{kind}.json"
+    if not described.is_file():
+        return None
+    info = HeldModel(**json.loads(described.read_text(encoding="utf-8")))
+    return info if info.artifact and (folder / info.artifact).is_file() else None
 
 
 def held(node_home: Path, disease: str | None = None) -> list[HeldModel]:
@@ -58,23 +79,17 @@ def held(node_home: Path, disease: str | None = None) -> list[HeldModel]:
         diseases = [disease]
     else:
         diseases = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    found = []
-    for name in diseases:
-        for kind in KINDS:
-            described = _folder(node_home, name) / f"{kind}.json"
-            if described.is_file() and described.with_suffix(".npz").is_file():
-                found.append(HeldModel(**json.loads(described.read_text(encoding="utf-8"))))
-    return found
+    found = [_described(node_home, name, kind) for name in diseases for kind in KINDS]
+    return [info for info in found if info is not None]
 
 
 def load(node_home: Path, disease: str, kind: Kind) -> tuple[DiseaseModel, HeldModel]:
-    folder = _folder(node_home, disease)
-    described, artifact = folder / f"{kind}.json", folder / f"{kind}.npz"
-    if not (described.is_file() and artifact.is_file()):
+    info = _described(node_home, disease, kind)
+    if info is None:
         raise NotFound(
             f"This node holds no {kind} {disease} model yet: run medfed node personalise FILE "
             f"--disease {disease} (it fetches the global model and fine-tunes the local one).",
             field="disease",
         )
-    info = HeldModel(**json.loads(described.read_text(encoding="utf-8")))
+    artifact = _folder(node_home, disease) / info.artifact
     return DiseaseModel.from_bytes(artifact.read_bytes()), info

@@ -107,6 +107,8 @@ class IntakeReport:
     rows: int = 0
     valid_rows: int = 0
     positives: int = 0
+    # Rows per class of a categorical outcome (empty for a binary one).
+    class_counts: list[int] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # feature -> column header
     ignored_columns: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
@@ -140,7 +142,10 @@ class IntakeReport:
             reasons.append(
                 f"{self.valid_rows} usable rows; the network's policy needs at least {self.min_rows}"
             )
-        if self.valid_rows and self.positives in (0, self.valid_rows):
+        if self.class_counts:
+            if self.valid_rows and sum(1 for c in self.class_counts if c) < 2:
+                reasons.append("every row has the same outcome: training needs two classes or more")
+        elif self.valid_rows and self.positives in (0, self.valid_rows):
             only = "positive" if self.positives else "negative"
             reasons.append(f"every row is {only}: training needs both classes")
         return reasons
@@ -157,6 +162,7 @@ class IntakeReport:
             "rows": self.rows,
             "valid_rows": self.valid_rows,
             "positives": self.positives,
+            "class_counts": self.class_counts or None,
             "class_balance": round(self.positives / self.valid_rows, 4)
             if self.valid_rows
             else None,
@@ -233,7 +239,12 @@ def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: Intake
     if match.target_column is None:
         raise IntakeRefused(
             f"No outcome column: add a column named {spec.dataset.target.column!r} "
-            f"({' or '.join(spec.dataset.target.positive)} = {spec.positive_label.lower()})."
+            + (
+                f"(one of {', '.join(c.code for c in spec.dataset.target.classes)})."
+                if spec.categorical
+                else f"({' or '.join(spec.dataset.target.positive)} = "
+                f"{spec.positive_label.lower()})."
+            )
         )
     if match.missing_required:
         labels = ", ".join(spec.feature(n).label for n in match.missing_required)
@@ -281,6 +292,8 @@ def read_rows(
     The rows yielded are shared with later reads: callers must not change them.
     """
     report = report if report is not None else IntakeReport(spec.id, str(path))
+    if spec.categorical and not report.class_counts:
+        report.class_counts = [0] * spec.outputs
     report.min_rows = min_rows
     report.skip_invalid_rows = skip_invalid_rows
     try:
@@ -365,7 +378,10 @@ def _stream_rows(
             for name, value in row.items():
                 report.columns[name].add(value)
             report.valid_rows += 1
-            report.positives += label
+            if report.class_counts:
+                report.class_counts[label] += 1
+            else:
+                report.positives += label
             yield row, label
         if rows_seen < IDENTIFIER_SAMPLE_ROWS:
             report.identifiers.extend(_new_findings(scanner, report))
@@ -417,7 +433,13 @@ def _parse_row(
             )
     label = parse_label(spec, cells[layout.target_column])
     if label is None:
-        accepted = ", ".join([*spec.dataset.target.positive, *spec.dataset.target.negative])
+        accepted = ", ".join(
+            [
+                *spec.dataset.target.positive,
+                *spec.dataset.target.negative,
+                *(c.code for c in spec.dataset.target.classes),
+            ]
+        )
         return (
             {},
             0,

@@ -195,3 +195,8 @@ def test_categorical_models_are_compared_on_the_same_rows() -> None:
     assert decide(Evidence(sums["accuracy"], sums["brier"]), "brier").promote
     worse = paired_sums(labels, better, served)
     assert not decide(Evidence(worse["accuracy"], worse["brier"]), "brier").promote
+
+
+def test_delong_is_refused_for_class_probabilities() -> None:
+    with pytest.raises(ValueError, match="binary models"):
+        compare_auc(np.asarray([0, 1, 2]), np.eye(3), np.eye(3))

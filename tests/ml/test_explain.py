@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medfed.ml.explain import _exact_linear, _permutation, explain
-from medfed.ml.model import Architecture, DiseaseModel
+from medfed.ml.explain import _exact_linear, _permutation, explain, explain_classes
+from medfed.ml.model import Architecture, DiseaseModel, forward_logits
 from medfed.ml.preprocess import FeatureStats, Preprocessor
 
 PREPROCESSOR = Preprocessor(
@@ -29,7 +29,7 @@ def model_with(architecture: Architecture, seed: int) -> DiseaseModel:
 def test_permutation_estimate_is_exact_for_linear_models(seed: int) -> None:
     model = model_with(Architecture("logistic"), seed)
     inputs = np.asarray([0.7, -1.2, 0.0, 1.0, 0.0])
-    exact, sampled = _exact_linear(model, inputs), _permutation(model, inputs)
+    exact, sampled = _exact_linear(model, inputs, 0), _permutation(model, inputs, 0)
     assert np.allclose(exact.contributions, sampled.contributions, atol=1e-9)
     assert abs(exact.base_value - sampled.base_value) < 1e-9
 
@@ -51,3 +51,22 @@ def test_a_feature_the_model_ignores_gets_zero() -> None:
     ignored = model.with_parameters(parameters)
     explanation = explain(ignored, np.asarray([1.0, 5.0, 1.0, 0.0, 0.0]))
     assert explanation.contributions[1] == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_each_class_of_a_categorical_model_is_explained_exactly(seed: int) -> None:
+    inputs = np.asarray([0.4, -0.9, 0.0, 0.0, 1.0])
+    for architecture in (Architecture("logistic", outputs=3), Architecture("mlp", 5, outputs=3)):
+        model = model_with(architecture, seed)
+        logits = forward_logits(architecture, model.parameters, inputs[None, :])[0]
+        explanations = explain_classes(model, inputs)
+        assert len(explanations) == 3
+        for k, explanation in enumerate(explanations):
+            assert abs(explanation.logit - logits[k]) < 1e-9
+            total = explanation.base_value + explanation.contributions.sum()
+            assert abs(total - explanation.logit) < 1e-9
+    linear = model_with(Architecture("logistic", outputs=3), seed)
+    for k in range(3):  # the closed form and the sampling estimator agree class by class
+        exact, sampled = _exact_linear(linear, inputs, k), _permutation(linear, inputs, k)
+        assert np.allclose(exact.contributions, sampled.contributions, atol=1e-9)

@@ -60,3 +60,11 @@ def test_categorical_metrics_count_each_class() -> None:
     perfect = np.eye(3)[labels]
     assert metrics.multiclass_brier(labels, perfect) == 0.0
     assert metrics.multiclass_brier(labels, np.full((6, 3), 1 / 3)) == pytest.approx(2 / 3)
+
+
+def test_reliability_pools_the_classes_one_vs_rest() -> None:
+    labels = np.asarray([0, 1, 2, 2])
+    table = metrics.reliability(labels, np.eye(3)[labels])
+    assert table["expected_calibration_error"] == 0.0
+    assert sum(b["count"] for b in table["bins"]) == 12  # four rows, three classes each
+    assert metrics.reliability(np.asarray([0, 1]), np.asarray([0.2, 0.8]))["bins"]

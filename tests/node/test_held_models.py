@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,22 @@ def test_kept_models_come_back_whole_with_their_description(tmp_path: Path) -> N
     ]
     model, info = load(tmp_path, "heart", "local")
     assert model.parameters[0] == 2.0 and info.epsilon == 0.5
-    assert oct((tmp_path / "models" / "heart" / "local.npz").stat().st_mode & 0o777) == "0o600"
-    (tmp_path / "models" / "heart" / "local.npz").unlink()  # a description without its model
+    folder = tmp_path / "models" / "heart"
+    assert oct((folder / info.artifact).stat().st_mode & 0o777) == "0o600"
+    # Keeping a new local model replaces the old one's artifact once it is described.
+    newer = keep(tmp_path, _model(3.0), replace(info, version="v1.3+local-cd"))
+    assert load(tmp_path, "heart", "local")[0].parameters[0] == 3.0
+    assert sorted(p.name for p in folder.glob("local-*.npz")) == [newer.artifact]
+    (folder / newer.artifact).unlink()  # a description whose artifact is gone is not held
     assert [m.kind for m in held(tmp_path)] == ["global"]
+
+
+def test_a_crash_before_the_description_keeps_the_previous_model(tmp_path: Path) -> None:
+    first = keep(tmp_path, _model(1.0), HeldModel("heart", "local", "v1", "v1", "t"))
+    folder = tmp_path / "models" / "heart"
+    (folder / "local-0123456789abcdef.npz").write_bytes(_model(9.0).to_bytes())  # then the crash
+    model, info = load(tmp_path, "heart", "local")
+    assert model.parameters[0] == 1.0 and info.artifact == first.artifact
 
 
 def test_the_inventory_is_counts_and_versions_unless_the_hospital_says_no(tmp_path: Path) -> None:

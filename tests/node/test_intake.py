@@ -214,3 +214,46 @@ def test_a_file_above_the_kept_size_streams_every_time(
     monkeypatch.setattr(intake, "_stream_rows", None)  # a second parse would fail loudly
     with pytest.raises(TypeError):
         check(path)
+
+
+def _three_class_diabetes():  # type: ignore[no-untyped-def]
+    from medfed.core.catalog import Category, TargetSpec
+
+    spec = get_disease("diabetes")
+    target = TargetSpec(
+        column="risk",
+        classes=(
+            Category(code="low", label="Low"),
+            Category(code="medium", label="Medium"),
+            Category(code="high", label="High", aliases=("severe",)),
+        ),
+    )
+    dataset = spec.dataset.model_copy(update={"target": target})
+    return spec.model_copy(update={"dataset": dataset, "risk_bands": ()})
+
+
+def test_a_categorical_outcome_is_counted_per_class(tmp_path: Path) -> None:
+    spec = _three_class_diabetes()
+    levels = ["low", "Medium", "severe"]
+    rows = [
+        f"{100 + i % 80},{25 + i % 10}.5,{30 + i % 40},{70 + i % 15},{levels[i % 3]}"
+        for i in range(60)
+    ]
+    path = write(tmp_path, ["glucose,bmi,age,blood_pressure,risk", *rows])
+    report = check_file(spec, path)
+    assert report.ok and report.class_counts == [20, 20, 20]
+    labels = [label for _, label in read_rows(spec, path)]
+    assert labels[:3] == [0, 1, 2]
+    same = write(
+        tmp_path,
+        ["glucose,bmi,age,blood_pressure,risk", *[r.rsplit(",", 1)[0] + ",low" for r in rows]],
+        "same.csv",
+    )
+    assert "same outcome" in " ".join(check_file(spec, same).blocking)
+    odd = write(
+        tmp_path,
+        ["glucose,bmi,age,blood_pressure,risk", *rows, "120,30.5,40,70,extreme"],
+        "odd.csv",
+    )
+    problems = check_file(spec, odd).problems
+    assert problems and "low, medium, high" in problems[0].describe()

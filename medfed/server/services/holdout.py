@@ -78,7 +78,7 @@ class HoldoutData:
         data = self.get(model.disease)
         if data is None:
             return None
-        return metrics.calibration(np.asarray(data.labels), model.predict_proba(data.rows))
+        return metrics.reliability(np.asarray(data.labels), model.predict_proba(data.rows))
 
     def evaluate(self, model: DiseaseModel) -> dict[str, object] | None:
         data = self.get(model.disease)
