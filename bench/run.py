@@ -25,6 +25,7 @@ from typing import Any
 
 import aggregation
 import baselines
+import comorbidity
 import diseases
 import flamby
 import flower
@@ -41,6 +42,7 @@ from harness import README, RESULTS, replace_section, save
 SECTIONS: dict[str, ModuleType] = {
     "flamby": flamby,
     "diseases": diseases,
+    "comorbidity": comorbidity,
     "privacy": privacy,
     "membership": membership,
     "overhead": overhead,

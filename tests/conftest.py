@@ -254,7 +254,7 @@ def db(settings: Settings):  # type: ignore[no-untyped-def]
 def live_server(
     trained_settings: Settings, tmp_path: Path
 ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    """A real `medfed server start` process on a database holding the five baselines."""
+    """A real `medfed server start` process on a database holding the six baselines."""
     env = medfed_env(
         tmp_path / "server-home",
         trained_settings.resolved_database_url,

@@ -27,7 +27,7 @@ def test_every_bundled_dataset_file_is_declared_package_data() -> None:
 def test_the_default_settings_read_the_bundled_copy_and_its_checksums_hold() -> None:
     assert Settings().datasets_dir == PACKAGED_DATASETS_DIR
     sums = read_checksums(PACKAGED_DATASETS_DIR)
-    assert len(sums) == 9
+    assert len(sums) == 12  # nine public files and the three of the synthetic cohort
     for name, digest in sums.items():
         assert sha256_of(PACKAGED_DATASETS_DIR / name) == digest, name
     assert "CC BY 4.0" in (PACKAGED_DATASETS_DIR / "LICENSE.md").read_text()

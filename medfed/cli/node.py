@@ -7,7 +7,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -382,7 +382,18 @@ def personalise(
 @app.command()
 def predict(
     ctx: typer.Context,
-    disease: Annotated[str, typer.Option(help="Which disease.")],
+    disease: Annotated[
+        str | None, typer.Option(help="Which disease (not needed with --patient).")
+    ] = None,
+    secure_id: Annotated[
+        str | None,
+        typer.Option(
+            "--patient", help="A registered patient's secure ID: score an admission's diagnoses."
+        ),
+    ] = None,
+    admission: Annotated[
+        str | None, typer.Option(help="With --patient: which admission (default: the latest).")
+    ] = None,
     value: Annotated[
         list[str] | None,
         typer.Option("--value", help="An input as name=value, e.g. age=63 (repeatable)."),
@@ -392,8 +403,30 @@ def predict(
     ] = None,
 ) -> None:
     """Predict with both models this node holds, side by side; nothing leaves the node."""
-    from medfed.node.local_predict import predict_both  # loads the models
+    from medfed.node.local_predict import predict_admission, predict_both  # loads the models
 
+    node_home = settings_from(ctx).node_home
+    if secure_id is not None:
+        if value or patient_json:
+            raise InvalidInput(
+                "--patient takes the inputs from the registry: leave out --value and --json",
+                field="patient",
+            )
+        answer = predict_admission(node_home, secure_id, admission)
+        found = answer["admission"]
+        console.print(
+            f"{answer['secure_id']}, admission {found['hadm_id']}: "
+            f"{found['inputs']['diagnosis_count']} diagnoses, Charlson conditions: "
+            + (", ".join(f"{c['label']} ({c['codes']})" for c in found["conditions"]) or "none")
+        )
+        for note in found["notes"]:
+            console.print(f"  [yellow]{note}[/yellow]")
+        _print_answer(answer)
+        return
+    if disease is None:
+        raise InvalidInput(
+            "Say which model: --disease NAME, or --patient SECURE_ID", field="disease"
+        )
     patient: dict[str, object] = {}
     if patient_json:
         try:
@@ -408,13 +441,22 @@ def predict(
         if not sep or not name.strip():
             raise InvalidInput(f"--value {item!r} must be name=value, e.g. age=63", field="value")
         patient[name.strip()] = raw
-    answer = predict_both(settings_from(ctx).node_home, disease, patient)
+    _print_answer(predict_both(node_home, disease, patient))
+
+
+def _print_answer(answer: dict[str, Any]) -> None:
     for model in answer["answers"]:
         who = "network's" if model["kind"] == "global" else "this hospital's own"
-        console.print(
-            f"[bold]{who} model {model['version']}[/bold]: {model['probability']:.1%}, "
-            f"{model['band_title']}"
-        )
+        if model["classes"]:
+            chances = ", ".join(f"{label} {p:.0%}" for label, p in model["classes"].items())
+            console.print(
+                f"[bold]{who} model {model['version']}[/bold]: {model['band_title']} ({chances})"
+            )
+        else:
+            console.print(
+                f"[bold]{who} model {model['version']}[/bold]: {model['probability']:.1%}, "
+                f"{model['band_title']}"
+            )
         for factor in model["factors"]:
             console.print(f"  - {factor}")
     console.print(answer["comparison"])

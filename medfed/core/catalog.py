@@ -44,9 +44,14 @@ class Feature(SpecModel):
     # What clinical knowledge expects a higher value (or "yes") to do to the risk; a model that
     # learned the opposite says so on its card instead of printing it as advice.
     expected: Literal["raises", "lowers"] | None = None
+    # A yes/no finding that is recorded only when present (a coded diagnosis): left out, it is
+    # "no", not unknown.
+    absent_means_no: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
+        if self.absent_means_no and self.type != "boolean":
+            raise ValueError(f"feature {self.name}: absent_means_no is for yes/no features")
         if self.type == "number" and self.range is None:
             raise ValueError(f"number feature {self.name} needs a range")
         if self.range is not None and self.range[0] > self.range[1]:
@@ -73,7 +78,9 @@ def _fmt(value: float) -> str:
 
 class RiskBand(SpecModel):
     name: Literal["low", "moderate", "high"]
-    below: float
+    below: float | None = None  # binary outcomes: the probability the band ends at
+    class_label: str | None = None  # categorical outcomes: the class this band is; its wording
+    # then names the class itself ("Medium comorbidity risk"), so the title is that headline
     wording: str  # "Headline: advice.", e.g. "High risk of diabetes: confirm with testing."
 
     @property
@@ -85,7 +92,7 @@ class RiskBand(SpecModel):
         """The band in words, said once: 'High risk of diabetes', 'Low risk: features typical
         of a benign mass'."""
         level = f"{self.name.capitalize()} risk"
-        if self.headline.lower().startswith(level.lower()):
+        if self.class_label or self.headline.lower().startswith(level.lower()):
             return self.headline
         return f"{level}: {self.headline[:1].lower()}{self.headline[1:]}"
 
@@ -96,6 +103,13 @@ class RiskBand(SpecModel):
         return advice[:1].upper() + advice[1:]
 
 
+class OutcomeClass(Category):
+    """One class of a categorical outcome and how it reads as a risk band."""
+
+    band: Literal["low", "moderate", "high"]
+    wording: str  # "Headline: advice.", as for a binary outcome's bands
+
+
 class TargetSpec(SpecModel):
     """The outcome column: binary (the values meaning positive and negative) or categorical
     (`classes`, in rising order of risk, each with the values that mean it)."""
@@ -104,7 +118,7 @@ class TargetSpec(SpecModel):
     aliases: tuple[str, ...] = ()
     positive: tuple[str, ...] = ()
     negative: tuple[str, ...] = ()
-    classes: tuple[Category, ...] = ()
+    classes: tuple[OutcomeClass, ...] = ()
 
     @model_validator(mode="after")
     def _binary_or_categorical(self) -> TargetSpec:
@@ -199,10 +213,17 @@ class DiseaseSpec(SpecModel):
                     "a binary outcome needs positive_label, negative_label and risk_bands"
                 )
             bounds = [band.below for band in self.risk_bands]
-            if bounds != sorted(bounds) or bounds[-1] <= 1.0:
+            if None in bounds:
+                raise ValueError("every risk band of a binary outcome needs `below`")
+            if bounds != sorted(bounds) or bounds[-1] <= 1.0:  # type: ignore[type-var,operator]
                 raise ValueError("risk bands must be in rising order and the last must cover 1.0")
         elif self.risk_bands:
             raise ValueError("a categorical outcome's classes are its bands: drop risk_bands")
+        elif [c.band for c in self.dataset.target.classes] != ["low", "moderate", "high"]:
+            raise ValueError(
+                "a categorical outcome's classes are, in this order, the low, moderate and high "
+                "bands (one each)"
+            )
         names = [feature.name for feature in self.features]
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
@@ -219,10 +240,28 @@ class DiseaseSpec(SpecModel):
         raise NotFound(f"{self.title} has no feature {name!r}.", field=name)
 
     def risk_band(self, probability: float) -> RiskBand:
+        """A binary outcome's band for P(positive)."""
         for band in self.risk_bands:
-            if probability < band.below:
+            if band.below is not None and probability < band.below:
                 return band
         return self.risk_bands[-1]
+
+    @property
+    def bands(self) -> tuple[RiskBand, ...]:
+        """The bands a prediction can fall in: a categorical outcome's are its classes."""
+        if not self.categorical:
+            return self.risk_bands
+        return tuple(
+            RiskBand(name=c.band, wording=c.wording, class_label=c.label)
+            for c in self.dataset.target.classes
+        )
+
+    def band_named(self, name: str) -> RiskBand:
+        """The band a stored prediction was in, by the name it was stored under."""
+        for band in self.bands:
+            if band.name == name:
+                return band
+        raise NotFound(f"{self.title} has no risk band {name!r}.", field="risk_band")
 
     @property
     def schema_hash(self) -> str:

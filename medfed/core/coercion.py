@@ -190,6 +190,8 @@ def validate_patient(spec: DiseaseSpec, patient: dict[str, Any]) -> dict[str, Va
                 f"{feature.label}: {problem}. Accepted: {feature.describe_accepted()}.",
                 field=f"patient.{feature.name}",
             ) from None
+        if value is None and feature.absent_means_no:
+            value = False
         if value is None and feature.required:
             raise InvalidInput(
                 f"{feature.label} is required: {feature.describe_accepted()}.",

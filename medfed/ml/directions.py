@@ -36,7 +36,9 @@ def learned_directions(spec: DiseaseSpec, model: DiseaseModel) -> list[Direction
     """For each input with an expected direction: how the model's log-odds move for a typical
     patient (every other input at its typical value) when that input goes up by one standard
     deviation from its median, or from "no" to "yes". An association the model learned from its
-    data, which for a non-linear model holds near the typical patient only."""
+    data, which for a non-linear model holds near the typical patient only. For a categorical
+    outcome (classes in rising order of risk) the log-odds are those of the highest class
+    against the lowest."""
     directions = []
     for feature, stats in zip(spec.features, model.preprocessor.stats, strict=True):
         if feature.expected is None or feature.type == "category":
@@ -49,6 +51,8 @@ def learned_directions(spec: DiseaseSpec, model: DiseaseModel) -> list[Direction
             low, high = float(stats.fill), float(stats.fill) + stats.scale
         rows: list[dict[str, Value]] = [{feature.name: low}, {feature.name: high}]
         logits = model.logits_from_inputs(model.preprocessor.transform(rows))
+        if logits.ndim == 2:  # ordered classes: the log-odds of the highest against the lowest
+            logits = logits[:, -1] - logits[:, 0]
         directions.append(
             Direction(feature.name, feature.label, feature.expected, float(np.diff(logits)[0]))
         )

@@ -33,8 +33,14 @@ def fetch_datasets(
                     outcomes.append(FetchOutcome(entry.path, "kept"))
                     continue
                 url = urljoin(base_url.rstrip("/") + "/", entry.path) if base_url else entry.url
-                if url is None:
-                    outcomes.append(FetchOutcome(entry.path, "failed: no download address"))
+                if url is None:  # made by MedFed (the synthetic cohort), not downloaded
+                    outcomes.append(
+                        FetchOutcome(
+                            entry.path,
+                            "skipped: not downloaded; MedFed ships it and `medfed datasets "
+                            "synthesize` writes it again",
+                        )
+                    )
                     continue
                 outcomes.append(
                     FetchOutcome(entry.path, _download(client, url, target, entry.sha256))

@@ -6,15 +6,25 @@ class, shape (rows, classes), with labels holding the class index.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
 def accuracy(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of rows whose answer is right: P >= threshold, or the most probable class."""
+    if probabilities.ndim == 2:
+        return float(np.mean(probabilities.argmax(axis=1) == labels))
     return float(np.mean((probabilities >= threshold).astype(int) == labels))
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve via the Mann-Whitney U statistic, ties counted as one half."""
+    """Area under the ROC curve via the Mann-Whitney U statistic, ties counted as one half; for
+    class probabilities (rows, classes), the macro mean of each class against the rest."""
+    if scores.ndim == 2:
+        aucs = [roc_auc((labels == k).astype(int), scores[:, k]) for k in range(scores.shape[1])]
+        present = [a for a in aucs if not np.isnan(a)]
+        return float(np.mean(present)) if present else float("nan")
     labels = np.asarray(labels)
     positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
     if positives == 0 or negatives == 0:
@@ -69,6 +79,16 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     return {"expected_calibration_error": round(error, 4), "bins": table}
 
 
+def scalars(found: dict[str, Any]) -> dict[str, Any]:
+    """The single numbers of a summary, kept in their groups (no per-class lists or matrices):
+    what a hospital reports to the server about its rows, which needs no more."""
+    return {
+        k: scalars(v) if isinstance(v, dict) else v
+        for k, v in found.items()
+        if v is None or isinstance(v, int | float | dict)
+    }
+
+
 def summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:
     if np.ndim(probabilities) == 2:
         return multiclass_summary(labels, probabilities)
@@ -104,14 +124,14 @@ def multiclass_summary(labels: np.ndarray, probabilities: np.ndarray) -> dict[st
     classes = probabilities.shape[1]
     predicted = probabilities.argmax(axis=1)
     aucs = [roc_auc((labels == k).astype(int), probabilities[:, k]) for k in range(classes)]
-    present = [a for a in aucs if not np.isnan(a)]
+    macro = roc_auc(labels, probabilities)
     recall = [
         round(float(np.mean(predicted[labels == k] == k)), 4) if np.any(labels == k) else None
         for k in range(classes)
     ]
     return {
         "accuracy": round(float(np.mean(predicted == labels)), 4),
-        "roc_auc": round(float(np.mean(present)), 4) if present else float("nan"),
+        "roc_auc": round(macro, 4) if not np.isnan(macro) else macro,
         "roc_auc_per_class": [None if np.isnan(a) else round(float(a), 4) for a in aucs],
         "recall_per_class": recall,
         "confusion": confusion(labels, probabilities),

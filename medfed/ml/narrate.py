@@ -73,12 +73,18 @@ AGAINST_EXPECTATION = (
 
 
 def factor_sentence(
-    feature: Feature, stats: FeatureStats, value: Value, contribution: float
+    feature: Feature,
+    stats: FeatureStats,
+    value: Value,
+    contribution: float,
+    *,
+    effect_on: str = "the risk",
 ) -> str:
-    """For example: 'Plasma glucose 180 mg/dL (above typical) raises the risk'."""
+    """For example: 'Plasma glucose 180 mg/dL (above typical) raises the risk'. A categorical
+    model's factors push one class: `effect_on` is then 'the chance of Medium'."""
     effect = "raises" if contribution > 0 else "lowers"
     if value is None:
-        return f"{feature.label} not given (assumed typical) slightly {effect} the risk"
+        return f"{feature.label} not given (assumed typical) slightly {effect} {effect_on}"
     relation = relation_to_typical(stats, value)
     shown = describe_value(feature, value)
     subject = (
@@ -86,18 +92,24 @@ def factor_sentence(
     )
     if relation:
         subject += f" ({relation})"
-    caveat = AGAINST_EXPECTATION if against_expectation(feature, stats, value, contribution) else ""
-    return f"{subject} {effect} the risk{caveat}"
+    against = effect_on == "the risk" and against_expectation(feature, stats, value, contribution)
+    return f"{subject} {effect} {effect_on}{AGAINST_EXPECTATION if against else ''}"
 
 
 MIN_SIMILAR = 5  # fewer held-out patients in a range than this say nothing about it
 
 
 def similar_patients(
-    calibration: Mapping[str, Any] | None, probability: float, outcome: str
+    calibration: Mapping[str, Any] | None,
+    probability: float,
+    outcome: str,
+    *,
+    pooled_classes: bool = False,
 ) -> str:
     """What the estimate meant for held-out patients who got a similar one (the calibration
-    table of the model card), in words: a doctor's reading of how far to trust it."""
+    table of the model card), in words: a doctor's reading of how far to trust it. A categorical
+    model's table pools its classes one against the rest: every held-out patient gives one
+    estimate per class, and `probability` is the predicted class's."""
     for entry in (calibration or {}).get("bins", ()):
         low, high = (float(edge) for edge in str(entry["bin"]).split("-"))
         if low <= probability < high or (high >= 1.0 and probability >= low):
@@ -109,6 +121,12 @@ def similar_patients(
                     "to say how often estimates in this range were right."
                 )
             observed = float(entry["observed_rate"])
+            if pooled_classes:
+                return (
+                    f"Of {count} held-out class estimates also between {span} (each patient "
+                    f"gives one per class), {round(observed * count)} ({observed * 100:.0f} %) "
+                    "named the patient's actual class."
+                )
             return (
                 f"Of {count} held-out patients whose estimate was also between {span}, "
                 f"{round(observed * count)} ({observed * 100:.0f} %) had {outcome}."

@@ -14,6 +14,7 @@ import numpy as np
 
 from medfed.core.errors import Conflict, NotFound
 from medfed.core.numbers import json_safe
+from medfed.ml import metrics
 from medfed.node.client import ServerClient
 from medfed.node.state import NodeState
 
@@ -46,7 +47,7 @@ def contribute(node_home: Path, client: ServerClient, job_id: str | None = None)
         "rows": result["rows_train"],
         "epsilon": result["epsilon"],
         "delta": result["delta"],
-        "metrics": json_safe(result["metrics"]),
+        "metrics": json_safe(metrics.scalars(result["metrics"])),
     }
     answer = client.contribute(body, update)
     state.mark_contributed(job.id)

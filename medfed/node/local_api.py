@@ -30,7 +30,7 @@ from medfed.node.contribute import contribute
 from medfed.node.credential import load_credential, require_credential
 from medfed.node.held_models import held
 from medfed.node.intake import IntakeRefused, check_file
-from medfed.node.local_predict import predict_both
+from medfed.node.local_predict import predict_admission, predict_both
 from medfed.node.local_rounds import LocalParticipation
 from medfed.node.personalise import personalise
 from medfed.node.policy import load_policy, network_cap
@@ -317,6 +317,11 @@ def create_local_app(settings: Settings) -> FastAPI:
     @app.post("/api/predict")
     def predict(body: PredictIn) -> dict[str, Any]:
         return predict_both(node_home, body.disease, body.patient)
+
+    @app.get("/api/registry/patients/{secure_id}/risk")
+    def admission_risk(secure_id: str, admission: str | None = None) -> dict[str, Any]:
+        """The comorbidity risk of a registered patient's admission, with both models."""
+        return predict_admission(node_home, secure_id, admission)
 
     @app.get("/api/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:

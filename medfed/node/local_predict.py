@@ -1,22 +1,22 @@
 """Predictions at the hospital with both models it holds, side by side: the network's served
-model and the hospital's own fine-tuned one, each with its probability, risk band, strongest
-factors (SHAP, as on the server) and its scores on this hospital's validation rows. Patient
-values and predictions stay at the node: nothing here calls the server."""
+model and the hospital's own fine-tuned one, each with its probability (or, for a categorical
+outcome, every class's), risk band, strongest factors (SHAP, as on the server) and its scores on
+this hospital's validation rows. A registered admission can be scored directly: its diagnoses
+become the comorbidity model's inputs here. Patient values and predictions stay at the node:
+nothing here calls the server."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from medfed.core.catalog import get_disease
+from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.coercion import validate_patient
 from medfed.core.errors import NotFound
-from medfed.ml.explain import explain
-from medfed.ml.model import sigmoid
-from medfed.ml.narrate import factor_sentence
+from medfed.ml.predict import score
 from medfed.node.held_models import held, load
+from medfed.node.registry.features import DISEASE, admission_inputs
+from medfed.node.registry.store import Registry
 
 FACTORS = 3
 
@@ -29,27 +29,18 @@ def predict_both(node_home: Path, disease: str, patient: dict[str, Any]) -> dict
         model, info = load(node_home, spec.id, info.kind)
         if model.schema_hash != spec.schema_hash:
             continue  # kept by an older MedFed whose inputs differ; personalise again
-        explanation = explain(model, model.preprocessor.transform([row])[0])
-        probability = float(sigmoid(np.asarray(explanation.logit)))
-        band = spec.risk_band(probability)
-        order = np.argsort(-np.abs(explanation.contributions))[:FACTORS]
+        scored = score(spec, model, row)
         answers.append(
             {
                 "kind": info.kind,
                 "version": info.version,
-                "probability": round(probability, 4),
-                "band": band.name,
-                "band_title": band.title,
-                "advice": band.advice,
-                "factors": [
-                    factor_sentence(
-                        spec.features[i],
-                        model.preprocessor.stats[i],
-                        row[spec.features[i].name],
-                        float(explanation.contributions[i]),
-                    )
-                    for i in order
-                ],
+                "probability": round(scored.probability, 4),
+                "predicted": spec.class_labels[scored.predicted],
+                "classes": _classes(spec, scored.class_probabilities),
+                "band": scored.band.name,
+                "band_title": scored.band.title,
+                "advice": scored.band.advice,
+                "factors": [factor.text for factor in scored.top(FACTORS)],
                 "validation": info.metrics,
                 "epsilon": info.epsilon,
             }
@@ -60,7 +51,42 @@ def predict_both(node_home: Path, disease: str, patient: dict[str, Any]) -> dict
             f"FILE --disease {spec.id} first.",
             field="disease",
         )
-    return {"disease": spec.id, "answers": answers, "comparison": compare(answers)}
+    return {
+        "disease": spec.id,
+        "categorical": spec.categorical,
+        "answers": answers,
+        "comparison": compare(answers),
+    }
+
+
+def predict_admission(
+    node_home: Path, secure_id: str, hadm_id: str | None = None
+) -> dict[str, Any]:
+    """Score a registered patient's admission (the latest unless named) with both models."""
+    patient, admissions = Registry(node_home).patient(secure_id)
+    if not admissions:
+        raise NotFound(
+            f"{patient.secure_id} has no admissions yet: add one with its diagnoses first.",
+            field="hadm_id",
+        )
+    chosen = admissions[-1] if hadm_id is None else None
+    for admission in admissions:
+        if admission.hadm_id == hadm_id:
+            chosen = admission
+    if chosen is None:
+        raise NotFound(f"{patient.secure_id} has no admission {hadm_id}.", field="hadm_id")
+    derived = admission_inputs(patient, chosen)
+    return {
+        "secure_id": patient.secure_id,
+        "admission": derived.as_dict(),
+        **predict_both(node_home, DISEASE, derived.inputs),
+    }
+
+
+def _classes(spec: DiseaseSpec, shares: tuple[float, ...]) -> dict[str, float] | None:
+    if not spec.categorical:
+        return None
+    return {label: round(p, 4) for label, p in zip(spec.class_labels, shares, strict=True)}
 
 
 def compare(answers: list[dict[str, Any]]) -> str:

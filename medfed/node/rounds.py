@@ -371,7 +371,7 @@ class RoundAgent:
             "rows": result["rows_train"],
             "epsilon": result["epsilon"],
             "delta": result["delta"],
-            "metrics": json_safe(result["metrics"]),
+            "metrics": json_safe(metrics.scalars(result["metrics"])),
         }
 
     def _secure_step(self, round_: dict[str, Any]) -> None:
@@ -460,8 +460,8 @@ class RoundAgent:
             round_id,
             {
                 "rows": len(labels),
-                "base": json_safe(before),
-                "candidate": json_safe(after),
+                "base": json_safe(metrics.scalars(before)),
+                "candidate": json_safe(metrics.scalars(after)),
                 "paired": {name: sums.as_dict() for name, sums in paired.items()},
             },
         )

@@ -43,7 +43,10 @@ def write_csv(spec: DiseaseSpec, data: LabelledData, path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow([*names, target.column])
         for row, label in zip(data.rows, data.labels, strict=True):
-            outcome = target.positive[0] if label else target.negative[0]
+            if target.classes:
+                outcome = target.classes[int(label)].code
+            else:
+                outcome = target.positive[0] if label else target.negative[0]
             writer.writerow([*(_cell(row.get(n)) for n in names), outcome])
     return path
 

@@ -216,7 +216,7 @@ class Simulation:
         for index, hospital in enumerate(hospitals):
             created = self.http.post(
                 self.url + API + "/hospitals",
-                json={"name": f"{hospital.name} (simulated)"},
+                json={"name": f"{hospital.name.replace('_', ' ')} (simulated)"},
                 headers=self.headers,
             )
             created.raise_for_status()

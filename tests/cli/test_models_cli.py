@@ -34,9 +34,9 @@ def test_fetch_downloads_and_verifies_every_file(
     result = run_medfed(["datasets", "fetch", "--dest", str(dest), "--base-url", mirror], env)
     assert result.returncode == 0, result.stdout + result.stderr
     files = sum(len(spec.dataset.files) for spec in load_catalog().values())
-    assert result.stdout.count("downloaded") == files == 8
+    assert result.stdout.count("downloaded") == files == 11  # the mirror holds all of them
     verified = run_medfed(["datasets", "verify"], {**env, "MEDFED_DATASETS_DIR": str(dest)})
-    assert verified.returncode == 0 and verified.stdout.count(" ok ") == 5
+    assert verified.returncode == 0 and verified.stdout.count(" ok ") == 6
     again = run_medfed(["datasets", "fetch", "--dest", str(dest), "--base-url", mirror], env)
     assert again.stdout.count("kept") == files
 
@@ -81,7 +81,7 @@ def test_fetch_offline_says_so(tmp_path: Path, database_url: str) -> None:
     assert result.returncode == 1 and "cannot reach" in result.stdout
 
 
-def test_first_start_on_an_empty_home_builds_and_lists_five_baselines(
+def test_first_start_on_an_empty_home_builds_and_lists_six_baselines(
     tmp_path: Path, database_url: str
 ) -> None:
     env = medfed_env(
@@ -103,7 +103,7 @@ def test_first_start_on_an_empty_home_builds_and_lists_five_baselines(
         d: "v1.0" for d in load_catalog()
     }
     listed = run_medfed(["models", "list"], env)
-    assert listed.returncode == 0 and listed.stdout.count("v1.0") == 5
+    assert listed.returncode == 0 and listed.stdout.count("v1.0") == 6
     for spec in load_catalog().values():
         model = next(m for m in models if m["disease"] == spec.id)
         for metric, reference in spec.references.items():

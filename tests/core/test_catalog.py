@@ -10,19 +10,29 @@ from medfed.core.catalog import get_disease, load_catalog, parse_spec, use_spec_
 from medfed.core.config import load_settings
 from medfed.core.errors import ConfigurationError, NotFound
 
-EXPECTED = {"breast_cancer", "diabetes", "heart", "kidney", "parkinsons"}
+EXPECTED = {"breast_cancer", "diabetes", "heart", "kidney", "parkinsons", "comorbidity_risk"}
+SYNTHETIC = {"comorbidity_risk"}  # no published result to compare with
 
 
-def test_five_diseases_with_complete_feature_specs() -> None:
+def test_six_outcomes_with_complete_feature_specs() -> None:
     catalog = load_catalog()
     assert set(catalog) == EXPECTED
     for spec in catalog.values():
-        assert spec.features and spec.dataset.files and spec.references
-        assert [band.name for band in spec.risk_bands] == ["low", "moderate", "high"]
+        assert spec.features and spec.dataset.files
+        assert bool(spec.references) == (spec.id not in SYNTHETIC)
+        assert [band.name for band in spec.bands] == ["low", "moderate", "high"]
         for feature in spec.features:
             assert feature.label and feature.help
             if feature.type == "number":
                 assert feature.range is not None
+
+
+def test_the_comorbidity_outcome_is_categorical_with_a_band_per_class() -> None:
+    spec = get_disease("comorbidity_risk")
+    assert spec.categorical and spec.class_labels == ("Low", "Medium", "High")
+    assert spec.band_named("moderate").title == "Medium comorbidity risk (synthetic model)"
+    with pytest.raises(NotFound, match="no risk band 'severe'"):
+        spec.band_named("severe")
 
 
 def test_risk_bands_cover_zero_to_one() -> None:
@@ -68,7 +78,7 @@ def test_specs_in_the_configured_folder_join_the_built_in_five(
     load_settings(disease_specs_dir=tmp_path)
     assert set(load_catalog()) == {*EXPECTED, "heart_flamby"}
     assert get_disease("heart_flamby").model_families == ("logistic",)
-    load_settings()  # a process without the setting sees only the built-in five
+    load_settings()  # a process without the setting sees only the built-in six
     assert set(load_catalog()) == EXPECTED
 
 

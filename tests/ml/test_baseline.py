@@ -100,8 +100,9 @@ def test_a_categorical_outcome_trains_a_softmax_model_from_its_spec(tmp_path: Pa
     path.write_text("\n".join(lines) + "\n")
     text = (SIXTH % sha256_of(path)).replace(
         'target: {column: label, positive: ["1"], negative: ["0"]}',
-        "target: {column: risk, classes: [{code: low, label: Low}, {code: medium, label: "
-        "Medium}, {code: high, label: High, aliases: [severe]}]}",
+        "target: {column: risk, classes: [{code: low, label: Low, band: low, wording: Low.}, "
+        "{code: medium, label: Medium, band: moderate, wording: Medium.}, {code: high, label: "
+        "High, aliases: [severe], band: high, wording: 'High: refer.'}]}",
     )
     text = text.replace("positive_label: Anaemia likely\nnegative_label: Anaemia unlikely\n", "")
     text = text.split("risk_bands:")[0] + "features:" + text.split("features:", 1)[1]
@@ -124,16 +125,27 @@ def test_a_target_is_binary_or_categorical_and_says_what_is_missing() -> None:
     base = SIXTH % ("0" * 64)
     both = base.replace(
         'negative: ["0"]}',
-        'negative: ["0"], classes: [{code: a, label: A}, {code: b, label: B},'
-        " {code: c, label: C}]}",
+        'negative: ["0"], classes: [{code: a, label: A, band: low, wording: A},'
+        " {code: b, label: B, band: moderate, wording: B}, {code: c, label: C, band: high,"
+        " wording: C}]}",
     )
     with pytest.raises(ConfigurationError, match=r"binary .* or has classes, not both"):
         parse_spec(both, "anemia_demo.yaml")
     two = base.replace(
-        'positive: ["1"], negative: ["0"]}', "classes: [{code: a, label: A}, {code: b, label: B}]}"
+        'positive: ["1"], negative: ["0"]}',
+        "classes: [{code: a, label: A, band: low, wording: A}, {code: b, label: B, band: high, "
+        "wording: B}]}",
     )
     with pytest.raises(ConfigurationError, match="at least three classes"):
         parse_spec(two, "anemia_demo.yaml")
+    unordered = base.replace(
+        'positive: ["1"], negative: ["0"]}',
+        "classes: [{code: a, label: A, band: low, wording: A}, {code: b, label: B, band: high, "
+        "wording: B}, {code: c, label: C, band: moderate, wording: C}]}",
+    )
+    unordered = unordered.split("risk_bands:")[0] + "features:" + unordered.split("features:", 1)[1]
+    with pytest.raises(ConfigurationError, match="low, moderate and high"):
+        parse_spec(unordered, "anemia_demo.yaml")
     unlabelled = base.replace("positive_label: Anaemia likely\n", "")
     with pytest.raises(ConfigurationError, match="needs positive_label, negative_label"):
         parse_spec(unlabelled, "anemia_demo.yaml")

@@ -1,4 +1,4 @@
-"""A real server process holding the five baselines, and an enrolled hospital, for node tests."""
+"""A real server process holding the six baselines, and an enrolled hospital, for node tests."""
 
 from __future__ import annotations
 

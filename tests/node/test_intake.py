@@ -217,15 +217,17 @@ def test_a_file_above_the_kept_size_streams_every_time(
 
 
 def _three_class_diabetes():  # type: ignore[no-untyped-def]
-    from medfed.core.catalog import Category, TargetSpec
+    from medfed.core.catalog import OutcomeClass, TargetSpec
 
     spec = get_disease("diabetes")
     target = TargetSpec(
         column="risk",
         classes=(
-            Category(code="low", label="Low"),
-            Category(code="medium", label="Medium"),
-            Category(code="high", label="High", aliases=("severe",)),
+            OutcomeClass(code="low", label="Low", band="low", wording="Low."),
+            OutcomeClass(code="medium", label="Medium", band="moderate", wording="Medium."),
+            OutcomeClass(
+                code="high", label="High", aliases=("severe",), band="high", wording="High."
+            ),
         ),
     )
     dataset = spec.dataset.model_copy(update={"target": target})

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,20 @@ def test_hospital_checks_trains_and_submits_from_the_node_page(
     assert "63.0,1.0,1.0" not in server.log()  # no patient row in the server's log
 
 
+def _fine_tune(page: Page, url: str, disease: str, csv_path: Path) -> None:
+    """Check a file on the node page and fine-tune the hospital's own model from it."""
+    page.goto(url + "/")
+    page.select_option("#disease", disease)
+    page.set_input_files("#file", str(csv_path))
+    page.click("#check-button")
+    expect(page.locator("#report-verdict")).to_contain_text("Ready to train")
+    page.fill("#epochs", "3")
+    page.click("#personalise-button")
+    expect(page.locator("#personalised")).to_contain_text(
+        "This hospital's own model", timeout=120_000
+    )
+
+
 def test_hospital_fine_tunes_its_own_model_and_compares_predictions(
     browser: Browser,
     node_page: tuple[ServerProcess, str],
@@ -114,16 +128,7 @@ def test_hospital_fine_tunes_its_own_model_and_compares_predictions(
     with guarded_page(browser, traffic, refusals=True) as page:
         page.goto(url + "/models")
         expect(page.locator("#held")).to_contain_text("No models yet")
-        page.goto(url + "/")
-        page.select_option("#disease", "heart")
-        page.set_input_files("#file", str(csv_path))
-        page.click("#check-button")
-        expect(page.locator("#report-verdict")).to_contain_text("Ready to train")
-        page.fill("#epochs", "3")
-        page.click("#personalise-button")
-        expect(page.locator("#personalised")).to_contain_text(
-            "This hospital's own model", timeout=120_000
-        )
+        _fine_tune(page, url, "heart", csv_path)
         page.click("#personalised a")
         expect(page.locator("#held-table tbody tr")).to_have_count(2)
         page.fill("#in-age", "63")
@@ -143,4 +148,52 @@ def test_hospital_fine_tunes_its_own_model_and_compares_predictions(
         page.locator("#in-age").evaluate("(e) => e.removeAttribute('max')")
         page.click("#predict-form button")
         expect(page.locator("#predict-status")).to_contain_text("Age")
+    assert all(u.startswith(url) for u in traffic.requested)  # the page spoke only to the node
+
+
+def test_staff_score_a_registered_patient_with_both_comorbidity_models(
+    browser: Browser, node_page: tuple[ServerProcess, str], datasets_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's journey: fine-tune the hospital's own risk model, register a patient, record
+    an admission's diagnoses, and compare the network's and the hospital's predictions."""
+    _, url = node_page
+    rows = (datasets_dir / "comorbidity_risk" / "tertiary.csv").read_text().splitlines()
+    local = tmp_path / "tertiary-export.csv"
+    local.write_text("\n".join(rows[:401]) + "\n")
+    diagnoses = tmp_path / "diagnoses.csv"
+    diagnoses.write_text("hadm_id,icd_code,icd_version,seq_num\nT-77,C34.90,10,3\nT-77,4280,9,4\n")
+    traffic = Traffic()
+    with guarded_page(browser, traffic, refusals=True) as page:
+        _fine_tune(page, url, "comorbidity_risk", local)
+        page.click("text=Patient registry")
+        page.fill("#name", "Grace Hopper")
+        page.fill("#local_id", "MRN-1906")
+        page.fill("#birth_year", "1946")
+        page.click("#register-form button")
+        expect(page.locator("#register-status")).to_contain_text("Registered Grace Hopper")
+        page.fill("#hadm_id", "T-77")
+        page.fill("#admitted_on", "2026-11-30")
+        page.click("#admit-form button")
+        expect(page.locator("#patient-status")).to_contain_text("Admission T-77 recorded")
+        for code in ("C78.00", "N18.6"):
+            page.fill("#icd_code", code)
+            page.click("#diagnose-form button")
+            expect(page.locator("#patient-status")).to_contain_text(f"Added {code}")
+        page.set_input_files("#import-file", str(diagnoses))
+        page.click("#import-form button")
+        expect(page.locator("#import-status")).to_contain_text("Imported 2 diagnoses")
+
+        page.click("button[data-risk='T-77']")
+        expect(page.locator("#risk .answer")).to_have_count(2)
+        expect(page.locator("#risk-inputs")).to_contain_text("4 diagnoses, age 80")
+        expect(page.locator("#risk-inputs")).to_contain_text(
+            "Congestive heart failure (428.0 (as I50.9))"
+        )
+        expect(page.locator("#risk-inputs")).to_contain_text("Metastatic solid tumour (C78.00)")
+        for kind in ("global", "local"):
+            card = page.locator(f"#risk .answer-{kind}")
+            expect(card.locator(".class-chances li")).to_have_count(3)
+            expect(card.locator(".big")).to_contain_text("High")  # metastases, CKD, CHF at 80
+        expect(page.locator("#risk-comparison")).to_contain_text("validation rows")
+        look(page, "node-registry-risk")
     assert all(u.startswith(url) for u in traffic.requested)  # the page spoke only to the node

@@ -2,8 +2,6 @@
 // Every request goes to this node (same origin); helpers in common.js.
 "use strict";
 
-function fmt(value, digits = 3) { return value === null || value === undefined ? "—" : Number(value).toFixed(digits); }
-
 async function loadHeld() {
   const { models } = await call("/api/models");
   const box = $("held");
@@ -45,16 +43,6 @@ async function drawInputs() {
   $("inputs").replaceChildren(...spec.features.map(input));
   $("answers").replaceChildren();
   $("comparison").textContent = "";
-}
-
-function answerCard(answer) {
-  const who = answer.kind === "global" ? "The network's model" : "This hospital's own model";
-  return el("section", { class: `card answer answer-${answer.kind}`, "aria-label": who },
-    el("h3", {}, `${who} · ${answer.version}`),
-    el("p", { class: "big" }, `${(answer.probability * 100).toFixed(1)} %`),
-    el("p", {}, el("strong", {}, `${answer.band_title}.`), answer.advice ? ` ${answer.advice}` : ""),
-    el("ul", {}, ...answer.factors.map((f) => el("li", {}, f))),
-    el("p", { class: "muted small" }, `On this hospital's ${answer.validation.rows ?? 0} validation rows: AUC ${fmt(answer.validation.roc_auc)}, Brier ${fmt(answer.validation.brier)}.`));
 }
 
 async function predict(event) {

@@ -54,14 +54,47 @@ async function showPatient(secureId) {
     const items = a.diagnoses.map((d) => el("tr", {},
       el("td", { class: "num" }, d.seq_num), el("td", {}, `ICD-${d.version} ${d.code}`), el("td", {}, d.description),
       el("td", {}, d.version === 9 ? (d.icd10 ? `ICD-10 ${d.icd10}` : "no ICD-10 mapping") : "")));
+    const score = el("button", { type: "button", class: "button-small", "data-risk": a.hadm_id },
+      `Comorbidity risk of ${a.hadm_id} with both models`);
+    if (!a.diagnoses.length) score.setAttribute("disabled", "");
     box.append(el("h3", {}, `Admission ${a.hadm_id}` + (a.admitted_on ? ` · ${a.admitted_on}` : "")),
       items.length ? el("table", { class: "diagnoses" },
         el("thead", {}, el("tr", {}, ...["#", "Code", "Description", "Mapped"].map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, ...items)) : el("p", { class: "muted" }, "No diagnoses yet."));
+        el("tbody", {}, ...items)) : el("p", { class: "muted" }, "No diagnoses yet."), score);
     if (select.value === a.hadm_id) $("seq_num").value = String((a.diagnoses.at(-1)?.seq_num ?? 0) + 1);
   }
   $("patient-card").scrollIntoView();
 }
+
+async function showRisk(hadmId) {
+  const box = $("risk");
+  box.hidden = false;
+  try {
+    const result = await call(`/api/registry/patients/${encodeURIComponent(current)}/risk?admission=${encodeURIComponent(hadmId)}`);
+    const found = result.admission;
+    const conditions = found.conditions.length
+      ? found.conditions.map((c) => `${c.label} (${c.codes})`).join("; ") : "none";
+    $("risk-heading").textContent = `Comorbidity risk · admission ${found.hadm_id}`;
+    $("risk-inputs").replaceChildren(
+      el("p", {}, `${plural(found.inputs.diagnosis_count, "diagnosis", "diagnoses")}` + (found.inputs.age ? `, age ${found.inputs.age}` : "") + `. Charlson conditions: ${conditions}.`),
+      ...found.notes.map((n) => el("p", { class: "warning" }, n)));
+    $("risk-answers").replaceChildren(...result.answers.map(answerCard));
+    $("risk-comparison").textContent = result.comparison;
+  } catch (error) {
+    $("risk-answers").replaceChildren();
+    $("risk-inputs").replaceChildren();
+    $("risk-comparison").textContent = error.message;
+    $("risk-comparison").className = "alert";
+    return;
+  }
+  $("risk-comparison").className = "";
+  box.scrollIntoView();
+}
+
+$("patient").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-risk]");
+  if (button) showRisk(button.dataset.risk);
+});
 
 async function refresh() {
   await Promise.all([loadCounts(), loadPatients()]);

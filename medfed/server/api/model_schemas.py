@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -50,6 +50,12 @@ class ModelSummaryPublic(BaseModel):
     roc_auc: float | None
     contributing_hospitals: int
     last_updated: datetime | None
+    outcome_kind: Literal["binary", "categorical"] = Field(
+        description="binary: one probability (of the positive label); categorical: one per class."
+    )
+    classes: list[str] = Field(
+        description="The outcome's labels in rising order of risk (binary: negative, positive)."
+    )
 
 
 class ModelDetailPublic(ModelSummaryPublic):
@@ -86,6 +92,11 @@ class ExplanationPublic(BaseModel):
     logit: float
     contributions: list[FactorPublic]
     top_factors: list[FactorPublic]
+    per_class: dict[str, list[float]] | None = Field(
+        default=None,
+        description="Categorical outcomes: each class's logit explained, one SHAP value per "
+        "feature in `contributions` order; the factors above explain the predicted class.",
+    )
 
 
 class PredictionPublic(BaseModel):
@@ -102,6 +113,11 @@ class PredictionPublic(BaseModel):
     imputed: list[str]
     warnings: list[str]
     explanation: ExplanationPublic | None
+    class_probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Categorical outcomes: every class's probability (they sum to 1); "
+        "`probability` is then the predicted class's.",
+    )
 
 
 class BatchPredictionPublic(BaseModel):
@@ -150,7 +166,13 @@ class ArmsPublic(BaseModel):
 
 
 class OutcomeIn(StrictIn):
-    outcome: int = Field(ge=0, le=1, strict=True, description="1: disease confirmed; 0: ruled out.")
+    outcome: int = Field(
+        ge=0,
+        le=20,
+        strict=True,
+        description="Binary outcomes: 1 disease confirmed, 0 ruled out. Categorical outcomes: "
+        "the actual class's index in the model's `classes`.",
+    )
 
 
 class PredictionRecordPublic(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from medfed.core.catalog import get_disease
 from medfed.core.coercion import validate_patient
 from medfed.core.errors import InvalidInput
+from medfed.ml.predict import Factor
 from medfed.server.api.model_schemas import (
     ActivateIn,
     BatchPredictionPublic,
@@ -90,7 +91,7 @@ def model_detail(disease: str, _: CurrentUser, db: DbSession) -> ModelDetailPubl
 
 
 def _public(result: PredictionResult) -> PredictionPublic:
-    def factor(f: predictions.Factor) -> FactorPublic:
+    def factor(f: Factor) -> FactorPublic:
         return FactorPublic(
             feature=f.feature,
             label=f.label,
@@ -119,9 +120,11 @@ def _public(result: PredictionResult) -> PredictionPublic:
             logit=result.logit,
             contributions=[factor(f) for f in result.contributions],
             top_factors=[factor(f) for f in result.top_factors],
+            per_class=result.class_contributions or None,
         )
         if result.method
         else None,
+        class_probabilities=result.class_probabilities or None,
     )
 
 

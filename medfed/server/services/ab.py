@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, func, select
+from sqlalchemy import Connection, Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from medfed.core.audit_actions import AuditAction
@@ -134,14 +134,23 @@ def end_challenger(session: Session, disease: str, *, actor: str, reason: str) -
 def arm_usage(session: Session, disease: str) -> list[dict[str, Any]]:
     """Per version and arm: predictions served, outcomes recorded, and accuracy on those outcomes."""
     spec = get_disease(disease)
-    predicted_positive = Prediction.probability >= 0.5
-    correct = func.sum(
-        func.coalesce(
-            ((Prediction.outcome == 1) & predicted_positive).cast(Integer)
-            + ((Prediction.outcome == 0) & ~predicted_positive).cast(Integer),
-            0,
+    if spec.categorical:  # the predicted class is the band stored, in the classes' order
+        hit = or_(
+            *(
+                (Prediction.risk_band == band.name) & (Prediction.outcome == index)
+                for index, band in enumerate(spec.bands)
+            )
         )
-    )
+        correct = func.sum(func.coalesce(hit.cast(Integer), 0))
+    else:
+        predicted_positive = Prediction.probability >= 0.5
+        correct = func.sum(
+            func.coalesce(
+                ((Prediction.outcome == 1) & predicted_positive).cast(Integer)
+                + ((Prediction.outcome == 0) & ~predicted_positive).cast(Integer),
+                0,
+            )
+        )
     rows = session.execute(
         select(
             ModelVersion.major,

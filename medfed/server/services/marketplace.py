@@ -33,6 +33,8 @@ def summary(spec: DiseaseSpec, active: ModelVersion | None) -> dict[str, Any]:
         "roc_auc": metrics.get("roc_auc"),
         "contributing_hospitals": active.contributing_hospitals if active else 0,
         "last_updated": active.created_at if active else None,
+        "outcome_kind": "categorical" if spec.categorical else "binary",
+        "classes": list(spec.class_labels),
     }
 
 

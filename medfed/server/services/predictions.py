@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
@@ -17,9 +16,9 @@ from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.core.clock import utcnow
 from medfed.core.coercion import Value, match_columns, normalise_name, validate_patient
 from medfed.core.errors import InvalidInput, NotFound
-from medfed.ml.explain import Explanation, explain
-from medfed.ml.model import DiseaseModel, sigmoid
-from medfed.ml.narrate import factor_sentence, similar_patients
+from medfed.ml.model import DiseaseModel
+from medfed.ml.narrate import similar_patients
+from medfed.ml.predict import Factor, confidence_level, score
 from medfed.server.db.base import Base
 from medfed.server.db.group_commit import BatchWriter
 from medfed.server.db.tables import Prediction, User
@@ -28,16 +27,6 @@ from medfed.server.services.registry import ModelCache, Served
 
 TOP_FACTORS = 5
 MAX_BATCH_ROWS = 1000
-
-
-@dataclass(frozen=True)
-class Factor:
-    feature: str
-    label: str
-    value: Value
-    shap: float
-    text: str
-    imputed: bool
 
 
 @dataclass(frozen=True)
@@ -59,6 +48,9 @@ class PredictionResult:
     prediction_id: int | None = None
     arm: str = "active"
     warnings: list[str] = field(default_factory=list)
+    # Categorical outcomes: each class's probability, and its logit's SHAP values in spec order.
+    class_probabilities: dict[str, float] = field(default_factory=dict)
+    class_contributions: dict[str, list[float]] = field(default_factory=dict)
 
 
 def explain_row(
@@ -69,59 +61,40 @@ def explain_row(
     *,
     with_explanation: bool = True,
 ) -> PredictionResult:
-    inputs = model.preprocessor.transform([row])[0]
-    if with_explanation:
-        explanation = explain(model, inputs)
-    else:
-        logit = float(model.logits_from_inputs(inputs[None, :])[0])
-        explanation = Explanation("", 0.0, logit, np.zeros(len(spec.features)))
-    probability = float(sigmoid(np.asarray(explanation.logit)))
-    band = spec.risk_band(probability)
-    imputed = model.preprocessor.imputed(row)
-    factors = [
-        Factor(
-            feature.name,
-            feature.label,
-            row[feature.name],
-            round(float(contribution), 6),
-            factor_sentence(feature, stats, row[feature.name], float(contribution)),
-            feature.name in imputed,
-        )
-        for feature, stats, contribution in zip(
-            spec.features, model.preprocessor.stats, explanation.contributions, strict=True
-        )
-    ]
-    ranked = sorted(factors, key=lambda factor: -abs(factor.shap))
-    confidence = max(probability, 1.0 - probability)
+    scored = score(spec, model, row, explained=with_explanation)
     warnings = []
-    if imputed:
-        labels = [feature.label for feature in spec.features if feature.name in imputed]
+    if scored.imputed:
+        labels = [feature.label for feature in spec.features if feature.name in scored.imputed]
         warnings.append(
             "Not given, so the model assumed a typical value (the training data's median or "
             f"most common answer): {', '.join(labels)}."
         )
+    per_class = {
+        label: [round(float(c), 6) for c in explanation.contributions]
+        for label, explanation in zip(spec.class_labels, scored.per_class, strict=False)
+    }
     return PredictionResult(
         disease=spec.id,
         model_version=version_label,
-        probability=round(probability, 6),
-        risk_band=band.name,
-        risk_wording=band.wording,
-        predicted_label=spec.positive_label if probability >= 0.5 else spec.negative_label,
-        confidence=round(confidence, 6),
-        confidence_level="high"
-        if confidence >= 0.85
-        else "medium"
-        if confidence >= 0.65
-        else "low",
-        base_value=round(explanation.base_value, 6),
-        logit=round(explanation.logit, 6),
-        method=explanation.method,
-        contributions=factors,
-        top_factors=[f for f in ranked[:TOP_FACTORS] if abs(f.shap) > 1e-9]
-        if with_explanation
-        else [],
-        imputed=imputed,
+        probability=round(scored.probability, 6),
+        risk_band=scored.band.name,
+        risk_wording=scored.band.wording,
+        predicted_label=spec.class_labels[scored.predicted],
+        confidence=round(scored.confidence, 6),
+        confidence_level=confidence_level(scored.confidence),
+        base_value=round(scored.explanation.base_value, 6),
+        logit=round(scored.explanation.logit, 6),
+        method=scored.explanation.method,
+        contributions=scored.factors,
+        top_factors=scored.top(TOP_FACTORS) if with_explanation else [],
+        imputed=scored.imputed,
         warnings=warnings,
+        class_probabilities=dict(
+            zip(spec.class_labels, (round(p, 6) for p in scored.class_probabilities), strict=True)
+        )
+        if spec.categorical
+        else {},
+        class_contributions=per_class,
     )
 
 
@@ -335,7 +308,13 @@ def recompute(
 def record_outcome(session: Session, user: User, prediction_id: int, outcome: int) -> Prediction:
     """The confirmed diagnosis for an earlier prediction, entered by the doctor who made it."""
     prediction = owned_prediction(session, user, prediction_id)
-    if outcome not in (0, 1):
+    spec = get_disease(prediction.disease)
+    if spec.categorical and not 0 <= outcome < spec.outputs:
+        choices = ", ".join(f"{i} ({label})" for i, label in enumerate(spec.class_labels))
+        raise InvalidInput(
+            f"The outcome is the patient's actual class: {choices}.", field="outcome"
+        )
+    if not spec.categorical and outcome not in (0, 1):
         raise InvalidInput(
             "The outcome is 1 (disease confirmed) or 0 (ruled out).", field="outcome"
         )
@@ -417,4 +396,8 @@ def parse_patient_csv(spec: DiseaseSpec, text: str) -> list[dict[str, Value]]:
 def similar_patients_note(session: Session, spec: DiseaseSpec, result: PredictionResult) -> str:
     """How often held-out patients with a similar estimate had the disease (the version's card)."""
     card = registry.find_version(session, spec.id, result.model_version).card or {}
+    if spec.categorical:
+        return similar_patients(
+            card.get("calibration"), result.probability, spec.condition, pooled_classes=True
+        )
     return similar_patients(card.get("calibration"), result.probability, spec.condition)

@@ -106,12 +106,13 @@ def render_pdf(request: ReportRequest) -> bytes:
             [("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"), ("FONTSIZE", (0, 0), (-1, -1), 9)]
         )
     )
-    band = spec.risk_band(result.probability)
-    outcome = (
-        f"<b>{band.title}.</b> {band.advice} "
-        f"Estimated probability of {spec.condition}: <b>{result.probability:.0%}</b>. "
-        f"{request.similar_patients}"
-    )
+    band = spec.band_named(result.risk_band)
+    if result.class_probabilities:
+        chances = ", ".join(f"{label} {p:.0%}" for label, p in result.class_probabilities.items())
+        estimate = f"Most likely class: <b>{result.predicted_label}</b> ({chances}). "
+    else:
+        estimate = f"Estimated probability of {spec.condition}: <b>{result.probability:.0%}</b>. "
+    outcome = f"<b>{band.title}.</b> {band.advice} {estimate}{request.similar_patients}"
     inputs = Table(
         [["Input", "Value"]]
         + [

@@ -115,7 +115,7 @@ def result_page(
         user=user,
         spec=spec,
         result=result,
-        band=spec.risk_band(result.probability),
+        band=spec.band_named(result.risk_band),
         similar_patients=predictions.similar_patients_note(db, spec, result),
         factor_svg=charts.factor_chart(factors) if factors else None,
         factor_caption=charts.FACTOR_CAPTION,

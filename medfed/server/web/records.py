@@ -103,7 +103,7 @@ def prediction_page(
         user=user,
         spec=spec,
         prediction=prediction,
-        band=spec.risk_band(prediction.probability),
+        band=spec.band_named(prediction.risk_band),
     )
 
 
@@ -113,8 +113,8 @@ async def outcome(
 ) -> Response:
     form = await request.form()
     choice = str(form.get("outcome", ""))
-    if choice not in ("0", "1"):
-        raise InvalidInput("Choose 'confirmed' or 'ruled out' before saving.", field="outcome")
+    if not choice.isdigit() or len(choice) > 2:
+        raise InvalidInput("Choose the confirmed outcome before saving.", field="outcome")
     predictions.record_outcome(db, user, prediction_id, int(choice))
     return see_other("/predictions", f"Outcome saved for prediction #{prediction_id}.")
 
@@ -171,7 +171,7 @@ async def check_submit(request: Request, user: WebClinician, db: DbSession) -> R
         )
         factors = [(f.label, f.shap) for f in result.top_factors]
         chart = charts.factor_chart(factors, f"{spec.title}: key factors")
-        results.append((spec, result, spec.risk_band(result.probability), chart))
+        results.append((spec, result, spec.band_named(result.risk_band), chart))
     return _check_page(
         request,
         user,

@@ -11,6 +11,7 @@ from medfed.server.db.tables import AuditEvent, Prediction
 from tests.factories import make_logged_in
 
 TYPICAL = {
+    "comorbidity_risk": {"age": 72, "diagnosis_count": 6, "heart_failure": True, "renal": "yes"},
     "diabetes": {"glucose": 117, "bmi": 32, "age": 29},
     "heart": {
         "age": 54,
@@ -43,7 +44,7 @@ def typical_patient(disease: str) -> dict[str, object]:
     }
 
 
-def test_marketplace_lists_five_active_baselines(
+def test_marketplace_lists_six_active_baselines(
     trained_client: TestClient, trained_db: Session
 ) -> None:
     doctor = make_logged_in(trained_client, trained_db, "doctor")
@@ -53,6 +54,9 @@ def test_marketplace_lists_five_active_baselines(
         assert model["active_version"] == "v1.0"
         assert 0.5 < model["accuracy"] <= 1 and 0.5 < model["roc_auc"] <= 1
         assert model["contributing_hospitals"] == 0
+        spec = get_disease(model["disease"])
+        assert model["outcome_kind"] == ("categorical" if spec.categorical else "binary")
+        assert model["classes"] == list(spec.class_labels)
 
 
 def test_model_detail_has_the_form_fields_history_and_card(
@@ -88,9 +92,21 @@ def test_every_disease_predicts_and_explains_additively(
     explanation = body["explanation"]
     total = explanation["base_value"] + sum(c["shap"] for c in explanation["contributions"])
     assert abs(total - explanation["logit"]) < 1e-3  # the logit is what SHAP values add up to
-    assert abs(1 / (1 + np.exp(-explanation["logit"])) - body["probability"]) < 1e-5
+    if get_disease(disease).categorical:  # the factors explain the likeliest class's logit
+        chances = body["class_probabilities"]
+        assert abs(sum(chances.values()) - 1) < 1e-5
+        assert body["predicted_label"] == max(chances, key=chances.get)
+        assert body["probability"] == chances[body["predicted_label"]]
+        assert len(explanation["per_class"]) == 3
+        assert explanation["per_class"][body["predicted_label"]] == [
+            c["shap"] for c in explanation["contributions"]
+        ]
+    else:
+        assert abs(1 / (1 + np.exp(-explanation["logit"])) - body["probability"]) < 1e-5
+        assert body["class_probabilities"] is None and explanation["per_class"] is None
     assert body["risk_band"] in {"low", "moderate", "high"} and body["model_version"] == "v1.0"
-    assert body["confidence"] >= 0.5 and body["explanation"]["top_factors"]
+    floor = 1 / len(get_disease(disease).class_labels)  # the likeliest class is at least this
+    assert body["confidence"] >= floor and body["explanation"]["top_factors"]
 
 
 def test_high_glucose_is_the_top_factor_for_pima(

@@ -8,6 +8,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medfed.core.catalog import load_catalog
 from medfed.server.db.tables import Prediction
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.utils.browser import Traffic, guarded_page, look, pdf_text, sign_in
@@ -56,7 +57,7 @@ def test_doctor_predicts_explains_and_downloads_the_report(
         expect(page.get_by_role("navigation", name="Main")).to_contain_text("Models")
 
         page.goto(server.url + "/models")
-        expect(page.locator(".model-card")).to_have_count(5)
+        expect(page.locator(".model-card")).to_have_count(len(load_catalog()))
         look(page, "doctor-marketplace")
         page.fill("#q", "kidney")
         expect(page.locator(".model-card:visible")).to_have_count(1)

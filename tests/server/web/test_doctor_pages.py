@@ -151,3 +151,49 @@ def test_admin_pages_refuse_doctors(trained_client: TestClient, trained_db: Sess
     for path in ("/admin/rounds", "/admin/audit", "/admin/hospitals", "/hospital"):
         response = trained_client.get(path)
         assert response.status_code == 403 and "<html" in response.text, path
+
+
+def test_a_categorical_model_predicts_reports_and_takes_its_outcome_by_class(
+    trained_client: TestClient, trained_db: Session
+) -> None:
+    token = _doctor(trained_client, trained_db, "dr.tiers")
+    form = trained_client.get("/models/comorbidity_risk/predict").text
+    assert 'name="metastatic"' in form and 'name="diagnosis_count"' in form
+    page = trained_client.post(
+        "/models/comorbidity_risk/predict",
+        data={
+            "csrf_token": token,
+            "age": "80",
+            "diagnosis_count": "7",
+            "metastatic": "yes",
+            "renal": "yes",
+        },
+    )
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert 'id="class-probabilities"' in text and "(most likely)" in text
+    assert "High comorbidity risk (synthetic model)" in text
+    assert "raises the chance of High" in text and "Not given" not in text  # absent: no
+    assert "held-out class estimates" in text  # calibration pooled over the classes
+    prediction_id = re.search(r"/predictions/(\d+)/report", text).group(1)  # type: ignore[union-attr]
+    inputs = html.unescape(re.search(r'name="inputs" value="([^"]*)"', text).group(1))  # type: ignore[union-attr]
+    report = trained_client.post(
+        f"/predictions/{prediction_id}/report", data={"csrf_token": token, "inputs": inputs}
+    )
+    assert report.status_code == 200 and report.content.startswith(b"%PDF")
+
+    history = trained_client.get("/predictions").text
+    assert '<option value="2"' in history and ">High</option>" in history
+    wrong = trained_client.post(
+        f"/predictions/{prediction_id}/outcome", data={"csrf_token": token, "outcome": "3"}
+    )
+    assert wrong.status_code == 422 and "0 (Low), 1 (Medium), 2 (High)" in wrong.text
+    saved = trained_client.post(
+        f"/predictions/{prediction_id}/outcome",
+        data={"csrf_token": token, "outcome": "2"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    card = trained_client.get("/models/comorbidity_risk").text
+    assert 'id="classes"' in card and "Answered Medium" in card and 'id="synthetic"' in card
+    assert "macro one-vs-rest" in card and "Real-world accuracy" in card

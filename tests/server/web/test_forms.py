@@ -32,7 +32,7 @@ def test_missing_required_lists_only_the_empty_required_inputs() -> None:
 def test_union_shares_inputs_that_mean_the_same_and_fills_each_disease() -> None:
     fields = union_fields(load_catalog().values())
     by_name = {f.name: f for f in fields}
-    assert set(by_name["age"].diseases) == {"heart", "diabetes", "kidney"}
+    assert set(by_name["age"].diseases) == {"heart", "diabetes", "kidney", "comorbidity_risk"}
     assert len(fields) == len({f.name for f in fields})
     checked = check_fields(fields, {"age": "45", "glucose": "150"})
     assert checked.patients["heart"]["age"] == 45.0 and checked.patients["diabetes"]["age"] == 45.0
