@@ -59,9 +59,12 @@ def render(record: dict[str, object]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in record["rows"]:  # type: ignore[attr-defined]
-        reference = ", ".join(
-            f"{k.replace('roc_auc', 'AUC')} {v:.2f}" for k, v in row["references"].items()
-        ) or "-"
+        reference = (
+            ", ".join(
+                f"{k.replace('roc_auc', 'AUC')} {v:.2f}" for k, v in row["references"].items()
+            )
+            or "-"
+        )
         f1 = f"{row['f1']:.3f}" if "f1" in row else "- (3 classes)"
         others = row["accuracy_other_splits"]
         spread = (

@@ -35,6 +35,7 @@ import membership
 import node_training
 import overhead
 import privacy
+import protection
 import secagg
 import serving
 from harness import README, RESULTS, replace_section, save
@@ -49,6 +50,7 @@ SECTIONS: dict[str, ModuleType] = {
     "idle-nodes": idle_nodes,
     "aggregation": aggregation,
     "secagg": secagg,
+    "protection": protection,
     "serving": serving,
     "logins": logins,
     "node-training": node_training,

@@ -103,6 +103,14 @@ def simulate(
     plain: Annotated[
         bool, typer.Option("--plain", help="Plain aggregation (the server sees each update).")
     ] = False,
+    homomorphic: Annotated[
+        bool,
+        typer.Option(
+            "--homomorphic",
+            help="CKKS homomorphic encryption instead of pairwise masking (keys made by the "
+            "hospitals; the server adds ciphertexts).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the hospital split.")] = 0,
     workdir: Annotated[
         Path | None,
@@ -140,6 +148,7 @@ def simulate(
         tolerance=tolerance,
         confidence=confidence,
         secure=not plain,
+        homomorphic=homomorphic,
         seed=seed,
         specs_dir=settings.disease_specs_dir.resolve() if settings.disease_specs_dir else None,
         strategy_options=(

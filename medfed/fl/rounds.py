@@ -97,6 +97,9 @@ class RoundConfig:
     # the promotion rule's two-sided confidence level: 0.90 is a one-sided test at 5 %
     confidence: float = promotion.DEFAULT_CONFIDENCE
     secure: bool = True  # secure aggregation; False (plain mode) is an administrator's opt-in
+    # With `secure`: CKKS homomorphic encryption (keys made and held by the hospitals) instead of
+    # pairwise masking. Either way the server sees only the sum.
+    homomorphic: bool = False
     secagg_threshold: int | None = None  # None: more than half of the cohort
     secagg_stage_seconds: float = 120.0  # deadline of each key and unmasking stage
     # Only these hospitals (ids) may join; None: any hospital of the network.
@@ -115,6 +118,13 @@ class RoundConfig:
             values["hospitals"] = tuple(sorted({int(h) for h in values["hospitals"]}))
         return cls(**values)
 
+    @property
+    def protection(self) -> str:
+        """plain, secure_aggregation or homomorphic: what keeps updates from the server."""
+        if not self.secure:
+            return "plain"
+        return "homomorphic" if self.homomorphic else "secure_aggregation"
+
     def admits(self, hospital_id: int) -> bool:
         """Whether this hospital may join (the round is for every hospital, or names it)."""
         return self.hospitals is None or hospital_id in self.hospitals
@@ -123,6 +133,10 @@ class RoundConfig:
         found = []
         if self.min_hospitals < 1:
             found.append("min_hospitals must be at least 1")
+        if self.homomorphic and not self.secure:
+            found.append(
+                "homomorphic encryption keeps updates from the server: not with plain mode"
+            )
         if self.local_steps is not None and self.local_steps < 1:
             found.append("local_steps must be at least 1, or null to train local_epochs")
         if not 0 <= self.validation_fraction <= MAX_VALIDATION_FRACTION:

@@ -352,6 +352,16 @@ class ServerClient:
         result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}/secagg")
         return result
 
+    def secagg_aggregate(self, round_id: int) -> bytes:
+        """A homomorphic round's encrypted sum, to decrypt."""
+        try:
+            response = self._http.get(API + f"/nodes/rounds/{round_id}/secagg/aggregate")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc, "Check the address and that it is running.") from None
+        if not response.is_success:
+            self._raise(response)
+        return bytes(response.content)
+
     def secagg_send(
         self, round_id: int, stage: str, message: dict[str, Any], vector: np.ndarray | None = None
     ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ spend privacy twice), and a step the server already has is not repeated.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import secrets
@@ -31,6 +32,8 @@ from medfed.core.errors import (
     PrivacyTargetUnreachable,
 )
 from medfed.core.numbers import json_safe
+from medfed.fl.he import ckks
+from medfed.fl.he import keys as he_keys
 from medfed.fl.privacy import (
     certifiable,
     choose_delta,
@@ -245,6 +248,9 @@ class RoundAgent:
                     f"medfed node rounds approve {round_id}"
                 )
             return
+        if round_["training"].get("homomorphic") and (missing := ckks.available()):
+            self._decline(round_id, missing, "declined: it is homomorphic")
+            return
         report = check_file(
             self.spec,
             self.offer.path,
@@ -393,6 +399,9 @@ class RoundAgent:
             return
         if state is None:
             raise Conflict(f"Round {round_id}: this node lost its secure-aggregation keys.")
+        if view.get("mode") == wire.HOMOMORPHIC:
+            self._homomorphic_step(round_, view, state, saved or {})
+            return
         roster = {int(k): v for k, v in view["roster"].items()}
         if stage == wire.SHARE_KEYS:
             sealed = protocol.share_keys(state, roster, threshold, os.urandom, secrets.randbelow)
@@ -414,6 +423,75 @@ class RoundAgent:
         elif stage == wire.UNMASKING:
             answer = protocol.unmask(state, [int(v) for v in view["survivors"]], threshold)
             self._send(round_id, stage, answer)
+
+    def _homomorphic_step(
+        self,
+        round_: dict[str, Any],
+        view: dict[str, Any],
+        state: protocol.ClientState,
+        saved: dict[str, Any],
+    ) -> None:
+        """A homomorphic round: make and seal the round's key (the key holder), send the update
+        encrypted under it, decrypt the sum. The secret key is kept with the round's state on
+        this node (saved before anything that depends on it is sent)."""
+        round_id, stage, me = round_["id"], view["stage"], int(view["client_id"])
+        roster = {int(k): v for k, v in view["roster"].items()}
+        if stage == wire.HE_KEYS:  # only the key holder is asked
+            made = ckks.new_keys()
+            self.state.save_secagg(
+                round_id, {**saved, "he_secret": made.secret.hex(), "he_public": made.public.hex()}
+            )
+            sealed = {
+                str(k): he_keys.seal(
+                    state.cipher_private,
+                    bytes.fromhex(peer[wire.CIPHER_PUBLIC]),
+                    view["round_ref"],
+                    k,
+                    made.secret,
+                    os.urandom,
+                ).hex()
+                for k, peer in roster.items()
+                if k != me
+            }
+            message = {
+                wire.PUBLIC_CONTEXT: base64.b64encode(made.public).decode(),
+                wire.SEALED: sealed,
+            }
+            self._send(round_id, stage, message)
+            self.say(
+                f"Made round {round_id}'s encryption key and sealed it to {len(sealed)} hospitals"
+            )
+            return
+        public = base64.b64decode(view[wire.PUBLIC_CONTEXT])
+        secret_hex = saved.get("he_secret")
+        if secret_hex is None:
+            holder = roster[int(view[wire.KEY_HOLDER])]
+            secret = he_keys.open_sealed(
+                state.cipher_private,
+                bytes.fromhex(holder[wire.CIPHER_PUBLIC]),
+                view["round_ref"],
+                me,
+                bytes.fromhex(view[wire.SEALED]),
+            )
+            saved = {**saved, "he_secret": secret.hex(), "he_public": public.hex()}
+            self.state.save_secagg(round_id, saved)
+        else:
+            secret = bytes.fromhex(secret_hex)
+        length = int(view["length"])
+        if stage == wire.ENCRYPTED_INPUT:
+            job, update = self._trained(round_)
+            rows = int((job.result or {})["rows_train"])
+            bound = float(round_["training"]["norm_bound"])
+            clipped = np.clip(np.asarray(update, dtype=np.float64), -bound, bound)
+            blob = ckks.encrypt(public, np.append(clipped, 1.0), rows)  # the last slot sums rows
+            self._send(round_id, stage, self._metadata(job), np.frombuffer(blob, dtype=np.uint8))
+            self.state.mark_contributed(job.id)
+            report_ledger(self.state, self.client)
+            self._record(round_id, "submitted")
+            self.say(f"Sent the encrypted update for round {round_id} ({rows} rows)")
+        elif stage == wire.DECRYPTING:
+            total = ckks.decrypt(secret, public, self.client.secagg_aggregate(round_id), length)
+            self._send(round_id, stage, {}, total.astype("<f8"))
 
     def _send(
         self, round_id: int, stage: str, message: dict[str, Any], vector: np.ndarray | None = None

@@ -62,6 +62,7 @@ class SimulationConfig:
     tolerance: float = 0.01
     confidence: float = promotion.DEFAULT_CONFIDENCE
     secure: bool = True
+    homomorphic: bool = False
     seed: int = 0
     round_timeout: float = 600.0
     specs_dir: Path | None = None  # extra disease specs, given to the server and every node
@@ -306,6 +307,7 @@ class Simulation:
                 "confidence": config.confidence,
                 "norm_bound": 100.0,
                 "secure": config.secure,
+                "homomorphic": config.homomorphic,
             },
         }
 

@@ -87,6 +87,24 @@ def _step_until(agents: list[RoundAgent], done: object, tries: int = 200) -> Non
     raise AssertionError(f"the round did not get there in time: {states}")
 
 
+def _finish_with_a_quitter(
+    agents: list[RoundAgent],
+    quitter: RoundAgent,
+    process: ServerProcess,
+    headers: dict[str, str],
+    round_id: int,
+) -> None:
+    """Step the agents and a hospital whose node goes away mid-round until the round ends."""
+
+    def everyone_steps() -> bool:
+        with contextlib.suppress(ServiceUnavailable):
+            quitter.step()
+        status = round_state(process, headers, round_id)["status"]
+        return status in ("deployed", "rejected", "failed")
+
+    _step_until(agents, everyone_steps)
+
+
 def test_policy_approval_round_trip_and_restart_safety(
     server: tuple[ServerProcess, dict[str, str]],
     datasets_dir: Path,
@@ -287,16 +305,7 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
 
     quitter.client.secagg_send = dies_before_masking  # type: ignore[method-assign]
 
-    def everyone_steps() -> bool:
-        with contextlib.suppress(ServiceUnavailable):
-            quitter.step()
-        return round_state(process, headers, round_id)["status"] in (
-            "deployed",
-            "rejected",
-            "failed",
-        )
-
-    _step_until(agents[:2], everyone_steps)
+    _finish_with_a_quitter(agents[:2], quitter, process, headers, round_id)
     final = round_state(process, headers, round_id)
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it

@@ -9,16 +9,27 @@ from datetime import datetime, timedelta
 from medfed.fl.secagg import constants as wire
 
 NEXT = {
-    wire.ADVERTISE_KEYS: wire.SHARE_KEYS,
-    wire.SHARE_KEYS: wire.MASKED_INPUT,
-    wire.MASKED_INPUT: wire.UNMASKING,
-    wire.UNMASKING: wire.DONE,
+    wire.MASKING: {
+        wire.ADVERTISE_KEYS: wire.SHARE_KEYS,
+        wire.SHARE_KEYS: wire.MASKED_INPUT,
+        wire.MASKED_INPUT: wire.UNMASKING,
+        wire.UNMASKING: wire.DONE,
+    },
+    wire.HOMOMORPHIC: {
+        wire.ADVERTISE_KEYS: wire.HE_KEYS,
+        wire.HE_KEYS: wire.ENCRYPTED_INPUT,
+        wire.ENCRYPTED_INPUT: wire.DECRYPTING,
+        wire.DECRYPTING: wire.DONE,
+    },
 }
 WHAT = {
     wire.ADVERTISE_KEYS: "advertised keys",
     wire.SHARE_KEYS: "shared keys",
     wire.MASKED_INPUT: "sent a masked update",
     wire.UNMASKING: "helped unmask",
+    wire.HE_KEYS: "sent the round's encryption key",
+    wire.ENCRYPTED_INPUT: "sent an encrypted update",
+    wire.DECRYPTING: "decrypted the sum",
 }
 
 
@@ -30,6 +41,7 @@ class StageSnapshot:
     threshold: int
     started_at: datetime
     deadline_seconds: float
+    mode: str = wire.MASKING
 
 
 @dataclass(frozen=True)
@@ -39,20 +51,26 @@ class StageStep:
 
 
 def next_stage(snapshot: StageSnapshot, now: datetime) -> StageStep | None:
-    if snapshot.stage not in NEXT:
+    following = NEXT[snapshot.mode]
+    if snapshot.stage not in following:
         return None
     what = WHAT[snapshot.stage]
     if snapshot.received >= snapshot.expected:
-        return StageStep(NEXT[snapshot.stage], f"all {snapshot.expected} hospitals {what}")
+        everyone = f"all {snapshot.expected} hospitals" if snapshot.expected > 1 else "the hospital"
+        return StageStep(following[snapshot.stage], f"{everyone} {what}")
     if now < snapshot.started_at + timedelta(seconds=snapshot.deadline_seconds):
         return None
     if snapshot.received >= snapshot.threshold:
         return StageStep(
-            NEXT[snapshot.stage],
+            following[snapshot.stage],
             f"{snapshot.received} of {snapshot.expected} hospitals {what} by the deadline",
         )
     return StageStep(
         "failed",
         f"only {snapshot.received} of {snapshot.expected} hospitals {what} before the deadline; "
-        f"secure aggregation needs at least t = {snapshot.threshold}",
+        + (
+            f"secure aggregation needs at least t = {snapshot.threshold}"
+            if snapshot.mode == wire.MASKING
+            else f"this homomorphic round needs at least {snapshot.threshold}"
+        ),
     )

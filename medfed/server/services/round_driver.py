@@ -143,12 +143,15 @@ def _secure_step(
     state = secagg.close_stage(session, round_, stage_step, now, length)
     if state["stage"] != wire.DONE:
         return f"{round_.status}:{state['stage']}"
+    homomorphic = state.get("mode") == wire.HOMOMORPHIC
     try:
-        mean, rows, contributors = secagg.unmasked_sum(session, round_)
+        if homomorphic:
+            mean, rows, contributors = secagg.decrypted_sum(session, round_)
+        else:
+            mean, rows, contributors = secagg.unmasked_sum(session, round_)
     except ProtocolError as failure:
-        finish(
-            session, round_, machine.FAILED, f"secure aggregation failed: {failure}", actor=ACTOR
-        )
+        what = "homomorphic aggregation" if homomorphic else "secure aggregation"
+        finish(session, round_, machine.FAILED, f"{what} failed: {failure}", actor=ACTOR)
         return round_.status
     members = [m for m in round_.members if m.id in contributors]
     updates = RoundUpdates.secure(mean, rows)
@@ -247,6 +250,7 @@ def _aggregate(
             "contributors": len(contributors),
             "rows": int(updates.total_weight),
             "secure": config.secure,
+            "protection": config.protection,
             "strategy": config.strategy,
             "candidate": round_.candidate_key,
         },

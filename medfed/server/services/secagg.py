@@ -2,6 +2,11 @@
 needs for the next stage, and end each stage (persisted in `rounds.secagg`, so a restarted
 server resumes the protocol). The server only ever holds masked vectors and encrypted shares,
 and ends with the sum of the cohort's weighted updates.
+
+A homomorphic round runs the same way with other stages: the hospitals advertise their keys,
+one of them (the lowest member id) makes the round's CKKS key pair and seals the secret key to
+each of the others, every hospital sends its update encrypted under the public key, the server
+adds the ciphertexts (it holds the public context only) and the hospitals decrypt the sum.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from medfed.core.audit_actions import AuditAction
 from medfed.core.clock import isoformat
 from medfed.core.errors import Conflict, InvalidInput, PermissionDenied
 from medfed.fl import rounds as machine
+from medfed.fl.he import ckks
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.fl.secagg.stages import StageSnapshot, StageStep
@@ -44,8 +50,12 @@ def start(round_: Round, now: datetime) -> None:
     config = config_of(round_)
     members = [m.id for m in round_.members if m.status != "dropped"]
     cohort = len(members)
-    threshold = min(cohort, config.secagg_threshold or protocol.default_threshold(cohort))
+    if config.homomorphic:  # no shares to reconstruct: the round's own minimum is the floor
+        threshold = min(cohort, config.secagg_threshold or config.min_hospitals)
+    else:
+        threshold = min(cohort, config.secagg_threshold or protocol.default_threshold(cohort))
     round_.secagg = {
+        "mode": wire.HOMOMORPHIC if config.homomorphic else wire.MASKING,
         "stage": wire.ADVERTISE_KEYS,
         "threshold": threshold,
         "started_at": isoformat(now),
@@ -138,6 +148,12 @@ def receive(
         raise Conflict(
             f"Round {round_.id} is at the {state['stage']} stage, not {stage}.", field="stage"
         )
+    if not early and stage == wire.HE_KEYS and member.id != state["key_holder"]:
+        raise Conflict(
+            f"Round {round_.id}'s key is made by hospital member {state['key_holder']}; "
+            "wait for the encrypted_input stage.",
+            field="stage",
+        )
     if not early and member.id not in state["expected"]:
         raise Conflict(
             f"This hospital is no longer part of round {round_.id}'s secure aggregation "
@@ -151,8 +167,9 @@ def receive(
         )
     session.add(SecaggMessage(round_id=round_.id, stage=stage, sender=member.id, payload=payload))
     session.flush()
-    if stage == wire.MASKED_INPUT:
-        _record_contribution(session, round_, node, member, payload, message)
+    if stage in (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT):
+        kind = "encrypted" if stage == wire.ENCRYPTED_INPUT else "masked"
+        _record_contribution(session, round_, node, member, payload, message, kind)
     audit.record(
         session,
         actor=audit.node_actor(node.id),
@@ -175,8 +192,10 @@ def _record_contribution(
     member: RoundMember,
     payload: bytes,
     message: dict[str, Any],
+    kind: str,
 ) -> None:
-    """The masked update counts as this hospital's contribution (once; same checks as plain)."""
+    """The masked or encrypted update counts as this hospital's contribution (once; same checks
+    as plain)."""
     try:
         job_ref, base_version = str(message["job_ref"]), str(message["base_version"])
         rows = int(message["rows"])
@@ -184,7 +203,7 @@ def _record_contribution(
         delta = None if message.get("delta") is None else float(message["delta"])
         metrics = dict(message.get("metrics") or {})
     except (KeyError, TypeError, ValueError):
-        raise InvalidInput("The masked input needs job_ref, base_version and rows.") from None
+        raise InvalidInput("The update needs job_ref, base_version and rows.") from None
     if base_version != round_.base_version.version:
         raise Conflict(
             f"The update was trained from {base_version}, but round {round_.id} trains from "
@@ -193,7 +212,7 @@ def _record_contribution(
         )
     refuse_replay(session, node, job_ref)
     body = UpdateIn(job_ref[:64], base_version, rows, epsilon, delta, metrics, update="")
-    accept(session, round_, node, member, body, payload, "masked")
+    accept(session, round_, node, member, body, payload, kind)
 
 
 def _check(
@@ -216,6 +235,8 @@ def _check(
             for value in ciphertexts.values():
                 bytes.fromhex(value)
             return json.dumps({str(int(k)): v for k, v in ciphertexts.items()}).encode()
+        if stage in (wire.HE_KEYS, wire.ENCRYPTED_INPUT, wire.DECRYPTING):
+            return _check_homomorphic(session, round_, state, member, stage, message)
         if stage == wire.MASKED_INPUT:
             masked = message[wire.MASKED]  # raw bytes (a binary frame) or base64 text (JSON)
             if isinstance(masked, str):
@@ -229,10 +250,78 @@ def _check(
             for kind in (wire.SELF_SEED_SHARES, wire.KEY_SHARES)
         }
         return json.dumps(answer).encode()
-    except protocol.ProtocolError as refused:
+    except (protocol.ProtocolError, ckks.BadCiphertext) as refused:
         raise InvalidInput(f"The {stage} message is refused: {refused}.") from None
     except (KeyError, ValueError, TypeError, AttributeError):
         raise InvalidInput(f"The {stage} message is malformed for this protocol.") from None
+
+
+def _raw(message: dict[str, Any]) -> bytes:
+    """A frame's body (raw bytes), or base64 text in a JSON message."""
+    value = message[wire.MASKED]
+    if isinstance(value, str):
+        value = base64.b64decode(value, validate=True)
+    return bytes(value)
+
+
+def _keys_message(session: Session, round_id: int) -> dict[str, Any]:
+    (payload,) = _messages(session, round_id, wire.HE_KEYS).values()
+    found: dict[str, Any] = json.loads(payload)
+    return found
+
+
+def _public_context(session: Session, round_id: int) -> bytes:
+    return base64.b64decode(_keys_message(session, round_id)[wire.PUBLIC_CONTEXT])
+
+
+def _check_homomorphic(
+    session: Session,
+    round_: Round,
+    state: dict[str, Any],
+    member: RoundMember,
+    stage: str,
+    message: dict[str, Any],
+) -> bytes:
+    length = int(state["length"])
+    if stage == wire.HE_KEYS:
+        public = base64.b64decode(message[wire.PUBLIC_CONTEXT], validate=True)
+        ckks.load_public(public)  # refuses a context that carries the secret key
+        sealed = {int(k): bytes.fromhex(v) for k, v in message[wire.SEALED].items()}
+        others = {int(k) for k in state["roster"]} - {member.id}
+        if set(sealed) != others:
+            raise protocol.ProtocolError(
+                "the sealed keys must be addressed to exactly the other hospitals of the roster"
+            )
+        return json.dumps(
+            {
+                wire.PUBLIC_CONTEXT: base64.b64encode(public).decode(),
+                wire.SEALED: {str(k): v.hex() for k, v in sealed.items()},
+            }
+        ).encode()
+    raw = _raw(message)
+    if stage == wire.ENCRYPTED_INPUT:
+        ckks.check(_public_context(session, round_.id), raw, length)
+        return raw
+    plaintext = np.frombuffer(raw, dtype="<f8") if len(raw) % 8 == 0 else np.empty(0)
+    if plaintext.shape != (length,) or not np.all(np.isfinite(plaintext)):
+        raise protocol.ProtocolError(
+            f"the decrypted sum must be {length} finite float64 values (little-endian)"
+        )
+    return raw
+
+
+def aggregate(session: Session, node: NodeRef, round_id: int) -> bytes:
+    """The encrypted sum of the surviving hospitals' updates, for a hospital to decrypt. Never a
+    single hospital's ciphertext: every hospital of the round holds the secret key."""
+    round_ = get_round(session, round_id)
+    state = _current(round_)
+    _member(session, round_, node)
+    if state.get("mode") != wire.HOMOMORPHIC or state["stage"] != wire.DECRYPTING:
+        raise Conflict(f"Round {round_id} has no encrypted sum to decrypt now.")
+    public = _public_context(session, round_.id)
+    inputs = _messages(session, round_.id, wire.ENCRYPTED_INPUT)
+    blobs = [inputs[s] for s in sorted(state["survivors"]) if s in inputs]
+    return ckks.add(public, blobs, int(state["length"]))
 
 
 def view(session: Session, node: NodeRef, round_id: int) -> dict[str, Any]:
@@ -260,6 +349,24 @@ def view(session: Session, node: NodeRef, round_id: int) -> dict[str, Any]:
         }
     if state["stage"] == wire.UNMASKING:
         answer["survivors"] = state["survivors"]
+    if state.get("mode") == wire.HOMOMORPHIC:
+        answer.update(_homomorphic_view(session, round_, state, member))
+    return answer
+
+
+def _homomorphic_view(
+    session: Session, round_: Round, state: dict[str, Any], member: RoundMember
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {"mode": wire.HOMOMORPHIC}
+    if "key_holder" in state:
+        answer[wire.KEY_HOLDER] = state["key_holder"]
+        answer["roster"] = {str(k): v for k, v in state["roster"].items()}
+    if state["stage"] in (wire.ENCRYPTED_INPUT, wire.DECRYPTING):
+        keys = _keys_message(session, round_.id)
+        answer[wire.PUBLIC_CONTEXT] = keys[wire.PUBLIC_CONTEXT]
+        answer[wire.SEALED] = keys[wire.SEALED].get(str(member.id))  # None for the key holder
+    if state["stage"] == wire.DECRYPTING:
+        answer["survivors"] = state["survivors"]
     return answer
 
 
@@ -268,14 +375,19 @@ def snapshot(session: Session, round_: Round) -> StageSnapshot:
     config = config_of(round_)
     stage = state["stage"]
     received = _senders(session, round_.id, stage)
-    deadline = config.submit_seconds if stage == wire.MASKED_INPUT else config.secagg_stage_seconds
+    inputs = (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT)
+    deadline = config.submit_seconds if stage in inputs else config.secagg_stage_seconds
+    # One key holder makes the key; any one hospital's decryption gives the sum.
+    single = stage in (wire.HE_KEYS, wire.DECRYPTING)
     return StageSnapshot(
         stage=stage,
-        expected=len(state["expected"]),
+        # The key holder's key is needed even if it was revoked meanwhile: then the stage fails.
+        expected=1 if stage == wire.HE_KEYS else len(state["expected"]),
         received=len([s for s in received if s in state["expected"]]),
-        threshold=int(state["threshold"]),
+        threshold=1 if single else int(state["threshold"]),
         started_at=datetime.fromisoformat(state["started_at"]),
         deadline_seconds=deadline,
+        mode=state.get("mode", wire.MASKING),
     )
 
 
@@ -286,16 +398,22 @@ def close_stage(
     state = dict(round_.secagg or {})
     ended = state["stage"]
     senders = sorted(s for s in _senders(session, round_.id, ended) if s in state["expected"])
+    expected = senders
     if ended == wire.ADVERTISE_KEYS:
         state["roster"] = {
             str(s): v for s, v in _roster(session, round_.id).items() if s in senders
         }
         state["length"] = length + 1
+        if state.get("mode") == wire.HOMOMORPHIC:
+            state["key_holder"] = senders[0]
+            expected = senders[:1]
+    elif ended == wire.HE_KEYS:
+        expected = sorted(int(k) for k in state["roster"])  # each holds the sealed key now
+    elif ended in (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT):
+        state["survivors"] = senders
     elif ended == wire.SHARE_KEYS:
         state["shared"] = senders
-    elif ended == wire.MASKED_INPUT:
-        state["survivors"] = senders
-    state.update(stage=step.target, started_at=isoformat(now), expected=senders)
+    state.update(stage=step.target, started_at=isoformat(now), expected=expected)
     round_.secagg = state
     audit.record(
         session,
@@ -334,3 +452,40 @@ def unmasked_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list
     )
     mean, rows = quantize.decode_mean(total)
     return mean, rows, sorted(masked)
+
+
+HE_AGREEMENT = 1e-6  # two hospitals' decryptions of one sum differ by CKKS noise only
+
+
+def decrypted_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list[int]]:
+    """A homomorphic round's weighted mean update, total rows and contributing member ids, from
+    the hospitals' decryptions of the encrypted sum: two must agree, and the rows the sum
+    carries must be the rows the contributing hospitals declared."""
+    state = round_.secagg or {}
+    survivors = sorted(state["survivors"])
+    plaintexts = [
+        np.frombuffer(payload, dtype="<f8")
+        for sender, payload in sorted(_messages(session, round_.id, wire.DECRYPTING).items())
+        if sender in survivors
+    ]
+    if not plaintexts:
+        raise protocol.ProtocolError("no hospital decrypted the sum")
+    total = plaintexts[0]
+    for other in plaintexts[1:]:
+        scale = max(1.0, float(np.max(np.abs(total))))
+        if float(np.max(np.abs(other - total))) > HE_AGREEMENT * scale:
+            raise protocol.ProtocolError("two hospitals' decryptions of the sum disagree")
+    declared = sum(m.rows for m in round_.members if m.id in survivors)
+    rows = round(float(total[-1]))
+    if rows != declared or declared <= 0:
+        raise protocol.ProtocolError(
+            f"the decrypted sum carries {rows} rows where the hospitals declared {declared}"
+        )
+    mean = total[:-1] / float(total[-1])
+    bound = config_of(round_).norm_bound  # each hospital clips every value to it
+    if float(np.max(np.abs(mean), initial=0.0)) > bound * (1 + HE_AGREEMENT):
+        raise protocol.ProtocolError(
+            "the decrypted mean lies outside the clipping bound: a hospital sent values it did "
+            "not clip (or not under this round's key)"
+        )
+    return mean, rows, survivors

@@ -37,3 +37,21 @@ def test_the_stages_run_in_order_and_done_is_final() -> None:
         stage = step.target
     assert order == list(wire.STAGES[:-1])
     assert next_stage(snap(wire.DONE, 4, 4), T0) is None
+
+
+def test_a_homomorphic_round_has_its_own_stages_and_failure_words() -> None:
+    order = []
+    stage = wire.ADVERTISE_KEYS
+    while stage != wire.DONE:
+        order.append(stage)
+        snapshot = StageSnapshot(stage, 4, 4, 3, T0, 60, mode=wire.HOMOMORPHIC)
+        step = next_stage(snapshot, T0)
+        assert step is not None
+        stage = step.target
+    assert order == list(wire.HE_STAGES[:-1])
+    alone = next_stage(StageSnapshot(wire.HE_KEYS, 1, 1, 1, T0, 60, mode=wire.HOMOMORPHIC), T0)
+    assert alone is not None and alone.reason == "the hospital sent the round's encryption key"
+    missing = StageSnapshot(wire.HE_KEYS, 1, 0, 1, T0, 60, mode=wire.HOMOMORPHIC)
+    failed = next_stage(missing, T0 + timedelta(seconds=60))
+    assert failed is not None and failed.target == "failed"
+    assert "this homomorphic round needs at least 1" in failed.reason
