@@ -32,6 +32,18 @@ POSTGRES_URL = os.environ.get("MEDFED_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `own_database` never touch the suite's database (`medfed simulate` runs its
+    own server on its own SQLite file; a node alone has none): on a PostgreSQL run they would
+    repeat the SQLite run exactly, so they run once, there."""
+    if POSTGRES_URL is None:
+        return
+    repeat = pytest.mark.skip(reason="never uses the suite's database; the SQLite run covers it")
+    for item in items:
+        if item.get_closest_marker("own_database"):
+            item.add_marker(repeat)
+
+
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come only from what each test says, never from the developer's shell."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from medfed.core.catalog import get_disease
 from medfed.ml.baseline import train_baseline
 from medfed.ml.datasets import load_dataset
@@ -13,6 +15,7 @@ from medfed.node.registry.store import Registry
 from tests.utils.processes import medfed_env, run_medfed
 
 
+@pytest.mark.own_database
 def test_a_registered_admission_is_scored_with_both_models(
     tmp_path: Path, datasets_dir: Path
 ) -> None:

@@ -27,6 +27,7 @@ def _node_secret(home: Path) -> bytes:
     return bytes.fromhex(json.loads(saved)["he_secret"])
 
 
+@pytest.mark.own_database
 def test_an_he_round_over_three_node_processes_keeps_keys_and_updates_from_the_server(
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import pytest
+
 from medfed.core import charlson
 from medfed.core.catalog import get_disease
 from medfed.ml.datasets import sha256_of
@@ -14,6 +16,7 @@ from medfed.simulation import cohort
 from tests.utils.processes import medfed_env, run_medfed
 
 
+@pytest.mark.own_database
 def test_the_shipped_files_are_what_the_generator_writes(tmp_path: Path) -> None:
     env = medfed_env(tmp_path / "home", f"sqlite:///{tmp_path / 'unused.db'}")
     done = run_medfed(["datasets", "synthesize", str(tmp_path / "out"), "--diagnoses"], env)

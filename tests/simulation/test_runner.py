@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.utils.processes import medfed_env, run_medfed
 
 
+@pytest.mark.own_database
 def test_simulate_trains_the_comorbidity_model_over_three_hospitals_with_secure_aggregation(
     tmp_path: Path,
 ) -> None:

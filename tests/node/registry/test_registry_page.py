@@ -21,6 +21,7 @@ def node_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.own_database
 def test_staff_register_a_patient_and_record_diagnoses(
     browser: Browser, node_url: str, tmp_path: Path
 ) -> None:
