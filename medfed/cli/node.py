@@ -576,6 +576,13 @@ def policy_show(ctx: typer.Context) -> None:
     console.print(load_policy(settings_from(ctx).node_home).model_dump())
 
 
+def _listed(text: str | None, current: list[str] | None) -> list[str] | None:
+    """A comma-separated option: unchanged when not given, None (all) for 'all'."""
+    if text is None:
+        return current
+    return None if text == "all" else [part.strip() for part in text.split(",") if part.strip()]
+
+
 @policy_app.command("set")
 def policy_set(
     ctx: typer.Context,
@@ -596,18 +603,61 @@ def policy_set(
             help="Tell the network registry counts (never records) and the models held here."
         ),
     ] = None,
+    analytics_kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated analytics queries answered here (count, prevalence, mean, "
+            "histogram, quantiles, missing); 'all' for all."
+        ),
+    ] = None,
+    analytics_epsilon_cap: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Total epsilon per disease spent on analytics (apart)."),
+    ] = None,
+    analytics_min_cell: Annotated[
+        int | None,
+        typer.Option(min=10, help="Withhold analytics cells with fewer rows (at least 10)."),
+    ] = None,
+    analytics_per_site: Annotated[
+        bool | None, typer.Option(help="Allow this hospital's own noisy figures by name.")
+    ] = None,
+    analytics_approval: Annotated[
+        bool | None, typer.Option(help="Each analytics query needs a person's approval here.")
+    ] = None,
 ) -> None:
     """Change the local policy; unspecified parts stay as they are."""
     node_home = settings_from(ctx).node_home
     current = load_policy(node_home)
-    updated = LocalPolicy(
-        diseases=current.diseases
-        if diseases is None
-        else (None if diseases == "all" else [d.strip() for d in diseases.split(",") if d.strip()]),
-        epsilon_cap=current.epsilon_cap if epsilon_cap is None else epsilon_cap,
-        require_approval=current.require_approval if require_approval is None else require_approval,
-        share_inventory=current.share_inventory if share_inventory is None else share_inventory,
+    from medfed.analytics.query import KINDS
+
+    kinds = _listed(analytics_kinds, current.analytics_kinds)
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown analytics kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}.",
+            field="analytics_kinds",
+        )
+    changes = {
+        "analytics_kinds": kinds,
+        "analytics_epsilon_cap": analytics_epsilon_cap,
+        "analytics_min_cell": analytics_min_cell,
+        "analytics_per_site": analytics_per_site,
+        "analytics_approval": analytics_approval,
+    }
+    updated = current.model_copy(
+        update={
+            "diseases": _listed(diseases, current.diseases),
+            "epsilon_cap": current.epsilon_cap if epsilon_cap is None else epsilon_cap,
+            "require_approval": current.require_approval
+            if require_approval is None
+            else require_approval,
+            "share_inventory": current.share_inventory
+            if share_inventory is None
+            else share_inventory,
+            **{k: v for k, v in changes.items() if v is not None or k == "analytics_kinds"},
+        }
     )
+    updated = LocalPolicy.model_validate(updated.model_dump())  # the bounds hold after the update
     path = save_policy(node_home, updated)
     console.print(f"Saved {path}: {updated.model_dump()}")
 

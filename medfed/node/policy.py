@@ -32,6 +32,23 @@ class LocalPolicy(BaseModel):
         "registered here (counts only) and which models this node holds.",
     )
 
+    # Federated analytics: a budget of its own, apart from training's.
+    analytics_kinds: list[str] | None = Field(
+        None, description="Kinds of analytics query this hospital answers; None: all."
+    )
+    analytics_epsilon_cap: float = Field(
+        5.0, gt=0, description="Total epsilon per disease this hospital spends on analytics."
+    )
+    analytics_min_cell: int = Field(
+        10, ge=10, description="Cells with fewer rows are withheld (at least the network's 10)."
+    )
+    analytics_per_site: bool = Field(
+        False, description="Allow this hospital's own (noisy) figures to be shown by name."
+    )
+    analytics_approval: bool = Field(
+        False, description="Each analytics query needs a person's approval at the node."
+    )
+
     def check_disease(self, disease: str) -> None:
         if self.diseases is not None and disease not in self.diseases:
             raise PermissionDenied(

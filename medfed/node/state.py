@@ -21,7 +21,7 @@ from medfed.core.clock import isoformat, utcnow
 from medfed.fl.privacy import Spend, compose
 from medfed.ml.accounting import Mechanism, increment
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS rounds (
     note TEXT,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS analytics (
+    query_id INTEGER PRIMARY KEY,
+    disease TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    epsilon REAL NOT NULL,
+    delta REAL NOT NULL,
+    answer BLOB,
+    note TEXT,
+    recorded_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -80,6 +91,32 @@ class LedgerEntry:
         if self.noise_multiplier is None or self.sample_rate is None or self.steps is None:
             return None
         return Mechanism(self.noise_multiplier, self.sample_rate, self.steps)
+
+
+@dataclass(frozen=True)
+class AnalyticsEntry:
+    """What this hospital did with one analytics query: answered (epsilon spent, the answer it
+    sent kept to send again) or declined (nothing spent, the reason)."""
+
+    query_id: int
+    disease: str
+    kind: str
+    status: str
+    epsilon: float
+    delta: float
+    answer: bytes | None
+    note: str | None
+    recorded_at: str
+
+
+_ALL_ANALYTICS = (
+    "SELECT query_id, disease, kind, status, epsilon, delta, answer, note, recorded_at "
+    "FROM analytics ORDER BY query_id"
+)
+_ONE_ANALYTICS = (
+    "SELECT query_id, disease, kind, status, epsilon, delta, answer, note, recorded_at "
+    "FROM analytics WHERE query_id = ?"
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +224,56 @@ class NodeState:
                 "UPDATE ledger SET reported_at = ? WHERE id = ?",
                 [(isoformat(utcnow()), i) for i in entry_ids],
             )
+
+    # Analytics --------------------------------------------------------------------------------
+
+    def analytics_entry(self, query_id: int) -> AnalyticsEntry | None:
+        with self._read() as connection:
+            row = connection.execute(_ONE_ANALYTICS, (query_id,)).fetchone()
+        return AnalyticsEntry(*row) if row else None
+
+    def analytics_entries(self, disease: str | None = None) -> list[AnalyticsEntry]:
+        with self._read() as connection:
+            rows = connection.execute(_ALL_ANALYTICS).fetchall()
+        return [e for e in (AnalyticsEntry(*row) for row in rows) if disease in (None, e.disease)]
+
+    def analytics_spent(self, disease: str) -> Spend:
+        """Epsilon and delta this hospital's analytics answers spent on a disease (basic
+        composition: the sum, an upper bound whatever the mechanisms)."""
+        answered = [e for e in self.analytics_entries(disease) if e.status == "answered"]
+        return Spend(sum(e.epsilon for e in answered), sum(e.delta for e in answered))
+
+    def record_analytics(
+        self,
+        query_id: int,
+        disease: str,
+        kind: str,
+        status: str,
+        epsilon: float,
+        delta: float,
+        answer: bytes | None,
+        note: str | None,
+    ) -> AnalyticsEntry:
+        """Record a decision once: an answer (with its spend) is never drawn twice for one
+        query, since two noisy draws of the same figures would average the noise away."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO analytics (query_id, disease, kind, status, epsilon, "
+                "delta, answer, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    query_id,
+                    disease,
+                    kind,
+                    status,
+                    epsilon,
+                    delta,
+                    answer,
+                    note,
+                    isoformat(utcnow()),
+                ),
+            )
+            row = connection.execute(_ONE_ANALYTICS, (query_id,)).fetchone()
+        return AnalyticsEntry(*row)
 
     # Jobs -------------------------------------------------------------------------------------
 

@@ -1,0 +1,99 @@
+"""Answering the network's analytics queries at the hospital: the hospital's policy decides, its
+own analytics budget pays (apart from training's), its checked file answers, and only its
+figures with its share of the noise already in them are kept to send.
+
+An answer is drawn once per query and kept: asked again (a retry, a restart), the node sends the
+same vector, because two noisy draws of the same figures would let anyone average the noise away.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medfed.analytics import local, noise
+from medfed.analytics.query import Query, layout
+from medfed.core.catalog import get_disease
+from medfed.fl.privacy import Spend
+from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
+from medfed.node.policy import LocalPolicy, load_policy
+from medfed.node.state import AnalyticsEntry, NodeState
+
+ANSWERED, DECLINED = "answered", "declined"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One query as the server asks it of this hospital."""
+
+    query_id: int
+    query: Query
+    # The part of the Gaussian noise's variance this hospital adds: 1/t when t hospitals' answers
+    # are summed under secure aggregation, 1 when this hospital's figures are shown by name.
+    share: float = 1.0
+    per_site: bool = False  # shown by this hospital's name (sent unmasked, with all the noise)
+
+
+def refusal(policy: LocalPolicy, spent: Spend, asked: Asked) -> str | None:
+    """Why this hospital's policy declines the query, or None (pure)."""
+    query = asked.query
+    if policy.diseases is not None and query.disease not in policy.diseases:
+        return f"this hospital's policy does not include {query.disease}"
+    if policy.analytics_kinds is not None and query.kind not in policy.analytics_kinds:
+        allowed = ", ".join(policy.analytics_kinds) or "none"
+        return f"this hospital's policy does not answer {query.kind} queries (allowed: {allowed})"
+    if asked.per_site and not policy.analytics_per_site:
+        return "this hospital's policy does not allow its own figures to be shown by name"
+    left = policy.analytics_epsilon_cap - spent.epsilon
+    if query.epsilon > left + 1e-12:
+        return (
+            f"epsilon {query.epsilon:g} is more than this hospital's analytics budget for "
+            f"{query.disease} has left ({max(left, 0.0):g} of {policy.analytics_epsilon_cap:g})"
+        )
+    return None
+
+
+def answer(
+    node_home: Path, asked: Asked, path: Path, *, drop_columns: frozenset[str] = frozenset()
+) -> AnalyticsEntry:
+    """Decide and, if the policy allows, answer; recorded once with the spend in the same write."""
+    state = NodeState(node_home)
+    kept = state.analytics_entry(asked.query_id)
+    if kept is not None:
+        return kept
+    query = asked.query
+    spec = get_disease(query.disease)
+    shape = layout(spec, query)  # the node checks the query itself, not only the server
+    if not 0 < asked.share <= 1 or (asked.per_site and asked.share != 1):
+        raise ValueError("the noise share must lie in (0, 1], and be 1 for figures shown by name")
+    policy = load_policy(node_home)
+    reason = refusal(policy, state.analytics_spent(query.disease), asked)
+    if reason is None:
+        report = IntakeReport(spec.id, str(path))
+        try:
+            rows = list(read_rows(spec, path, drop_columns=set(drop_columns), report=report))
+        except IntakeRefused as refused:
+            reason = f"the hospital's file cannot be used: {refused}"
+        else:
+            if not report.ok:
+                reason = "the hospital's file cannot be used: " + "; ".join(report.blocking)
+    if reason is not None:
+        return state.record_analytics(
+            asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
+        )
+    plan = noise.plan(query.mechanism, query.epsilon, query.delta, shape.touched)
+    rng = np.random.default_rng(secrets.randbits(128))
+    vector = local.noisy_answer(spec, query, shape, rows, plan, rng, asked.share)
+    return state.record_analytics(
+        asked.query_id,
+        query.disease,
+        query.kind,
+        ANSWERED,
+        query.epsilon,
+        plan.delta,
+        vector.astype("<f8").tobytes(),
+        f"{len(rows)} rows; cells under {policy.analytics_min_cell} withheld on release",
+    )
