@@ -45,6 +45,14 @@ def participate(
             help="Long poll: seconds the server may hold each look until a round changes.",
         ),
     ] = 25.0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Fix the validation rows and training randomness, so an experiment repeats "
+            "(leave unset in service).",
+        ),
+    ] = None,
 ) -> None:
     """Join the disease's rounds as the local policy allows: train, send the update, evaluate."""
     settings = settings_from(ctx)
@@ -56,6 +64,7 @@ def participate(
         path=file,
         drop_columns=frozenset(drop_column or ()),
         skip_invalid_rows=skip_invalid_rows,
+        seed=seed,
     )
     with client_for(settings.node_home, credential) as client:
         agent = RoundAgent(

@@ -111,7 +111,12 @@ def simulate(
             "hospitals; the server adds ciphertexts).",
         ),
     ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the hospital split.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the hospital split and of each node's validation rows and training: a run repeats."
+        ),
+    ] = 0,
     workdir: Annotated[
         Path | None,
         typer.Option(help="Where the server, nodes and logs live; default: a temp dir."),

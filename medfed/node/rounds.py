@@ -76,6 +76,9 @@ class Participation:
     path: Path
     drop_columns: frozenset[str] = frozenset()
     skip_invalid_rows: bool = False
+    # Fixes the validation rows and each round's training randomness, for experiments that must
+    # repeat (`medfed simulate`); None in service: a random split kept by the node, fresh seeds.
+    seed: int | None = None
 
 
 class RoundAgent:
@@ -345,7 +348,8 @@ class RoundAgent:
             target_epsilon=None if target is None else float(target),
             budget_rounds=int(training.get("budget_rounds") or 1),
             no_dp=target is None,
-            split_seed=self.state.split_seed(),
+            split_seed=self.state.split_seed() if self.offer.seed is None else self.offer.seed,
+            seed=None if self.offer.seed is None else self.offer.seed * 100_003 + round_["id"],
         )
 
     def _trained(self, round_: dict[str, Any]) -> tuple[Job, np.ndarray]:
@@ -464,7 +468,8 @@ class RoundAgent:
             return
         public = base64.b64decode(view[wire.PUBLIC_CONTEXT])
         secret_hex = saved.get("he_secret")
-        if secret_hex is None:
+        # A key this node made as holder but never sent was replaced by another member's.
+        if secret_hex is None or saved.get("he_public") != public.hex():
             holder = roster[int(view[wire.KEY_HOLDER])]
             secret = he_keys.open_sealed(
                 state.cipher_private,
@@ -482,7 +487,7 @@ class RoundAgent:
             job, update = self._trained(round_)
             rows = int((job.result or {})["rows_train"])
             bound = float(round_["training"]["norm_bound"])
-            clipped = np.clip(np.asarray(update, dtype=np.float64), -bound, bound)
+            clipped = quantize.clip_update(update, bound)
             blob = ckks.encrypt(public, np.append(clipped, 1.0), rows)  # the last slot sums rows
             self._send(round_id, stage, self._metadata(job), np.frombuffer(blob, dtype=np.uint8))
             self.state.mark_contributed(job.id)

@@ -25,8 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from medfed import __version__
 from medfed.core.config import Settings, apply_to_process
 from medfed.core.headers import SecurityHeaders
-from medfed.server.api import build_api_router
 from medfed.server.api.health import router as health_router
+from medfed.server.api.router import build_api_router
 from medfed.server.balance import Rebalance, Shares
 from medfed.server.bell import Bell
 from medfed.server.db import local_notify

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +249,10 @@ class Simulation:
                     self.spec.id,
                     "--poll",
                     "0.3",
+                    # Each node's split and training follow from the simulation's seed: a run
+                    # repeats, and runs that differ in one setting differ only by it.
+                    "--seed",
+                    str(self.config.seed * 1_000 + index),
                 ],
                 self.config.workdir / f"node-{index}.log",
             )
@@ -256,19 +260,18 @@ class Simulation:
         self._wait_for_nodes(hospital_ids)
 
     def _wait_for_nodes(self, hospital_ids: list[int], timeout: float = 180) -> None:
-        """Until every node has polled the server once it runs, so none misses round 1."""
-        since = datetime.now(UTC)
+        """Until every node has reported what it holds, which it does as it starts following
+        the rounds, so none misses round 1."""
         deadline = time.monotonic() + timeout
         waiting = set(hospital_ids)
         while waiting and time.monotonic() < deadline:
-            for hospital_id in list(waiting):
-                nodes = self.http.get(
-                    f"{self.url}{API}/hospitals/{hospital_id}/nodes", headers=self.headers
-                ).json()
-                seen = [n["last_seen_at"] for n in nodes if n["last_seen_at"]]
-                if seen and max(datetime.fromisoformat(t) for t in seen) > since:
-                    waiting.discard(hospital_id)
-            time.sleep(0.3)
+            network = self.http.get(f"{self.url}{API}/network", headers=self.headers)
+            network.raise_for_status()
+            for hospital in network.json():
+                if any(n["reported_at"] for n in hospital["nodes"]):
+                    waiting.discard(hospital["id"])
+            if waiting:
+                time.sleep(0.2)
         if waiting:
             raise RuntimeError(f"{len(waiting)} node(s) did not start; see {self.config.workdir}")
 

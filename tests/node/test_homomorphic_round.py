@@ -4,8 +4,10 @@ read under a key only the hospitals hold, and ends with the weighted mean of the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from medfed.core.errors import ServiceUnavailable
 from medfed.ml.model import DiseaseModel
+from medfed.node.rounds import RoundAgent
 from medfed.server.db.tables import AuditEvent
 from tests.node.conftest import admin_headers, open_heart_round, round_state
 from tests.node.test_rounds import _finish_with_a_quitter, _site_agents
@@ -145,3 +148,83 @@ def test_a_hospital_that_drops_after_encrypting_does_not_stop_the_round(
     assert any("encrypted_input" in json.dumps(d) for d in refusals)
     trained_db.rollback()
     assert final["config"]["homomorphic"] is True  # type: ignore[index]  # shown with the round
+
+
+@pytest.mark.slow
+def test_a_key_holder_that_never_sends_the_key_is_replaced_and_the_round_completes(
+    live_server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+) -> None:
+    process = live_server[0]
+    agents = _site_agents(
+        live_server, datasets_dir, tmp_path, ("cleveland", "hungarian", "va"), "HE keys"
+    )
+    headers = admin_headers(process, trained_db)
+    opened = open_heart_round(
+        process,
+        headers,
+        protection="homomorphic",
+        secagg_threshold=2,
+        secagg_stage_seconds=3,
+        submit_seconds=6,
+    )
+    assert opened.status_code == 201, opened.text
+    round_id = opened.json()["id"]
+    gone: list[RoundAgent] = []
+    unsent: list[str] = []  # the public half of the key the first holder made
+
+    def goes_silent(agent: RoundAgent) -> None:
+        real_send = agent.client.secagg_send
+
+        def send(round_ref: int, stage: str, message: dict[str, object], vector: object = None):  # type: ignore[no-untyped-def]
+            if stage == "he_keys" and not gone:
+                gone.append(agent)  # it made the key, kept it, and went away before sending
+                unsent.append(base64.b64decode(str(message["public_context"])).hex())
+            if agent in gone:
+                raise ServiceUnavailable("node switched off")
+            return real_send(round_ref, stage, message, vector)  # type: ignore[arg-type]
+
+        agent.client.secagg_send = send  # type: ignore[method-assign]
+
+    for agent in agents:
+        goes_silent(agent)
+
+    def everyone_steps() -> bool:
+        for agent in agents:
+            with contextlib.suppress(ServiceUnavailable):
+                agent.step()
+        return round_state(process, headers, round_id)["status"] in (
+            "deployed",
+            "rejected",
+            "failed",
+        )
+
+    for _ in range(150):
+        if everyone_steps():
+            break
+        time.sleep(0.2)
+    final = round_state(process, headers, round_id)
+    assert final["status"] in ("deployed", "rejected"), final["reason"]
+    assert final["evaluation"]["contributors"] == 2  # type: ignore[index]
+    assert len(gone) == 1 and len(unsent) == 1
+    trained_db.rollback()
+    details = trained_db.scalars(
+        select(AuditEvent.details)
+        .where(AuditEvent.action == "secagg_stage")
+        .order_by(AuditEvent.seq)
+    ).all()
+    trained_db.rollback()
+    assert [(d["ended"], d["next"]) for d in details] == [
+        ("advertise_keys", "he_keys"),
+        ("he_keys", "he_keys"),  # the holder was passed over
+        ("he_keys", "encrypted_input"),
+        ("encrypted_input", "decrypting"),
+        ("decrypting", "done"),
+    ]
+    assert "did not send the round's key by the deadline" in details[1]["reason"]
+    # The passed-over hospital made a key it never sent; everyone encrypted under the
+    # replacement's, and the passed-over node, still listening, swapped its own for it.
+    keys = {a.state.load_secagg(round_id)["he_public"] for a in agents}  # type: ignore[index]
+    assert len(keys) == 1 and unsent[0] not in keys

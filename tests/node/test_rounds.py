@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -326,8 +327,21 @@ def test_a_secure_round_survives_a_hospital_dropping_out_after_sharing_keys(
     ]
 
 
-def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
-    trained_settings: Settings, datasets_dir: Path, tmp_path: Path, trained_db: Session
+@pytest.mark.parametrize(
+    ("protection", "killed_in"),
+    [
+        ("secure_aggregation", ("masked_input", "unmasking")),
+        ("homomorphic", ("encrypted_input", "decrypting")),
+    ],
+    ids=["secure_aggregation", "homomorphic"],
+)
+def test_a_server_killed_mid_protocol_resumes_it(
+    protection: str,
+    killed_in: tuple[str, str],
+    trained_settings: Settings,
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
 ) -> None:
     env = medfed_env(
         tmp_path / "server-home",
@@ -350,9 +364,11 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
                 "target_epsilon": 2.0,
                 "local_epochs": 1,
                 "tolerance": 1.0,
+                "protection": protection,
             },
             headers=headers,
         )
+        assert opened.status_code == 201, opened.text
         round_id = opened.json()["id"]
 
         def stage() -> str:
@@ -363,7 +379,7 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
             trained_db.rollback()
             return str(value)
 
-        _step_until(agents, lambda: stage() in ("masked_input", "unmasking"))
+        _step_until(agents, lambda: stage() in killed_in)
         first.process.kill()  # SIGKILL in the middle of the protocol
         first.process.wait()
     killed_at = stage()
@@ -383,7 +399,7 @@ def test_a_server_killed_during_secure_aggregation_resumes_the_protocol(
             ),
         )
         final = round_state(second, headers, round_id)
-    assert killed_at in ("masked_input", "unmasking")
+    assert killed_at in killed_in
     assert final["status"] in ("deployed", "rejected"), final["reason"]
     assert final["result_version"] == "v1.1"  # promoted or not, the training line gained it
     assert final["evaluation"]["contributors"] == 3  # type: ignore[index]
@@ -454,3 +470,34 @@ def test_a_node_refuses_a_validation_share_outside_its_bounds() -> None:
     for odd in (0.51, -0.1, 1.0):
         with pytest.raises(InvalidInput, match=r"this node accepts 0 to 0\.5"):
             _fraction(odd)
+
+
+@pytest.mark.own_database
+def test_a_seeded_node_repeats_its_split_and_training_and_an_unseeded_one_does_not(
+    tmp_path: Path,
+) -> None:
+    training = {
+        "target_epsilon": None,
+        "local_epochs": 1,
+        "local_steps": None,
+        "batch_size": 32,
+        "proximal_mu": 0.0,
+        "validation_fraction": 0.2,
+        "budget_rounds": 1,
+    }
+    client = ServerClient("http://127.0.0.1:9", "unused")
+    offer = Participation("heart", tmp_path / "site.csv")
+
+    def requests(home: str, seed: int | None) -> list[tuple[int | None, int | None]]:
+        agent = RoundAgent(tmp_path / home, client, replace(offer, seed=seed), say=lambda _: None)
+        made = [agent._request({"id": i, "training": training}) for i in (1, 2)]
+        return [(r.split_seed, r.seed) for r in made]
+
+    seeded = requests("a", 7)
+    assert seeded == requests("b", 7)  # another node home, the same seed: the same choices
+    assert seeded[0][0] == seeded[1][0] and seeded[0][1] != seeded[1][1]  # fresh per round
+    assert requests("c", 8) != seeded
+    unseeded = requests("d", None)
+    assert unseeded[0][1] is None  # training draws its own seed
+    assert unseeded[0][0] == unseeded[1][0] == NodeState(tmp_path / "d").split_seed()
+    assert requests("e", None)[0][0] != unseeded[0][0]  # a random split, kept by each node

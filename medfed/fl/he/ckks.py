@@ -103,7 +103,27 @@ def load_public(public: bytes) -> Any:
         raise BadCiphertext(f"the public context cannot be read ({exc})") from None
     if context.is_private():
         raise BadCiphertext("the context holds a secret key: only the public context may be sent")
+    _check_parameters(context)
     return context
+
+
+def _check_parameters(context: Any) -> None:
+    """The key holder chose the context: refuse parameters other than the stated, 128-bit ones
+    (a smaller ring or a longer modulus would weaken every hospital's encryption)."""
+    key_data = context.data.seal_context().key_context_data()
+    parms = key_data.parms()
+    found = (
+        str(parms.scheme()).rsplit(".", 1)[-1],
+        parms.poly_modulus_degree(),
+        key_data.total_coeff_modulus_bit_count(),
+        context.global_scale,
+    )
+    wanted = ("CKKS", POLY_DEGREE, sum(COEFF_BITS), float(2**SCALE_BITS))
+    if found != wanted or not context.has_public_key():
+        raise BadCiphertext(
+            f"the public context is not MedFed's CKKS parameters ({SECURITY}); it has scheme "
+            f"{found[0]}, N = {found[1]}, a {found[2]}-bit modulus and scale {found[3]:g}"
+        )
 
 
 def _load_secret(secret: bytes) -> Any:

@@ -38,13 +38,18 @@ def check_bounds(total_rows: int, clip: float, fraction_bits: int = FRACTION_BIT
         )
 
 
+def clip_update(update: np.ndarray, bound: float) -> np.ndarray:
+    """Each coordinate clipped to [-bound, bound], as float64 (what a protected update sends)."""
+    return np.clip(np.asarray(update, dtype=np.float64), -bound, bound)
+
+
 def encode(
     update: np.ndarray, rows: int, clip: float, fraction_bits: int = FRACTION_BITS
 ) -> np.ndarray:
     """(n · q(clip(w)), n) as uint64: the vector a hospital masks and sends."""
     if rows <= 0:
         raise ValueError("rows must be positive")
-    clipped = np.clip(np.asarray(update, dtype=np.float64), -clip, clip)
+    clipped = clip_update(update, clip)
     fixed = np.rint(clipped * 2.0**fraction_bits).astype(np.int64)
     weighted = fixed * np.int64(rows)  # |value| < 2^63 by check_bounds on the cohort total
     return np.concatenate([weighted, np.asarray([rows], dtype=np.int64)]).view(np.uint64)

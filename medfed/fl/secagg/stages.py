@@ -3,6 +3,7 @@ deadline has passed with at least t messages; fewer than t at the deadline fails
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,3 +75,15 @@ def next_stage(snapshot: StageSnapshot, now: datetime) -> StageStep | None:
             else f"this homomorphic round needs at least {snapshot.threshold}"
         ),
     )
+
+
+def next_key_holder(
+    roster: Iterable[int], passed_over: Iterable[int], threshold: int
+) -> int | None:
+    """Who makes a homomorphic round's key once the holder has not sent it by the deadline: the
+    lowest member id not yet passed over, while enough members remain besides those passed over
+    for the round to reach its threshold (None: the round cannot go on)."""
+    candidates = sorted(set(roster) - set(passed_over))
+    if not candidates or len(candidates) < threshold:
+        return None
+    return candidates[0]

@@ -136,6 +136,8 @@ def _secure_step(
     stage_step = next_stage(secagg.snapshot(session, round_), now)
     if stage_step is None:
         return None
+    if stage_step.target == "failed" and secagg.replace_key_holder(session, round_, now):
+        return f"{round_.status}:{wire.HE_KEYS}"
     if stage_step.target == "failed":
         finish(session, round_, machine.FAILED, stage_step.reason, actor=ACTOR)
         return round_.status

@@ -27,7 +27,7 @@ from medfed.fl import rounds as machine
 from medfed.fl.he import ckks
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
-from medfed.fl.secagg.stages import StageSnapshot, StageStep
+from medfed.fl.secagg.stages import StageSnapshot, StageStep, next_key_holder
 from medfed.server.db.tables import Round, RoundMember, SecaggMessage
 from medfed.server.services import audit
 from medfed.server.services.enrollment import NodeRef
@@ -238,10 +238,7 @@ def _check(
         if stage in (wire.HE_KEYS, wire.ENCRYPTED_INPUT, wire.DECRYPTING):
             return _check_homomorphic(session, round_, state, member, stage, message)
         if stage == wire.MASKED_INPUT:
-            masked = message[wire.MASKED]  # raw bytes (a binary frame) or base64 text (JSON)
-            if isinstance(masked, str):
-                masked = base64.b64decode(masked, validate=True)
-            raw = bytes(masked)  # the copy the database keeps
+            raw = _raw(message)  # the copy the database keeps
             vector = np.frombuffer(raw, dtype="<u8")
             protocol.check_masked(vector.astype(np.uint64, copy=False), int(state["length"]))
             return raw
@@ -415,19 +412,41 @@ def close_stage(
         state["shared"] = senders
     state.update(stage=step.target, started_at=isoformat(now), expected=expected)
     round_.secagg = state
+    _audit_stage(session, round_, ended, step.target, len(senders), step.reason)
+    return state
+
+
+def _audit_stage(
+    session: Session, round_: Round, ended: str, following: str, hospitals: int, reason: str
+) -> None:
     audit.record(
         session,
         actor=audit.SYSTEM_ACTOR,
         action=AuditAction.SECAGG_STAGE,
         object=f"round:{round_.id}",
-        details={
-            "ended": ended,
-            "next": step.target,
-            "hospitals": len(senders),
-            "reason": step.reason,
-        },
+        details={"ended": ended, "next": following, "hospitals": hospitals, "reason": reason},
     )
-    return state
+
+
+def replace_key_holder(session: Session, round_: Round, now: datetime) -> bool:
+    """A homomorphic round whose key holder has not sent the round's key by the deadline: the
+    next member makes it, and the stage starts again. False if none can (too few are left)."""
+    state = dict(round_.secagg or {})
+    if state.get("mode") != wire.HOMOMORPHIC or state.get("stage") != wire.HE_KEYS:
+        return False
+    old = int(state["key_holder"])
+    passed_over = [*state.get("passed_over", []), old]
+    new = next_key_holder((int(k) for k in state["roster"]), passed_over, int(state["threshold"]))
+    if new is None:
+        return False
+    state.update(key_holder=new, passed_over=passed_over, expected=[new], started_at=isoformat(now))
+    round_.secagg = state
+    reason = (
+        f"hospital member {old} did not send the round's key by the deadline; "
+        f"member {new} makes it instead"
+    )
+    _audit_stage(session, round_, wire.HE_KEYS, wire.HE_KEYS, 0, reason)
+    return True
 
 
 def unmasked_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list[int]]:

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import tenseal
 
 from medfed.fl.he import ckks, keys
 from medfed.fl.secagg import crypto
@@ -82,3 +83,24 @@ def test_the_secret_key_travels_sealed_to_one_hospital_of_one_round(
     ):
         with pytest.raises(crypto.DecryptionFailed):
             keys.open_sealed(private, crypto.public_key(holder), ref, recipient, sealed)
+
+
+def _public_context(degree: int, bits: list[int], scale_bits: int) -> bytes:
+    context = tenseal.context(
+        tenseal.SCHEME_TYPE.CKKS, poly_modulus_degree=degree, coeff_mod_bit_sizes=bits
+    )
+    context.global_scale = 2.0**scale_bits
+    context.make_context_public()
+    return bytes(context.serialize(save_public_key=True))
+
+
+def test_a_key_holder_cannot_choose_weaker_parameters() -> None:
+    for degree, bits, scale_bits, shown in (
+        (4096, [40, 20, 40], 20, "N = 4096"),  # a smaller ring
+        (8192, [60, 40, 40, 60], 40, "a 200-bit modulus"),  # another chain
+        (8192, [60, 40, 60], 30, f"scale {2.0**30:g}"),
+    ):
+        with pytest.raises(ckks.BadCiphertext) as refused:
+            ckks.load_public(_public_context(degree, bits, scale_bits))
+        assert shown in str(refused.value) and "128-bit" in str(refused.value)
+    assert ckks.load_public(_public_context(8192, [60, 40, 60], 40)) is not None

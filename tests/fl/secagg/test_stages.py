@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from medfed.fl.secagg import constants as wire
-from medfed.fl.secagg.stages import StageSnapshot, next_stage
+from medfed.fl.secagg.stages import StageSnapshot, next_key_holder, next_stage
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -55,3 +55,10 @@ def test_a_homomorphic_round_has_its_own_stages_and_failure_words() -> None:
     failed = next_stage(missing, T0 + timedelta(seconds=60))
     assert failed is not None and failed.target == "failed"
     assert "this homomorphic round needs at least 1" in failed.reason
+
+
+def test_the_next_key_holder_is_the_lowest_member_not_passed_over_while_enough_remain() -> None:
+    assert next_key_holder([4, 9, 7], passed_over=[4], threshold=2) == 7
+    assert next_key_holder([4, 9, 7], passed_over=[4, 7], threshold=1) == 9
+    assert next_key_holder([4, 9, 7], passed_over=[4, 7], threshold=2) is None  # 1 left of 2
+    assert next_key_holder([4, 9], passed_over=[4, 9], threshold=1) is None
