@@ -139,3 +139,22 @@ def release(
                 }
         out.append(record)
     return out
+
+
+def site_differences(histograms: dict[str, np.ndarray]) -> dict[str, float]:
+    """How different each site is from the rest: the total variation distance (half the L1
+    distance, 0 = the same distribution, 1 = no overlap) between a site's histogram and the
+    others' pooled, both normalised after clipping the noise's negative counts to zero."""
+    clean = {
+        name: np.clip(np.asarray(h, dtype=np.float64), 0.0, None) for name, h in histograms.items()
+    }
+    if len(clean) < 2:
+        raise ValueError("comparing sites needs at least two")
+    out = {}
+    for name, own in clean.items():
+        rest = np.sum([h for other, h in clean.items() if other != name], axis=0)
+        if own.sum() <= 0 or rest.sum() <= 0:
+            out[name] = float("nan")
+            continue
+        out[name] = float(0.5 * np.abs(own / own.sum() - rest / rest.sum()).sum())
+    return out

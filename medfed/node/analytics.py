@@ -22,7 +22,7 @@ from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
 from medfed.node.policy import LocalPolicy, load_policy
 from medfed.node.state import AnalyticsEntry, NodeState
 
-ANSWERED, DECLINED = "answered", "declined"
+ANSWERED, DECLINED, AWAITING_APPROVAL = "answered", "declined", "awaiting_approval"
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,23 @@ def answer(
         raise ValueError("the noise share must lie in (0, 1], and be 1 for figures shown by name")
     policy = load_policy(node_home)
     reason = refusal(policy, state.analytics_spent(query.disease), asked)
+    if (
+        reason is None
+        and policy.analytics_approval
+        and not state.analytics_approved(asked.query_id)
+    ):
+        # Nothing recorded and nothing spent: asked again once approved, the node answers.
+        return AnalyticsEntry(
+            asked.query_id,
+            query.disease,
+            query.kind,
+            AWAITING_APPROVAL,
+            0.0,
+            0.0,
+            None,
+            "this hospital's policy asks a person to approve each analytics query first",
+            "",
+        )
     if reason is None:
         report = IntakeReport(spec.id, str(path))
         try:

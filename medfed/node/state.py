@@ -21,7 +21,7 @@ from medfed.core.clock import isoformat, utcnow
 from medfed.fl.privacy import Spend, compose
 from medfed.ml.accounting import Mechanism, increment
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS analytics (
     answer BLOB,
     note TEXT,
     recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analytics_approvals (
+    query_id INTEGER PRIMARY KEY,
+    approved_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
@@ -242,6 +246,23 @@ class NodeState:
         composition: the sum, an upper bound whatever the mechanisms)."""
         answered = [e for e in self.analytics_entries(disease) if e.status == "answered"]
         return Spend(sum(e.epsilon for e in answered), sum(e.delta for e in answered))
+
+    def approve_analytics(self, query_id: int) -> None:
+        """A person at the hospital approved answering this query (the policy may ask for it)."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO analytics_approvals (query_id, approved_at) VALUES (?, ?)",
+                (query_id, isoformat(utcnow())),
+            )
+
+    def analytics_approved(self, query_id: int) -> bool:
+        with self._read() as connection:
+            return (
+                connection.execute(
+                    "SELECT 1 FROM analytics_approvals WHERE query_id = ?", (query_id,)
+                ).fetchone()
+                is not None
+            )
 
     def record_analytics(
         self,

@@ -11,7 +11,7 @@ import pytest
 
 from medfed.analytics import local, noise
 from medfed.analytics.query import Query, layout
-from medfed.analytics.release import NoiseOnSum, release
+from medfed.analytics.release import NoiseOnSum, release, site_differences
 from medfed.core.catalog import get_disease
 from medfed.ml.datasets import LabelledData, load_dataset
 from medfed.simulation import partition
@@ -140,3 +140,29 @@ def test_what_a_hospital_sends_is_its_exact_figures_plus_its_noise_share(
     # Cholesterol is clipped to its range (80 to 700 mg/dL), then summed about its middle.
     present, total, squares = local.statistics(spec, query, shape, rows)[:3]
     assert abs(total) <= 310 * present and squares <= 310**2 * present
+
+
+def test_how_different_each_site_is_reads_through_the_noise(datasets_dir: Path) -> None:
+    sites = _sites("heart", datasets_dir)
+    spec = get_disease("heart")
+    query = Query("heart", "histogram", feature="age", bins=tuple(range(20, 90, 10)), epsilon=1.0)
+    shape = layout(spec, query)
+    plan = noise.plan(query.mechanism, query.epsilon, query.delta, shape.touched)
+    exact = {str(i): local.statistics(spec, query, shape, rows) for i, rows in enumerate(sites)}
+    truth = site_differences(exact)
+    rng = np.random.default_rng(4)
+    noisy = site_differences(  # each site's own release carries all the noise (share 1)
+        {name: h + noise.draw(plan, shape.size, rng) for name, h in exact.items()}
+    )
+    assert all(0 <= value <= 1 for value in truth.values())
+    for name in truth:
+        assert abs(noisy[name] - truth[name]) < 0.05, (name, noisy[name], truth[name])
+    # Budapest's younger patients (site 1, mean age 48) and Long Beach's older ones (site 3, 59)
+    # stand out from the rest, in the noisy reading too; Cleveland's are the most typical.
+    for reading in (truth, noisy):
+        ranked = sorted(reading, key=reading.__getitem__)
+        assert set(ranked[-2:]) == {"1", "3"} and ranked[0] == "0"
+    same = site_differences({"a": exact["0"], "b": exact["0"]})
+    assert same == {"a": 0.0, "b": 0.0}
+    with pytest.raises(ValueError, match="at least two"):
+        site_differences({"a": exact["0"]})

@@ -14,7 +14,7 @@ from medfed.analytics.query import Query, layout
 from medfed.core.catalog import get_disease
 from medfed.core.errors import InvalidInput
 from medfed.fl.privacy import Spend
-from medfed.node.analytics import ANSWERED, DECLINED, Asked, answer, refusal
+from medfed.node.analytics import ANSWERED, AWAITING_APPROVAL, DECLINED, Asked, answer, refusal
 from medfed.node.intake import read_rows
 from medfed.node.policy import LocalPolicy, save_policy
 from medfed.node.state import NodeState
@@ -89,3 +89,23 @@ def test_over_budget_and_unusable_files_are_declined_and_recorded(
     assert rows == [(1, ANSWERED), (2, DECLINED), (3, DECLINED)]
     with pytest.raises(InvalidInput, match="no feature 'glucose'"):  # the node checks it too
         answer(home, Asked(4, Query("heart", "mean", feature="glucose")), cleveland)
+
+
+def test_a_query_waits_for_approval_when_the_policy_says_so(
+    cleveland: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "node"
+    save_policy(home, LocalPolicy(analytics_approval=True))
+    asked = Asked(5, Query("heart", "prevalence", epsilon=0.5), share=0.5)
+    waiting = answer(home, asked, cleveland)
+    assert waiting.status == AWAITING_APPROVAL and waiting.answer is None
+    state = NodeState(home)
+    assert state.analytics_entry(5) is None and state.analytics_spent("heart").epsilon == 0
+    state.approve_analytics(5)
+    answered = answer(home, asked, cleveland)
+    assert answered.status == ANSWERED and state.analytics_spent("heart").epsilon == 0.5
+    # Approval does not override the rest of the policy: over budget is still declined.
+    save_policy(home, LocalPolicy(analytics_approval=True, analytics_epsilon_cap=0.6))
+    state.approve_analytics(6)
+    over = answer(home, Asked(6, Query("heart", "count", epsilon=0.5)), cleveland)
+    assert over.status == DECLINED and "has left" in str(over.note)
