@@ -637,27 +637,23 @@ def policy_set(
             f"Unknown analytics kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}.",
             field="analytics_kinds",
         )
-    changes = {
-        "analytics_kinds": kinds,
+    given = {
+        "epsilon_cap": epsilon_cap,
+        "require_approval": require_approval,
+        "share_inventory": share_inventory,
         "analytics_epsilon_cap": analytics_epsilon_cap,
         "analytics_min_cell": analytics_min_cell,
         "analytics_per_site": analytics_per_site,
         "analytics_approval": analytics_approval,
     }
-    updated = current.model_copy(
-        update={
+    updated = LocalPolicy.model_validate(
+        {
+            **current.model_dump(),
+            **{name: value for name, value in given.items() if value is not None},
             "diseases": _listed(diseases, current.diseases),
-            "epsilon_cap": current.epsilon_cap if epsilon_cap is None else epsilon_cap,
-            "require_approval": current.require_approval
-            if require_approval is None
-            else require_approval,
-            "share_inventory": current.share_inventory
-            if share_inventory is None
-            else share_inventory,
-            **{k: v for k, v in changes.items() if v is not None or k == "analytics_kinds"},
+            "analytics_kinds": kinds,
         }
     )
-    updated = LocalPolicy.model_validate(updated.model_dump())  # the bounds hold after the update
     path = save_policy(node_home, updated)
     console.print(f"Saved {path}: {updated.model_dump()}")
 

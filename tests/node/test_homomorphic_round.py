@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,6 +88,24 @@ def test_an_he_round_over_three_node_processes_keeps_keys_and_updates_from_the_s
     assert np.max(np.abs(moved - weighted / total)) < 1e-6  # FedAvg of the plain updates
 
 
+def _he_round(
+    live_server: tuple[ServerProcess, dict[str, str]],
+    datasets_dir: Path,
+    tmp_path: Path,
+    trained_db: Session,
+    label: str,
+    **config: object,
+) -> tuple[list[RoundAgent], dict[str, str], dict[str, Any]]:
+    """Three heart sites' agents, the admin's headers and an open homomorphic round."""
+    agents = _site_agents(
+        live_server, datasets_dir, tmp_path, ("cleveland", "hungarian", "va"), label
+    )
+    headers = admin_headers(live_server[0], trained_db)
+    opened = open_heart_round(live_server[0], headers, protection="homomorphic", **config)
+    assert opened.status_code == 201, opened.text
+    return agents, headers, opened.json()
+
+
 @pytest.mark.slow
 def test_a_hospital_that_drops_after_encrypting_does_not_stop_the_round(
     live_server: tuple[ServerProcess, dict[str, str]],
@@ -95,16 +114,12 @@ def test_a_hospital_that_drops_after_encrypting_does_not_stop_the_round(
     trained_db: Session,
 ) -> None:
     process = live_server[0]
-    agents = _site_agents(
-        live_server, datasets_dir, tmp_path, ("cleveland", "hungarian", "va"), "HE"
-    )
-    headers = admin_headers(process, trained_db)
-    opened = open_heart_round(
-        process, headers, protection="homomorphic", secagg_stage_seconds=10, submit_seconds=20
-    )
-    assert opened.status_code == 201, opened.text
-    round_id = opened.json()["id"]
-    assert opened.json()["config"]["homomorphic"] is True
+    agents, headers, opened = _he_round(
+        live_server, datasets_dir, tmp_path, trained_db, "HE",
+        secagg_stage_seconds=10, submit_seconds=20,
+    )  # fmt: skip
+    round_id = int(opened["id"])
+    assert opened["config"]["homomorphic"] is True
     quitter = agents[2]
     real_send = quitter.client.secagg_send
     refused: list[str] = []
@@ -158,20 +173,11 @@ def test_a_key_holder_that_never_sends_the_key_is_replaced_and_the_round_complet
     trained_db: Session,
 ) -> None:
     process = live_server[0]
-    agents = _site_agents(
-        live_server, datasets_dir, tmp_path, ("cleveland", "hungarian", "va"), "HE keys"
-    )
-    headers = admin_headers(process, trained_db)
-    opened = open_heart_round(
-        process,
-        headers,
-        protection="homomorphic",
-        secagg_threshold=2,
-        secagg_stage_seconds=3,
-        submit_seconds=6,
-    )
-    assert opened.status_code == 201, opened.text
-    round_id = opened.json()["id"]
+    agents, headers, opened = _he_round(
+        live_server, datasets_dir, tmp_path, trained_db, "HE keys",
+        secagg_threshold=2, secagg_stage_seconds=3, submit_seconds=6,
+    )  # fmt: skip
+    round_id = int(opened["id"])
     gone: list[RoundAgent] = []
     unsent: list[str] = []  # the public half of the key the first holder made
 
