@@ -22,6 +22,7 @@ GROUPS = {
     "server": "medfed.cli.server",
     "admin": "medfed.cli.admin",
     "campaigns": "medfed.cli.campaigns",
+    "analytics": "medfed.cli.analytics",
     "buffered": "medfed.cli.buffered",
     "node": "medfed.cli.node",
     "config": "medfed.cli.config",

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from medfed.cli import node_registry, node_rounds
+from medfed.cli import node_analytics, node_registry, node_rounds
 from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
 from medfed.core.errors import ConfigurationError, InvalidInput, MedFedError
@@ -43,6 +43,7 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(node_rounds.app, name="rounds")
 app.add_typer(node_registry.app, name="registry")
+app.add_typer(node_analytics.app, name="analytics")
 app.command()(node_rounds.participate)
 
 DEFAULT_MIN_ROWS = 200

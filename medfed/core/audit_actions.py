@@ -52,6 +52,12 @@ class AuditAction(StrEnum):
     BUFFER_DISABLED = "buffer_disabled"
     BUFFER_AGGREGATED = "buffer_aggregated"
     CONTRIBUTION_STALE = "contribution_stale"
+    ANALYTICS_ASKED = "analytics_asked"
+    ANALYTICS_ANSWER = "analytics_answer"
+    ANALYTICS_DECLINED = "analytics_declined"
+    ANALYTICS_RELEASED = "analytics_released"
+    ANALYTICS_FAILED = "analytics_failed"
+    ANALYTICS_CANCELLED = "analytics_cancelled"
 
 
 class Outcome(StrEnum):

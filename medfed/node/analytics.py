@@ -11,12 +11,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medfed.analytics import local, noise
-from medfed.analytics.query import Query, layout
-from medfed.core.catalog import get_disease
+from medfed.analytics.query import HISTOGRAM, QUANTILES, Layout, Query, layout
+from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.fl.privacy import Spend
 from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
 from medfed.node.policy import LocalPolicy, load_policy
@@ -56,6 +57,59 @@ def refusal(policy: LocalPolicy, spent: Spend, asked: Asked) -> str | None:
     return None
 
 
+def _awaiting(query: Query, asked: Asked) -> AnalyticsEntry:
+    return AnalyticsEntry(
+        asked.query_id,
+        query.disease,
+        query.kind,
+        AWAITING_APPROVAL,
+        0.0,
+        0.0,
+        None,
+        "this hospital's policy asks a person to approve each analytics query first "
+        f"(medfed node analytics approve {asked.query_id})",
+        "",
+    )
+
+
+def _rows(
+    spec: DiseaseSpec, path: Path, drop_columns: frozenset[str]
+) -> tuple[list[tuple[dict[str, Any], int]], str | None]:
+    report = IntakeReport(spec.id, str(path))
+    try:
+        rows = list(read_rows(spec, path, drop_columns=set(drop_columns), report=report))
+    except IntakeRefused as refused:
+        return [], f"the hospital's file cannot be used: {refused}"
+    if not report.ok:
+        return [], "the hospital's file cannot be used: " + "; ".join(report.blocking)
+    return rows, None
+
+
+def consider(
+    node_home: Path, asked: Asked, path: Path, *, drop_columns: frozenset[str] = frozenset()
+) -> AnalyticsEntry | None:
+    """Whether this hospital would answer, without drawing or spending anything: None if it
+    would, else the decline (recorded, so it is reported once) or the wait for approval."""
+    state = NodeState(node_home)
+    kept = state.analytics_entry(asked.query_id)
+    if kept is not None:
+        return None if kept.status == ANSWERED else kept
+    query = asked.query
+    spec = get_disease(query.disease)
+    layout(spec, query)
+    policy = load_policy(node_home)
+    reason = refusal(policy, state.analytics_spent(query.disease), asked)
+    if reason is None:
+        reason = _rows(spec, path, drop_columns)[1]
+    if reason is not None:
+        return state.record_analytics(
+            asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
+        )
+    if policy.analytics_approval and not state.analytics_approved(asked.query_id):
+        return _awaiting(query, asked)
+    return None
+
+
 def answer(
     node_home: Path, asked: Asked, path: Path, *, drop_columns: frozenset[str] = frozenset()
 ) -> AnalyticsEntry:
@@ -77,26 +131,19 @@ def answer(
         and not state.analytics_approved(asked.query_id)
     ):
         # Nothing recorded and nothing spent: asked again once approved, the node answers.
-        return AnalyticsEntry(
-            asked.query_id,
-            query.disease,
-            query.kind,
-            AWAITING_APPROVAL,
-            0.0,
-            0.0,
-            None,
-            "this hospital's policy asks a person to approve each analytics query first",
-            "",
-        )
+        return _awaiting(query, asked)
+    rows: list[tuple[dict[str, Any], int]] = []
     if reason is None:
-        report = IntakeReport(spec.id, str(path))
-        try:
-            rows = list(read_rows(spec, path, drop_columns=set(drop_columns), report=report))
-        except IntakeRefused as refused:
-            reason = f"the hospital's file cannot be used: {refused}"
-        else:
-            if not report.ok:
-                reason = "the hospital's file cannot be used: " + "; ".join(report.blocking)
+        rows, reason = _rows(spec, path, drop_columns)
+    if reason is None and asked.per_site:
+        # Shown by name, this hospital's cells are released one by one: if none could reach
+        # the threshold, say so now rather than spend the budget on a release of nothing.
+        exact = local.statistics(spec, query, shape, rows)
+        if all(count < policy.analytics_min_cell for count in _cell_rows(query, shape, exact)):
+            reason = (
+                f"every cell of this hospital's answer holds fewer than {policy.analytics_min_cell} "
+                "patients (its suppression threshold): ask with fewer or wider cells"
+            )
     if reason is not None:
         return state.record_analytics(
             asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
@@ -114,3 +161,13 @@ def answer(
         vector.astype("<f8").tobytes(),
         f"{len(rows)} rows; cells under {policy.analytics_min_cell} withheld on release",
     )
+
+
+def _cell_rows(query: Query, shape: Layout, exact: np.ndarray) -> list[float]:
+    """Each cell's row count in an exact statistics vector."""
+    width = len(shape.components)
+    binned = query.kind in (HISTOGRAM, QUANTILES)
+    return [
+        float(exact[i * width : (i + 1) * width].sum() if binned else exact[i * width])
+        for i in range(len(shape.cells))
+    ]

@@ -42,6 +42,7 @@ class Listing:
 
     rounds: list[dict[str, Any]] | None
     tag: str | None
+    analytics: int = 0  # live analytics queries asked of this hospital (the server's header)
 
 
 # What OpenSSL says when the server refuses this node's certificate during the handshake.
@@ -299,11 +300,39 @@ class ServerClient:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         new_tag = response.headers.get("etag")
+        try:
+            asked = int(response.headers.get("x-medfed-analytics", "0"))
+        except ValueError:
+            asked = 0
         if response.status_code == 304:
-            return Listing(None, new_tag or tag)
+            return Listing(None, new_tag or tag, asked)
         if not response.is_success:
             self._raise(response)
-        return Listing(response.json(), new_tag)
+        return Listing(response.json(), new_tag, asked)
+
+    # Analytics --------------------------------------------------------------------------------
+
+    def analytics(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/nodes/analytics")
+        return result
+
+    def analytics_decline(self, query_id: int, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/analytics/{query_id}/decline", json={"reason": reason[:500]}
+        )
+        return result
+
+    def analytics_answer(self, query_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/analytics/{query_id}/answer", json=body
+        )
+        return result
+
+    def analytics_send(self, query_id: int, stage: str, message: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", f"/nodes/analytics/{query_id}/secagg/{stage}", json=message
+        )
+        return result
 
     def round(self, round_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/nodes/rounds/{round_id}")

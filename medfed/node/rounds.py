@@ -46,6 +46,7 @@ from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
 from medfed.ml import metrics
 from medfed.ml.model import DiseaseModel
+from medfed.node.analytics_agent import AnalyticsAgent
 from medfed.node.backoff import Backoff
 from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
@@ -93,6 +94,9 @@ class RoundAgent:
         self.spec = get_disease(offer.disease)
         self.renewer = Renewer(node_home, client)
         self._reported_at: float | None = None
+        self.analytics = AnalyticsAgent(
+            node_home, client, offer.disease, offer.path, offer.drop_columns, say
+        )
 
     def step(self) -> None:
         """One look at the server: act on every round of this disease that needs this node."""
@@ -133,6 +137,8 @@ class RoundAgent:
             if backoff.failures:
                 self.say("The server answers again.")
                 backoff.reset()
+            if answer.analytics:  # the server says queries are asked of this hospital
+                self._analytics_step()
             if answer.rounds is not None:
                 self.client.acting_on(answer.tag)
                 acted = self._acted(answer.rounds)
@@ -165,8 +171,21 @@ class RoundAgent:
     def _wait(self, wait_seconds: float, poll_seconds: float) -> float:
         """A round awaiting this hospital's approval changes here, not at the server: ask
         often enough to see the approval."""
-        awaiting = any(e.status == "awaiting_approval" for e in self.state.round_entries())
+        awaiting = bool(self.analytics.awaiting) or any(
+            e.status == "awaiting_approval" for e in self.state.round_entries()
+        )
         return min(wait_seconds, max(poll_seconds, 1.0)) if awaiting else wait_seconds
+
+    def _analytics_step(self) -> None:
+        """Answer, decline or take the next secure step of the analytics queries; a failure is
+        said and retried on the next look (every step is recorded here and at the server)."""
+        try:
+            self.analytics.step()
+        except MedFedError as error:
+            self.say(f"! analytics: {error.message}")
+        except Exception as error:  # keep serving the hospital's rounds
+            logger.exception("analytics step failed")
+            self.say(f"! analytics: unexpected {type(error).__name__}: {error}")
 
     def _acted(self, listing: list[dict[str, Any]]) -> bool:
         """Act on a listing; False if a step failed and should be retried soon."""

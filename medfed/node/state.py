@@ -21,7 +21,7 @@ from medfed.core.clock import isoformat, utcnow
 from medfed.fl.privacy import Spend, compose
 from medfed.ml.accounting import Mechanism, increment
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY,
@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS analytics (
 CREATE TABLE IF NOT EXISTS analytics_approvals (
     query_id INTEGER PRIMARY KEY,
     approved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analytics_secagg (
+    query_id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
@@ -295,6 +299,22 @@ class NodeState:
             )
             row = connection.execute(_ONE_ANALYTICS, (query_id,)).fetchone()
         return AnalyticsEntry(*row)
+
+    def save_analytics_secagg(self, query_id: int, state: dict[str, Any]) -> None:
+        """This hospital's secure-aggregation keys for one query (kept until it ends)."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO analytics_secagg (query_id, state) VALUES (?, ?) "
+                "ON CONFLICT (query_id) DO UPDATE SET state = excluded.state",
+                (query_id, json.dumps(state)),
+            )
+
+    def load_analytics_secagg(self, query_id: int) -> dict[str, Any] | None:
+        with self._read() as connection:
+            row = connection.execute(
+                "SELECT state FROM analytics_secagg WHERE query_id = ?", (query_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
 
     # Jobs -------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import time
 from medfed.fl import rounds as machine
 from medfed.server.bell import Bell
 from medfed.server.db.leader import Leadership
-from medfed.server.services import buffered, campaigns
+from medfed.server.services import analytics, buffered, campaigns
 from medfed.server.services.round_driver import RoundServices, advance_all, advance_rounds
 
 logger = logging.getLogger("medfed.rounds")
@@ -71,7 +71,16 @@ class RoundTicker:
 
     def _pass(self, due: frozenset[int] | None) -> None:
         """Advance the rounds `due` (None: every live round); then the campaigns, if this was a
-        full pass or a round finished, and the contribution buffers on a full pass."""
+        full pass or a round finished, and the contribution buffers and analytics queries on a
+        full pass."""
+        if due is None:
+            try:
+                for query_id, status in analytics.advance_all(
+                    self.services.factory, self.services.read_factory
+                ).items():
+                    logger.info("analytics query %s is now %s", query_id, status)
+            except Exception:
+                logger.exception("the analytics queries could not advance")
         try:
             moved = (
                 advance_all(self.services) if due is None else advance_rounds(self.services, due)

@@ -44,6 +44,8 @@ def _loaded(args: list[str]) -> set[str]:
         # the model code, and PyTorch with it).
         (["campaigns", "list", "--help"], True, False),
         (["campaigns", "start", "--help"], True, False),
+        (["analytics", "ask", "--help"], True, False),
+        (["node", "analytics", "list", "--help"], False, False),
     ],
 )
 def test_a_command_loads_only_what_it_needs(args: list[str], server: bool, torch: bool) -> None:

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from medfed.core.config import Settings
 from tests.factories import DEFAULT_PASSWORD, make_user
-from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
+from tests.utils.processes import (
+    ServerProcess,
+    hospital_token,
+    medfed_env,
+    run_medfed,
+    running_server,
+)
 
 HEART_COLUMNS = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,num"
 
@@ -32,9 +38,7 @@ class LiveNetwork:
         assert result.returncode == 0, result.stderr
 
     def new_enrollment_token(self, hospital: str) -> str:
-        result = run_medfed(["admin", "create-hospital", hospital], self.env)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip().splitlines()[-1]
+        return hospital_token(self.env, hospital)
 
 
 @pytest.fixture

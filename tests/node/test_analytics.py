@@ -14,7 +14,15 @@ from medfed.analytics.query import Query, layout
 from medfed.core.catalog import get_disease
 from medfed.core.errors import InvalidInput
 from medfed.fl.privacy import Spend
-from medfed.node.analytics import ANSWERED, AWAITING_APPROVAL, DECLINED, Asked, answer, refusal
+from medfed.node.analytics import (
+    ANSWERED,
+    AWAITING_APPROVAL,
+    DECLINED,
+    Asked,
+    answer,
+    consider,
+    refusal,
+)
 from medfed.node.intake import read_rows
 from medfed.node.policy import LocalPolicy, save_policy
 from medfed.node.state import NodeState
@@ -109,3 +117,36 @@ def test_a_query_waits_for_approval_when_the_policy_says_so(
     state.approve_analytics(6)
     over = answer(home, Asked(6, Query("heart", "count", epsilon=0.5)), cleveland)
     assert over.status == DECLINED and "has left" in str(over.note)
+
+
+def test_consider_decides_without_drawing_and_waits_for_approval(
+    cleveland: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "node"
+    save_policy(home, LocalPolicy(analytics_approval=True, analytics_kinds=["count"]))
+    asked = Asked(8, Query("heart", "count", epsilon=1.0), share=0.5)
+    waiting = consider(home, asked, cleveland)
+    assert waiting is not None and waiting.status == AWAITING_APPROVAL
+    assert "medfed node analytics approve 8" in str(waiting.note)
+    state = NodeState(home)
+    state.approve_analytics(8)
+    assert consider(home, asked, cleveland) is None  # it would answer: nothing drawn yet
+    assert state.analytics_entry(8) is None and state.analytics_spent("heart").epsilon == 0
+    mean = Asked(9, Query("heart", "mean", feature="age"), share=0.5)
+    declined = consider(home, mean, cleveland)  # a kind the policy does not answer: recorded
+    assert declined is not None and declined.status == DECLINED
+    assert state.analytics_entry(9) == declined
+
+
+def test_a_per_site_answer_whose_cells_are_all_small_is_declined_before_spending(
+    cleveland: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "node"
+    save_policy(home, LocalPolicy(analytics_per_site=True, analytics_min_cell=200))
+    tiny_bands = Query("heart", "count", breakdown="age", bands=(18, 40, 50, 60, 110))
+    entry = answer(home, Asked(10, tiny_bands, per_site=True), cleveland)
+    assert entry.status == DECLINED and entry.epsilon == 0
+    assert "fewer than 200 patients" in str(entry.note)
+    assert NodeState(home).analytics_spent("heart").epsilon == 0
+    wide = Query("heart", "count", breakdown="sex")  # 206 men at Cleveland: one cell is enough
+    assert answer(home, Asked(11, wide, per_site=True), cleveland).status == ANSWERED

@@ -9,7 +9,7 @@ from medfed.core.errors import Conflict, InvalidInput
 from medfed.node import enroll as node_enroll
 from medfed.node.client import ServerClient, check_server_url
 from tests.node.conftest import admin_headers, open_heart_round
-from tests.utils.processes import ServerProcess, run_medfed
+from tests.utils.processes import ServerProcess, hospital_token
 
 
 @pytest.mark.parametrize(
@@ -39,8 +39,7 @@ def _enrolled(
 ) -> ServerClient:
     """A client with the credential of a node enrolled for a new hospital."""
     process, env = live_server
-    created = run_medfed(["admin", "create-hospital", hospital], env)
-    token = created.stdout.strip().splitlines()[-1]
+    token = hospital_token(env, hospital)
     credential = node_enroll.enroll(tmp_path / "node", process.url, token, node_name="node")
     return ServerClient(process.url, credential.credential)
 

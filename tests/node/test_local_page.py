@@ -17,6 +17,7 @@ from tests.node.conftest import site_csv
 from tests.utils.browser import Traffic, guarded_page, look
 from tests.utils.processes import (
     ServerProcess,
+    hospital_token,
     medfed_env,
     run_medfed,
     running_server,
@@ -35,9 +36,7 @@ def node_page(trained_settings: Settings, tmp_path: Path) -> Iterator[tuple[Serv
         MEDFED_POLICY_MIN_ROWS="50",
     )
     with running_server(env, tmp_path / "server.log") as server:
-        created = run_medfed(["admin", "create-hospital", "Browser General"], env)
-        assert created.returncode == 0, created.stderr
-        token = created.stdout.strip().splitlines()[-1]
+        token = hospital_token(env, "Browser General")
         node_enroll.enroll(tmp_path / "node", server.url, token, node_name="browser-node")
         buffer = ["buffered", "enable", "heart", "--size", "3", "--plain-mode-acknowledged"]
         assert run_medfed(buffer, env).returncode == 0

@@ -26,7 +26,13 @@ from medfed.node.client import ServerClient
 from medfed.node.rounds import Participation, RoundAgent
 from medfed.node.state import NodeState
 from tests.node.conftest import admin_headers, open_heart_round, round_state, site_csv
-from tests.utils.processes import ServerProcess, free_port, medfed_env, run_medfed, running_server
+from tests.utils.processes import (
+    ServerProcess,
+    free_port,
+    hospital_token,
+    medfed_env,
+    running_server,
+)
 
 SITES = ("cleveland", "hungarian", "va")
 FINISHED = ("deployed", "rejected", "failed")
@@ -45,9 +51,7 @@ def _env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
 
 
 def _enroll(server: ServerProcess, env: dict[str, str], home: Path, name: str) -> str:
-    created = run_medfed(["admin", "create-hospital", name], env)
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip().splitlines()[-1]
+    token = hospital_token(env, name)
     return node_enroll.enroll(home, server.url, token, node_name=name).credential
 
 

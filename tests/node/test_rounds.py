@@ -28,7 +28,12 @@ from medfed.node.state import NodeState
 from medfed.node.training import VALIDATION_FRACTION
 from medfed.server.db.tables import AuditEvent, PrivacySpend, Round
 from tests.node.conftest import admin_headers, open_heart_round, round_state, site_csv
-from tests.utils.processes import ServerProcess, medfed_env, run_medfed, running_server
+from tests.utils.processes import (
+    ServerProcess,
+    hospital_token,
+    medfed_env,
+    running_server,
+)
 
 
 @pytest.fixture
@@ -47,9 +52,7 @@ def _agent(
     url: str | None = None,
     drop: frozenset[str] = frozenset(),
 ) -> RoundAgent:
-    created = run_medfed(["admin", "create-hospital", hospital], env)
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip().splitlines()[-1]
+    token = hospital_token(env, hospital)
     credential = node_enroll.enroll(home, url or server.url, token, node_name=hospital)
     client = ServerClient(url or server.url, credential.credential)
     if drop:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -232,6 +232,29 @@ def check_advertisement(message: dict[str, str]) -> dict[str, str]:
     ):
         raise ProtocolError("advertised keys have 32 bytes and the commitment is a SHA-256")
     return {k: message[k] for k in (wire.CIPHER_PUBLIC, wire.MASK_PUBLIC, wire.SEED_COMMITMENT)}
+
+
+def check_shared(message: dict[str, Any], roster: Iterable[int | str]) -> dict[str, str]:
+    """A share_keys message: hex ciphertexts addressed to exactly the roster."""
+    ciphertexts = message[wire.CIPHERTEXTS]
+    if {int(k) for k in ciphertexts} != {int(k) for k in roster}:
+        raise ProtocolError("the ciphertexts must be addressed to exactly the roster")
+    for value in ciphertexts.values():
+        bytes.fromhex(value)
+    return {str(int(k)): str(v) for k, v in ciphertexts.items()}
+
+
+def check_unmasking(message: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """An unmasking message: the shares a survivor releases, by kind and owner."""
+    return {
+        kind: {str(int(k)): str(v) for k, v in message[kind].items()}
+        for kind in (wire.SELF_SEED_SHARES, wire.KEY_SHARES)
+    }
+
+
+def read_unmasking(payload: dict[str, dict[str, str]]) -> dict[str, dict[int, str]]:
+    """A stored unmasking message as `unmask_sum` takes it."""
+    return {kind: {int(k): v for k, v in values.items()} for kind, values in payload.items()}
 
 
 def route(

@@ -72,3 +72,25 @@ def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.uint64) - np.asarray(b, dtype=np.uint64)
+
+
+# Analytics answers: a vector of (noisy, scaled) statistics, summed as it is (no row weighting).
+VALUE_FRACTION_BITS = 20
+# |value| of one hospital's component (4.3e9 rows is beyond any hospital): 2^52 once encoded,
+# so the sum over up to 2^11 = 2048 hospitals stays within [-2^63, 2^63) and decodes exactly.
+MAX_VALUE = 2.0**32
+
+
+def encode_values(values: np.ndarray, fraction_bits: int = VALUE_FRACTION_BITS) -> np.ndarray:
+    """round(v · 2^F) in two's complement as uint64, for values summed across hospitals. A
+    vector with a value beyond MAX_VALUE (or not finite) is refused: its sum could overflow."""
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)) or float(np.max(np.abs(array), initial=0.0)) > MAX_VALUE:
+        raise BoundsExceeded(f"analytics values must be finite and at most {MAX_VALUE:g}")
+    return np.rint(array * 2.0**fraction_bits).astype(np.int64).view(np.uint64)
+
+
+def decode_values(total: np.ndarray, fraction_bits: int = VALUE_FRACTION_BITS) -> np.ndarray:
+    """The float sum from the summed vector (exact to 2^-(F+1) per hospital and component)."""
+    signed = np.asarray(total, dtype=np.uint64).view(np.int64)
+    return np.multiply(signed, 2.0**-fraction_bits, dtype=np.float64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from medfed.fl.secagg import constants as wire
 
@@ -87,3 +88,33 @@ def next_key_holder(
     if not candidates or len(candidates) < threshold:
         return None
     return candidates[0]
+
+
+def closed(
+    state: dict[str, Any],
+    senders: list[int],
+    roster: dict[int, dict[str, str]],
+    target: str,
+    started_at: str,
+    length: int,
+) -> dict[str, Any]:
+    """The protocol state once the current stage ends with these `senders` (sorted member ids,
+    each expected) and `target` opens: who the next stage expects, and what the ended stage
+    fixed (the roster and vector length, who shared keys, who sent an input)."""
+    state = dict(state)
+    ended = state["stage"]
+    expected = senders
+    if ended == wire.ADVERTISE_KEYS:
+        state["roster"] = {str(s): v for s, v in roster.items() if s in senders}
+        state["length"] = length
+        if state.get("mode") == wire.HOMOMORPHIC:
+            state["key_holder"] = senders[0]
+            expected = senders[:1]
+    elif ended == wire.HE_KEYS:
+        expected = sorted(int(k) for k in state["roster"])  # each holds the sealed key now
+    elif ended in (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT):
+        state["survivors"] = senders
+    elif ended == wire.SHARE_KEYS:
+        state["shared"] = senders
+    state.update(stage=target, started_at=started_at, expected=expected)
+    return state

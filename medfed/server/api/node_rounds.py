@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from medfed.core.errors import Conflict, MedFedError, PermissionDenied, ServiceUnavailable
@@ -33,11 +34,12 @@ from medfed.server.api.round_schemas import (
 from medfed.server.bell import Bell
 from medfed.server.bounds import IdPath
 from medfed.server.deps import CurrentNode, DbSession, Reading, SettingsDep
-from medfed.server.services import rounds, secagg
+from medfed.server.services import analytics, rounds, secagg
 from medfed.server.services.enrollment import NodeRef
 from medfed.server.services.rounds import UpdateIn as ServiceUpdateIn
 
 router = APIRouter(prefix="/nodes/rounds", tags=["nodes"])
+ANALYTICS_HEADER = "X-MedFed-Analytics"
 # A node sends the listing tag it is acting on with each step; the answer carries the tag of the
 # listing with that step in it when nothing else changed, so the node's next long poll waits
 # instead of answering at once with the change the node itself just made.
@@ -142,8 +144,8 @@ async def my_rounds(
     try:
         with bell.subscribe(hospital_id) as subscription:
             while True:
-                state = await reader.lookup(lambda db: rounds.listing_state(db, hospital_id))
-                tag = _tag(state)
+                state, asked = await reader.lookup(lambda db: _listing_state(db, hospital_id))
+                tag = _tag(state, asked)
                 remaining = deadline - loop.time()
                 if tag != known or remaining <= 0 or (left is not None and left.done()):
                     break
@@ -158,7 +160,9 @@ async def my_rounds(
     finally:
         if left is not None:
             left.cancel()
-    headers = {"ETag": f'W/"{tag}"'}
+    # Analytics queries asked of this hospital change the tag too, and the header says how many
+    # are live: the node then looks at them (GET /nodes/analytics), otherwise it need not ask.
+    headers = {"ETag": f'W/"{tag}"', ANALYTICS_HEADER: str(len(asked))}
     if tag == known:
         return Response(status_code=304, headers=headers)
     listing = await reader.run_on_thread(
@@ -174,8 +178,18 @@ async def _hung_up(request: Request) -> None:
         pass
 
 
-def _tag(state: list[tuple[int, str, str | None, str | None]]) -> str:
-    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:24]
+def _listing_state(
+    db: Session | Connection, hospital_id: int
+) -> tuple[list[tuple[int, str, str | None, str | None]], list[tuple[int, str, str | None, str]]]:
+    return rounds.listing_state(db, hospital_id), analytics.listing_state(db, hospital_id)
+
+
+def _tag(
+    state: list[tuple[int, str, str | None, str | None]],
+    asked: list[tuple[int, str, str | None, str]],
+) -> str:
+    listed: list[Any] = [*state, ["analytics", *asked]] if asked else state
+    return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:24]
 
 
 def _hand_over(
@@ -194,13 +208,13 @@ def _hand_over(
     if sent is None:
         return
     db.flush()
-    now = rounds.listing_state(db, node.hospital_id)
+    now, asked = _listing_state(db, node.hospital_id)
     then = [
         (rid, status, stage, before if rid == round_id else mine)
         for rid, status, stage, mine in now
     ]
-    if _tag(then) == sent:
-        response.headers[LISTING_TAG] = _tag(now)
+    if _tag(then, asked) == sent:
+        response.headers[LISTING_TAG] = _tag(now, asked)
 
 
 def _tag_value(header: str | None) -> str | None:

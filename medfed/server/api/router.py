@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from medfed.server.api import (
+    analytics,
     audit,
     auth,
     buffers,
@@ -13,6 +14,7 @@ from medfed.server.api import (
     hospitals,
     models,
     network,
+    node_analytics,
     node_rounds,
     nodes,
     predictions,
@@ -32,6 +34,7 @@ def build_api_router() -> APIRouter:
         models,
         predictions,
         node_rounds,
+        node_analytics,
         nodes,
         auth,
         users,
@@ -39,6 +42,7 @@ def build_api_router() -> APIRouter:
         network,
         rounds,
         campaigns,
+        analytics,
         buffers,
         audit,
         deployments,

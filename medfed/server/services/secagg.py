@@ -27,7 +27,7 @@ from medfed.fl import rounds as machine
 from medfed.fl.he import ckks
 from medfed.fl.secagg import constants as wire
 from medfed.fl.secagg import protocol, quantize
-from medfed.fl.secagg.stages import StageSnapshot, StageStep, next_key_holder
+from medfed.fl.secagg.stages import StageSnapshot, StageStep, closed, next_key_holder
 from medfed.server.db.tables import Round, RoundMember, SecaggMessage
 from medfed.server.services import audit
 from medfed.server.services.enrollment import NodeRef
@@ -227,14 +227,7 @@ def _check(
         if stage == wire.ADVERTISE_KEYS:
             return json.dumps(protocol.check_advertisement(message)).encode()
         if stage == wire.SHARE_KEYS:
-            ciphertexts = message[wire.CIPHERTEXTS]
-            if {int(k) for k in ciphertexts} != {int(k) for k in state["roster"]}:
-                raise protocol.ProtocolError(
-                    "the ciphertexts must be addressed to exactly the roster"
-                )
-            for value in ciphertexts.values():
-                bytes.fromhex(value)
-            return json.dumps({str(int(k)): v for k, v in ciphertexts.items()}).encode()
+            return json.dumps(protocol.check_shared(message, state["roster"])).encode()
         if stage in (wire.HE_KEYS, wire.ENCRYPTED_INPUT, wire.DECRYPTING):
             return _check_homomorphic(session, round_, state, member, stage, message)
         if stage == wire.MASKED_INPUT:
@@ -242,11 +235,7 @@ def _check(
             vector = np.frombuffer(raw, dtype="<u8")
             protocol.check_masked(vector.astype(np.uint64, copy=False), int(state["length"]))
             return raw
-        answer = {
-            kind: {str(int(k)): str(v) for k, v in message[kind].items()}
-            for kind in (wire.SELF_SEED_SHARES, wire.KEY_SHARES)
-        }
-        return json.dumps(answer).encode()
+        return json.dumps(protocol.check_unmasking(message)).encode()
     except (protocol.ProtocolError, ckks.BadCiphertext) as refused:
         raise InvalidInput(f"The {stage} message is refused: {refused}.") from None
     except (KeyError, ValueError, TypeError, AttributeError):
@@ -395,22 +384,8 @@ def close_stage(
     state = dict(round_.secagg or {})
     ended = state["stage"]
     senders = sorted(s for s in _senders(session, round_.id, ended) if s in state["expected"])
-    expected = senders
-    if ended == wire.ADVERTISE_KEYS:
-        state["roster"] = {
-            str(s): v for s, v in _roster(session, round_.id).items() if s in senders
-        }
-        state["length"] = length + 1
-        if state.get("mode") == wire.HOMOMORPHIC:
-            state["key_holder"] = senders[0]
-            expected = senders[:1]
-    elif ended == wire.HE_KEYS:
-        expected = sorted(int(k) for k in state["roster"])  # each holds the sealed key now
-    elif ended in (wire.MASKED_INPUT, wire.ENCRYPTED_INPUT):
-        state["survivors"] = senders
-    elif ended == wire.SHARE_KEYS:
-        state["shared"] = senders
-    state.update(stage=step.target, started_at=isoformat(now), expected=expected)
+    roster = _roster(session, round_.id) if ended == wire.ADVERTISE_KEYS else {}
+    state = closed(state, senders, roster, step.target, isoformat(now), length + 1)
     round_.secagg = state
     _audit_stage(session, round_, ended, step.target, len(senders), step.reason)
     return state
@@ -459,10 +434,7 @@ def unmasked_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list
         if sender in state["survivors"]
     }
     responses = {
-        sender: {
-            kind: {int(k): v for k, v in values.items()}
-            for kind, values in json.loads(payload).items()
-        }
+        sender: protocol.read_unmasking(json.loads(payload))
         for sender, payload in _messages(session, round_.id, wire.UNMASKING).items()
         if sender in state["survivors"]
     }

@@ -3,6 +3,7 @@ nothing fetched)."""
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -85,7 +86,9 @@ def stylesheet() -> str:
     chart = pygal.Line(**COMMON)
     for index in range(len(SERIES)):
         chart.add(f"series {index}", [1, 2])
-    css = "".join(_STYLE.findall(chart.render(is_unicode=True)))
+    # The stylesheet comes out of the SVG as XML text: "a &gt; b" must be "a > b" again, or
+    # the rules that make the chart's background transparent match nothing (a black chart).
+    css = html.unescape("".join(_STYLE.findall(chart.render(is_unicode=True))))
     tones = "".join(
         f".pygal-chart .tone-{colour[1:]}{{fill:{colour};stroke:{colour}}}" for colour in TONES
     )

@@ -118,6 +118,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/pause"): TRAINING,
     ("POST", "/api/v1/campaigns/{campaign_id}/resume"): TRAINING,
     ("POST", "/api/v1/campaigns/{campaign_id}/cancel"): TRAINING,
+    ("POST", "/api/v1/analytics"): TRAINING,
+    ("GET", "/api/v1/analytics"): TRAINING,
+    ("GET", "/api/v1/analytics/{query_id}"): TRAINING,
+    ("GET", "/api/v1/analytics/{query_id}/export"): TRAINING,
+    ("POST", "/api/v1/analytics/{query_id}/cancel"): TRAINING,
+    ("POST", "/api/v1/analytics/standardisation"): TRAINING,
     ("GET", "/api/v1/buffers"): TRAINING,
     ("PUT", "/api/v1/buffers/{disease}"): ADMIN,  # plain mode: an administrator's decision
     ("DELETE", "/api/v1/buffers/{disease}"): ADMIN,

@@ -5,6 +5,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from medfed.core.config import Settings
+from medfed.server.db import analytics_tables  # noqa: F401  (registers its tables)
 from medfed.server.db.base import Base
 from medfed.server.db.engine import make_engine
 from medfed.server.db.migrate import migration_status, upgrade_to_head

@@ -18,7 +18,7 @@ from medfed.server.db.tables import Hospital, ModelVersion
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
 from tests.utils.browser import Traffic, guarded_page, look, sign_in
-from tests.utils.processes import ServerProcess, run_medfed
+from tests.utils.processes import ServerProcess, hospital_token
 
 SITES = ("cleveland", "hungarian", "va")
 
@@ -28,9 +28,7 @@ def _agents(
 ) -> list[RoundAgent]:
     agents = []
     for site in SITES:
-        created = run_medfed(["admin", "create-hospital", f"{site.title()} Hospital"], env)
-        assert created.returncode == 0, created.stderr
-        token = created.stdout.strip().splitlines()[-1]
+        token = hospital_token(env, f"{site.title()} Hospital")
         home = tmp_path / f"node-{site}"
         credential = node_enroll.enroll(home, server.url, token, node_name=site)
         offer = Participation("heart", site_csv(datasets_dir, site, tmp_path / f"{site}.csv"))

@@ -117,4 +117,7 @@ def test_every_page_carries_the_security_headers_and_nothing_inline(
     assert "<svg" in trained_client.get("/models/heart").text  # a chart was checked above
     styles = trained_client.get("/charts.css")
     assert styles.status_code == 200 and ".pygal-chart" in styles.text
+    # CSS, not XML text: the rule that makes a chart's background transparent must match.
+    assert ".pygal-chart .graph > .background{fill:transparent}" in styles.text
+    assert "&gt;" not in styles.text
     assert styles.headers["content-type"].startswith("text/css")

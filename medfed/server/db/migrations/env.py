@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from medfed.server.db import tables  # noqa: F401  (registers the tables on the metadata)
+from medfed.server.db import analytics_tables, tables  # noqa: F401  (registers the tables)
 from medfed.server.db.base import Base
 
 connection = context.config.attributes.get("connection")
