@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 GAUSSIAN = "gaussian"
 LAPLACE = "laplace"
@@ -26,10 +25,15 @@ MECHANISMS = (GAUSSIAN, LAPLACE)
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
+def _normal_cdf(x: float) -> float:
+    """The standard normal distribution function, through erfc so that tails keep precision."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
 def _gaussian_delta(sigma: float, sensitivity: float, epsilon: float) -> float:
     a = sensitivity / (2 * sigma)
     b = epsilon * sigma / sensitivity
-    return float(norm.cdf(a - b) - math.exp(epsilon) * norm.cdf(-a - b))
+    return _normal_cdf(a - b) - math.exp(epsilon) * _normal_cdf(-a - b)
 
 
 def gaussian_sigma(epsilon: float, delta: float, sensitivity: float) -> float:

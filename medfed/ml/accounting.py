@@ -24,7 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from medfed.fl.privacy import RDP_ORDERS
+from medfed.core.errors import PrivacyTargetUnreachable
+from medfed.fl.privacy import RDP_ORDERS, certifiable, orders_for, smallest_epsilon
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,37 @@ def _one_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
     values = np.asarray(rdp, dtype=float)
     values.setflags(write=False)
     return values
+
+
+def noise_for(epsilon: float, delta: float, batches_per_epoch: int, steps: int) -> float:
+    """The noise multiplier that makes `steps` Poisson-sampled steps, each drawing a batch with
+    probability 1 / `batches_per_epoch` per row, (epsilon, delta)-DP."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    if not certifiable(epsilon, delta):
+        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    sample_rate=1 / max(1, batches_per_epoch),
+                    steps=max(1, steps),
+                    accountant="rdp",
+                    epsilon_tolerance=min(0.01, epsilon / 100),
+                    alphas=list(orders_for(epsilon, delta)),
+                )
+            )
+    except ValueError as error:  # Opacus: "The privacy budget is too low."
+        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta)) from error
+
+
+def _unreachable(epsilon: float, delta: float) -> str:
+    return (
+        f"Differential privacy cannot be certified at epsilon {epsilon:g} with delta {delta:.1g}: "
+        f"the smallest epsilon the accountant can certify there is about "
+        f"{smallest_epsilon(delta):.2g}. Choose a larger epsilon for this contribution "
+        "(for example spread the hospital's budget over fewer rounds)."
+    )

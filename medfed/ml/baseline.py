@@ -15,10 +15,9 @@ from medfed.ml.datasets import LabelledData
 from medfed.ml.model import Architecture, DiseaseModel, forward_logits, probabilities
 from medfed.ml.network import build_network, get_parameters
 from medfed.ml.preprocess import fit_preprocessor
-from medfed.ml.splits import group_split, stratified_folds, stratified_split
+from medfed.ml.splits import BASELINE_SEED, baseline_split, stratified_folds
 from medfed.ml.train import TrainingConfig, train_parameters
 
-BASELINE_SEED = 20261122
 CV_FOLDS = 5
 BACKGROUND_ROWS = 48
 
@@ -51,20 +50,6 @@ class BaselineResult:
     card: dict[str, Any]
     train_index: np.ndarray
     test_index: np.ndarray
-
-
-def baseline_split(
-    spec: DiseaseSpec, data: LabelledData, seed: int = BASELINE_SEED
-) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed held-out test split of a disease's public data."""
-    rng = np.random.default_rng(seed)
-    fraction = spec.dataset.split.test_fraction
-    if spec.dataset.split.stratify == "group":
-        return group_split(data.groups, data.labels, fraction, rng)
-    if spec.dataset.split.stratify == "target_within_site":
-        strata = [f"{site}:{label}" for site, label in zip(data.sites, data.labels, strict=True)]
-        return stratified_split(strata, fraction, rng)
-    return stratified_split(data.labels.tolist(), fraction, rng)
 
 
 def fit(spec: DiseaseSpec, data: LabelledData, candidate: Candidate, seed: int) -> DiseaseModel:

@@ -20,9 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from medfed.core.errors import PrivacyTargetUnreachable
-from medfed.fl.privacy import certifiable, orders_for, smallest_epsilon
-from medfed.ml.accounting import Mechanism, composed_epsilon
+from medfed.ml.accounting import Mechanism, composed_epsilon, noise_for
 from medfed.ml.model import Architecture
 from medfed.ml.network import build_network, get_parameters, loss_for, set_parameters
 
@@ -175,40 +173,6 @@ def train_locally(
         epsilon = composed_epsilon([Mechanism(noise, sample_rate, step)], config.delta)
     return LocalTrainingResult(
         get_parameters(plain), epsilon, config.delta if engine else 0.0, noise, sample_rate, step
-    )
-
-
-def noise_for(epsilon: float, delta: float, batches_per_epoch: int, steps: int) -> float:
-    """The noise multiplier that makes `steps` Poisson-sampled steps, each drawing a batch with
-    probability 1 / `batches_per_epoch` per row, (epsilon, delta)-DP."""
-    from opacus.accountants.utils import get_noise_multiplier
-
-    if not certifiable(epsilon, delta):
-        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(
-                get_noise_multiplier(
-                    target_epsilon=epsilon,
-                    target_delta=delta,
-                    sample_rate=1 / max(1, batches_per_epoch),
-                    steps=max(1, steps),
-                    accountant="rdp",
-                    epsilon_tolerance=min(0.01, epsilon / 100),
-                    alphas=list(orders_for(epsilon, delta)),
-                )
-            )
-    except ValueError as error:  # Opacus: "The privacy budget is too low."
-        raise PrivacyTargetUnreachable(_unreachable(epsilon, delta)) from error
-
-
-def _unreachable(epsilon: float, delta: float) -> str:
-    return (
-        f"Differential privacy cannot be certified at epsilon {epsilon:g} with delta {delta:.1g}: "
-        f"the smallest epsilon the accountant can certify there is about "
-        f"{smallest_epsilon(delta):.2g}. Choose a larger epsilon for this contribution "
-        "(for example spread the hospital's budget over fewer rounds)."
     )
 
 

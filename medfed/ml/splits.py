@@ -6,6 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from medfed.core.catalog import DiseaseSpec
+from medfed.ml.datasets import LabelledData
+
+BASELINE_SEED = 20261122  # the public data's fixed held-out split and the v1.0 baselines
+
 
 def stratified_split(
     strata: Sequence[object], test_fraction: float, rng: np.random.Generator
@@ -59,3 +64,17 @@ def stratified_folds(
         train = np.flatnonzero(assignment != fold)
         result.append((train, validation))
     return result
+
+
+def baseline_split(
+    spec: DiseaseSpec, data: LabelledData, seed: int = BASELINE_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed held-out test split of a disease's public data."""
+    rng = np.random.default_rng(seed)
+    fraction = spec.dataset.split.test_fraction
+    if spec.dataset.split.stratify == "group":
+        return group_split(data.groups, data.labels, fraction, rng)
+    if spec.dataset.split.stratify == "target_within_site":
+        strata = [f"{site}:{label}" for site, label in zip(data.sites, data.labels, strict=True)]
+        return stratified_split(strata, fraction, rng)
+    return stratified_split(data.labels.tolist(), fraction, rng)

@@ -85,29 +85,40 @@ def _rows(
     return rows, None
 
 
+def _verdict(
+    node_home: Path, state: NodeState, asked: Asked, path: Path, drop_columns: frozenset[str]
+) -> tuple[AnalyticsEntry | None, LocalPolicy, list[tuple[dict[str, Any], int]]]:
+    """The policy's and the data's say, before anything is drawn: a decline (recorded, so it is
+    reported once) or the wait for a person's approval; or None with the policy and the rows."""
+    query = asked.query
+    spec = get_disease(query.disease)
+    layout(spec, query)  # the node checks the query itself, not only the server
+    policy = load_policy(node_home)
+    reason = refusal(policy, state.analytics_spent(query.disease), asked)
+    rows: list[tuple[dict[str, Any], int]] = []
+    if reason is None:
+        rows, reason = _rows(spec, path, drop_columns)
+    if reason is not None:
+        declined = state.record_analytics(
+            asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
+        )
+        return declined, policy, []
+    if policy.analytics_approval and not state.analytics_approved(asked.query_id):
+        # Nothing recorded and nothing spent: asked again once approved, the node answers.
+        return _awaiting(query, asked), policy, []
+    return None, policy, rows
+
+
 def consider(
     node_home: Path, asked: Asked, path: Path, *, drop_columns: frozenset[str] = frozenset()
 ) -> AnalyticsEntry | None:
     """Whether this hospital would answer, without drawing or spending anything: None if it
-    would, else the decline (recorded, so it is reported once) or the wait for approval."""
+    would, else the decline or the wait for approval."""
     state = NodeState(node_home)
     kept = state.analytics_entry(asked.query_id)
     if kept is not None:
         return None if kept.status == ANSWERED else kept
-    query = asked.query
-    spec = get_disease(query.disease)
-    layout(spec, query)
-    policy = load_policy(node_home)
-    reason = refusal(policy, state.analytics_spent(query.disease), asked)
-    if reason is None:
-        reason = _rows(spec, path, drop_columns)[1]
-    if reason is not None:
-        return state.record_analytics(
-            asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
-        )
-    if policy.analytics_approval and not state.analytics_approved(asked.query_id):
-        return _awaiting(query, asked)
-    return None
+    return _verdict(node_home, state, asked, path, drop_columns)[0]
 
 
 def answer(
@@ -118,36 +129,30 @@ def answer(
     kept = state.analytics_entry(asked.query_id)
     if kept is not None:
         return kept
-    query = asked.query
-    spec = get_disease(query.disease)
-    shape = layout(spec, query)  # the node checks the query itself, not only the server
     if not 0 < asked.share <= 1 or (asked.per_site and asked.share != 1):
         raise ValueError("the noise share must lie in (0, 1], and be 1 for figures shown by name")
-    policy = load_policy(node_home)
-    reason = refusal(policy, state.analytics_spent(query.disease), asked)
-    if (
-        reason is None
-        and policy.analytics_approval
-        and not state.analytics_approved(asked.query_id)
-    ):
-        # Nothing recorded and nothing spent: asked again once approved, the node answers.
-        return _awaiting(query, asked)
-    rows: list[tuple[dict[str, Any], int]] = []
-    if reason is None:
-        rows, reason = _rows(spec, path, drop_columns)
-    if reason is None and asked.per_site:
+    decided, policy, rows = _verdict(node_home, state, asked, path, drop_columns)
+    if decided is not None:
+        return decided
+    query = asked.query
+    spec = get_disease(query.disease)
+    shape = layout(spec, query)
+    if asked.per_site:
         # Shown by name, this hospital's cells are released one by one: if none could reach
         # the threshold, say so now rather than spend the budget on a release of nothing.
         exact = local.statistics(spec, query, shape, rows)
         if all(count < policy.analytics_min_cell for count in _cell_rows(query, shape, exact)):
-            reason = (
+            return state.record_analytics(
+                asked.query_id,
+                query.disease,
+                query.kind,
+                DECLINED,
+                0.0,
+                0.0,
+                None,
                 f"every cell of this hospital's answer holds fewer than {policy.analytics_min_cell} "
-                "patients (its suppression threshold): ask with fewer or wider cells"
+                "patients (its suppression threshold): ask with fewer or wider cells",
             )
-    if reason is not None:
-        return state.record_analytics(
-            asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason
-        )
     plan = noise.plan(query.mechanism, query.epsilon, query.delta, shape.touched)
     rng = np.random.default_rng(secrets.randbits(128))
     vector = local.noisy_answer(spec, query, shape, rows, plan, rng, asked.share)

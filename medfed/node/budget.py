@@ -11,8 +11,7 @@ import math
 
 from medfed.core.errors import PermissionDenied
 from medfed.fl.privacy import Spend, check_budget, choose_delta
-from medfed.ml.accounting import Mechanism, composed_epsilon
-from medfed.ml.private_train import noise_for
+from medfed.ml.accounting import Mechanism, composed_epsilon, noise_for
 from medfed.node.state import NodeState
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from medfed.core.catalog import DiseaseSpec
 from medfed.core.coercion import Value
 from medfed.ml import metrics
-from medfed.ml.baseline import baseline_split
 from medfed.ml.datasets import LabelledData, load_dataset
 from medfed.ml.model import DiseaseModel
+from medfed.ml.splits import baseline_split
 from medfed.simulation import partition
 
 

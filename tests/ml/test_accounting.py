@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medfed.ml.accounting import Mechanism, composed_epsilon, increment
-from medfed.ml.private_train import noise_for
+from medfed.ml.accounting import Mechanism, composed_epsilon, increment, noise_for
 
 DELTA = 1e-5
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from medfed.fl.privacy import Spend
-from medfed.ml.accounting import Mechanism, composed_epsilon
-from medfed.ml.private_train import noise_for
+from medfed.ml.accounting import Mechanism, composed_epsilon, noise_for
 from medfed.node.state import NodeState
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from medfed.core.catalog import get_disease
-from medfed.ml.baseline import baseline_split
 from medfed.ml.datasets import load_dataset
+from medfed.ml.splits import baseline_split
 from medfed.node.intake import check_file
 from medfed.simulation.hospitals import HospitalPlan, build_hospitals, public_holdout_default
 

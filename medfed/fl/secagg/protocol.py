@@ -19,6 +19,7 @@ pairwise-mask key of a survivor is never released.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -255,6 +256,30 @@ def check_unmasking(message: dict[str, Any]) -> dict[str, dict[str, str]]:
 def read_unmasking(payload: dict[str, dict[str, str]]) -> dict[str, dict[int, str]]:
     """A stored unmasking message as `unmask_sum` takes it."""
     return {kind: {int(k): v for k, v in values.items()} for kind, values in payload.items()}
+
+
+def unmask_stored(
+    ref: str,
+    state: dict[str, Any],
+    masked_payloads: dict[int, bytes],
+    unmasking_payloads: dict[int, bytes],
+) -> tuple[np.ndarray, list[int]]:
+    """`unmask_sum` over a stage's stored protocol state and messages (masked inputs as
+    little-endian uint64 words, unmasking responses as JSON): the sum and the survivors."""
+    survivors = set(state["survivors"])
+    masked = {
+        sender: np.frombuffer(payload, dtype="<u8").astype(np.uint64)
+        for sender, payload in masked_payloads.items()
+        if sender in survivors
+    }
+    responses = {
+        sender: read_unmasking(json.loads(payload))
+        for sender, payload in unmasking_payloads.items()
+        if sender in survivors
+    }
+    roster = {int(k): v for k, v in state["roster"].items()}
+    total = unmask_sum(ref, roster, state["shared"], masked, responses, int(state["threshold"]))
+    return total, sorted(masked)
 
 
 def route(

@@ -36,6 +36,7 @@ from medfed.server.db.tables import Hospital, Node
 from medfed.server.services import analytics_secagg as secure
 from medfed.server.services import audit
 from medfed.server.services.enrollment import NodeRef
+from medfed.server.services.stepping import advance_each
 
 logger = logging.getLogger("medfed.analytics")
 LIVE = ("collecting", "aggregating")
@@ -331,18 +332,13 @@ def advance_all(
         live = list(
             session.scalars(select(AnalyticsQuery.id).where(AnalyticsQuery.status.in_(LIVE)))
         )
-    moved = {}
-    for query_id in live:
-        for _ in range(5):
-            try:
-                status = advance(factory, query_id, now)
-            except Exception:  # one broken query must not stop the others
-                logger.exception("analytics query %s could not advance", query_id)
-                break
-            if status is None:
-                break
-            moved[query_id] = status
-    return moved
+    return advance_each(
+        live,
+        lambda query_id: advance(factory, query_id, now),
+        most=5,
+        what="analytics query",
+        logger=logger,
+    )
 
 
 def advance(

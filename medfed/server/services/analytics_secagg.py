@@ -155,22 +155,13 @@ def close(session: Session, query: AnalyticsQuery, step: StageStep, now: datetim
 
 def unmasked_sum(session: Session, query: AnalyticsQuery) -> tuple[np.ndarray, list[int]]:
     """The sum of the survivors' answers (float), and who they are."""
-    state = query.secagg or {}
-    roster = {int(k): v for k, v in state["roster"].items()}
-    masked = {
-        sender: np.frombuffer(payload, dtype="<u8").astype(np.uint64)
-        for sender, payload in messages(session, query.id, wire.MASKED_INPUT).items()
-        if sender in state["survivors"]
-    }
-    responses = {
-        sender: protocol.read_unmasking(json.loads(payload))
-        for sender, payload in messages(session, query.id, wire.UNMASKING).items()
-        if sender in state["survivors"]
-    }
-    total = protocol.unmask_sum(
-        query_ref(query), roster, state["shared"], masked, responses, int(state["threshold"])
+    total, contributors = protocol.unmask_stored(
+        query_ref(query),
+        query.secagg or {},
+        messages(session, query.id, wire.MASKED_INPUT),
+        messages(session, query.id, wire.UNMASKING),
     )
-    return quantize.decode_values(total), sorted(masked)
+    return quantize.decode_values(total), contributors
 
 
 def view(session: Session, query: AnalyticsQuery, member: AnalyticsMember) -> dict[str, Any]:

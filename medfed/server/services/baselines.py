@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medfed.core.catalog import DiseaseSpec, load_catalog
 from medfed.core.errors import DatasetProblem
-from medfed.ml.baseline import BASELINE_SEED, train_baseline
-from medfed.ml.baseline import untrained as untrained_start
 from medfed.ml.datasets import load_dataset
+from medfed.ml.splits import BASELINE_SEED
 from medfed.server.db.engine import transaction
 from medfed.server.services import audit, registry
 from medfed.server.storage import ArtifactStore
@@ -54,6 +53,11 @@ def _train_and_register(
     datasets_dir: Path,
     untrained: bool,
 ) -> str:
+    # Torch is imported only when a baseline must be trained: a server whose registry has its
+    # models (every start but the first) serves with NumPy and starts a second sooner.
+    from medfed.ml.baseline import train_baseline
+    from medfed.ml.baseline import untrained as untrained_start
+
     logger.info("training the %s baseline", spec.id)
     data = load_dataset(spec, datasets_dir)
     result = train_baseline(spec, data)

@@ -17,9 +17,9 @@ from medfed.core.errors import DatasetProblem
 from medfed.fl import promotion
 from medfed.fl.promotion import compare_auc, paired_sums
 from medfed.ml import metrics
-from medfed.ml.baseline import baseline_split
 from medfed.ml.datasets import LabelledData, load_dataset
 from medfed.ml.model import DiseaseModel
+from medfed.ml.splits import baseline_split
 
 
 class HoldoutData:

@@ -39,6 +39,7 @@ from medfed.server.services import audit, registry, secagg
 from medfed.server.services.holdout import HoldoutData, evidence_from
 from medfed.server.services.registry import ModelCache
 from medfed.server.services.rounds import config_of, finish, get_round, hospitals_in
+from medfed.server.services.stepping import advance_each
 from medfed.server.storage import ArtifactStore
 
 logger = logging.getLogger("medfed.rounds")
@@ -115,18 +116,13 @@ def advance_rounds(
     services: RoundServices, round_ids: Iterable[int], now: datetime | None = None
 ) -> dict[int, str]:
     """Advance these rounds as far as each can go now; the last status each reached."""
-    moved: dict[int, str] = {}
-    for round_id in sorted(round_ids):
-        for _ in range(4):
-            try:
-                status = advance(services, round_id, now)
-            except Exception:  # one broken round must not stop the others
-                logger.exception("round %s could not advance", round_id)
-                break
-            if status is None:
-                break
-            moved[round_id] = status
-    return moved
+    return advance_each(
+        round_ids,
+        lambda round_id: advance(services, round_id, now),
+        most=4,
+        what="round",
+        logger=logger,
+    )
 
 
 def _secure_step(

@@ -426,23 +426,14 @@ def replace_key_holder(session: Session, round_: Round, now: datetime) -> bool:
 
 def unmasked_sum(session: Session, round_: Round) -> tuple[np.ndarray, int, list[int]]:
     """The weighted mean update, the total rows and the contributing member ids."""
-    state = round_.secagg or {}
-    roster = {int(k): v for k, v in state["roster"].items()}
-    masked = {
-        sender: np.frombuffer(payload, dtype="<u8").astype(np.uint64)
-        for sender, payload in _messages(session, round_.id, wire.MASKED_INPUT).items()
-        if sender in state["survivors"]
-    }
-    responses = {
-        sender: protocol.read_unmasking(json.loads(payload))
-        for sender, payload in _messages(session, round_.id, wire.UNMASKING).items()
-        if sender in state["survivors"]
-    }
-    total = protocol.unmask_sum(
-        round_ref(round_), roster, state["shared"], masked, responses, int(state["threshold"])
+    total, contributors = protocol.unmask_stored(
+        round_ref(round_),
+        round_.secagg or {},
+        _messages(session, round_.id, wire.MASKED_INPUT),
+        _messages(session, round_.id, wire.UNMASKING),
     )
     mean, rows = quantize.decode_mean(total)
-    return mean, rows, sorted(masked)
+    return mean, rows, contributors
 
 
 HE_AGREEMENT = 1e-6  # two hospitals' decryptions of one sum differ by CKKS noise only
