@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from medfed.cli import node_analytics, node_registry, node_rounds
+from medfed.cli import node_analytics, node_mapping, node_registry, node_rounds
 from medfed.cli.context import console, settings_from
 from medfed.core.catalog import get_disease
 from medfed.core.errors import ConfigurationError, InvalidInput, MedFedError
@@ -22,6 +22,7 @@ from medfed.node.contribute import contribute as send_contribution
 from medfed.node.contribute import report_ledger
 from medfed.node.credential import load_credential, require_credential
 from medfed.node.intake import IntakeRefused, check_file
+from medfed.node.mappings import load as load_mappings
 from medfed.node.policy import LocalPolicy, load_policy, save_policy
 from medfed.node.state import NodeState
 from medfed.node.tls import certificate_expiry, client_for
@@ -45,6 +46,7 @@ app.add_typer(node_rounds.app, name="rounds")
 app.add_typer(node_registry.app, name="registry")
 app.add_typer(node_analytics.app, name="analytics")
 app.command()(node_rounds.participate)
+app.command("map")(node_mapping.map_columns)
 
 DEFAULT_MIN_ROWS = 200
 DropColumn = Annotated[
@@ -180,6 +182,7 @@ def check(
             drop_columns=set(drop_column or ()),
             min_rows=min_rows,
             skip_invalid_rows=skip_invalid_rows,
+            mappings=load_mappings(settings_from(ctx).node_home),
         )
     except IntakeRefused as refused:
         console.print(f"[red]Refused:[/red] {refused}")
@@ -212,6 +215,12 @@ def check(
             f"{report.valid_rows} usable rows of {report.rows}; {balance}; encoding {report.encoding}, "
             f"delimiter {report.delimiter!r}"
         )
+        if report.mapping_saved:
+            console.print("Columns read with the mapping saved for files of this shape.")
+        for feature, conversion in report.conversions.items():
+            console.print(f"Unit of {spec.feature(feature).label}: {conversion}")
+        for note in report.notes:
+            console.print(f"Note: {note}")
         if report.ignored_columns:
             console.print(f"Ignored columns (not used): {', '.join(report.ignored_columns)}")
         for problem in report.problems:

@@ -11,7 +11,7 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,6 +34,13 @@ class Feature(SpecModel):
     label: str
     type: Literal["number", "category", "boolean"]
     unit: str | None = None
+    # Other units EMR exports give this measure in (converted at intake; values that look like
+    # one of them while another is declared are flagged), and the molar mass (g/mol) that
+    # converts between mass and amount concentrations (mg/dL and mmol/L).
+    alternative_units: tuple[str, ...] = ()
+    molar_mass: float | None = Field(default=None, gt=0)
+    # LOINC codes of the observations that carry this feature (FHIR input), the first preferred.
+    loinc: tuple[Annotated[str, Field(pattern=r"^\d{1,7}-\d$")], ...] = ()
     range: tuple[float, float] | None = None
     typical: tuple[float, float] | None = None
     required: bool

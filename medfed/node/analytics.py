@@ -20,6 +20,8 @@ from medfed.analytics.query import HISTOGRAM, QUANTILES, Layout, Query, layout
 from medfed.core.catalog import DiseaseSpec, get_disease
 from medfed.fl.privacy import Spend
 from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
+from medfed.node.mappings import MappingBook
+from medfed.node.mappings import load as load_mappings
 from medfed.node.policy import LocalPolicy, load_policy
 from medfed.node.state import AnalyticsEntry, NodeState
 
@@ -73,11 +75,13 @@ def _awaiting(query: Query, asked: Asked) -> AnalyticsEntry:
 
 
 def _rows(
-    spec: DiseaseSpec, path: Path, drop_columns: frozenset[str]
+    spec: DiseaseSpec, path: Path, drop_columns: frozenset[str], book: MappingBook
 ) -> tuple[list[tuple[dict[str, Any], int]], str | None]:
     report = IntakeReport(spec.id, str(path))
     try:
-        rows = list(read_rows(spec, path, drop_columns=set(drop_columns), report=report))
+        rows = list(
+            read_rows(spec, path, drop_columns=set(drop_columns), report=report, mappings=book)
+        )
     except IntakeRefused as refused:
         return [], f"the hospital's file cannot be used: {refused}"
     if not report.ok:
@@ -97,7 +101,7 @@ def _verdict(
     reason = refusal(policy, state.analytics_spent(query.disease), asked)
     rows: list[tuple[dict[str, Any], int]] = []
     if reason is None:
-        rows, reason = _rows(spec, path, drop_columns)
+        rows, reason = _rows(spec, path, drop_columns, load_mappings(node_home))
     if reason is not None:
         declined = state.record_analytics(
             asked.query_id, query.disease, query.kind, DECLINED, 0.0, 0.0, None, reason

@@ -7,27 +7,29 @@ import codecs
 import copy
 import csv
 import io
+import json
 import math
+import re
+import statistics
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from medfed.core import columns as mapping
+from medfed.core import units
 from medfed.core.catalog import DiseaseSpec
-from medfed.core.coercion import (
-    Value,
-    ValueProblem,
-    coerce_value,
-    match_columns,
-    normalise_name,
-    parse_label,
-)
+from medfed.core.coercion import Value, ValueProblem, coerce_value, normalise_name, parse_label
 from medfed.node.identifiers import IdentifierFinding, ValueScanner, by_column_name
+
+if TYPE_CHECKING:
+    from medfed.node.mappings import MappingBook
 
 IDENTIFIER_SAMPLE_ROWS = 2000
 MAX_LISTED_PROBLEMS = 20
 FORMULA_PREFIXES = ("=", "@", "+", "-", "\t=", "\r=")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 NON_FINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
@@ -110,6 +112,12 @@ class IntakeReport:
     # Rows per class of a categorical outcome (empty for a binary one).
     class_counts: list[int] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # feature -> column header
+    # What each column was taken as, how (name, unit in the header, saved mapping, proposal),
+    # and the unit conversion applied per feature.
+    mapping: list[dict[str, Any]] = field(default_factory=list)
+    conversions: dict[str, str] = field(default_factory=dict)
+    mapping_saved: bool = False
+    notes: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
     identifiers: list[IdentifierFinding] = field(default_factory=list)
@@ -167,6 +175,10 @@ class IntakeReport:
             if self.valid_rows
             else None,
             "matched_columns": self.matched,
+            "mapping": self.mapping,
+            "mapping_saved": self.mapping_saved,
+            "conversions": self.conversions,
+            "notes": self.notes,
             "ignored_columns": self.ignored_columns,
             "dropped_columns": self.dropped_columns,
             "identifiers": [f.describe() for f in self.identifiers],
@@ -209,15 +221,56 @@ def sniff_delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
+def read_header(path: Path) -> list[str]:
+    """The file's column names (its first row)."""
+    handle, _ = open_text(path)
+    with handle:
+        first_line = handle.readline()
+    return next(csv.reader([first_line], delimiter=sniff_delimiter(first_line)), [])
+
+
+def header_of(head: bytes, name: str = "the file") -> list[str]:
+    """The column names in the first bytes of a file (a page sends only those to map it)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        raise IntakeRefused(f"{name} is not CSV text in UTF-8 or Latin-1.")
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = line.decode("latin-1")
+    if not text.strip():
+        raise IntakeRefused(f"{name} has no header row of column names.")
+    return next(csv.reader([text], delimiter=sniff_delimiter(text)), [])
+
+
 @dataclass(frozen=True)
 class Layout:
     header: list[str]
     feature_columns: dict[str, int]
     target_column: int
     dropped: set[int]
+    # Column index -> the conversion of its values into its feature's unit (only real ones),
+    # and feature -> the unit its column declared (None: the feature's own).
+    converters: dict[int, units.Conversion] = field(default_factory=dict)
+    declared: dict[str, str | None] = field(default_factory=dict)
+    # A semicolon-separated export writes decimals with a comma ("8,2"), as European EMRs do.
+    decimal_comma: bool = False
+
+    def cell(self, cells: list[str], index: int) -> str:
+        """A cell as written, a decimal comma read as a point."""
+        text = cells[index].strip()
+        if self.decimal_comma and _DECIMAL_COMMA.fullmatch(text):
+            return text.replace(",", ".")
+        return text
 
 
-def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: IntakeReport) -> Layout:
+def _layout(
+    spec: DiseaseSpec,
+    header: list[str],
+    drop: set[str],
+    report: IntakeReport,
+    book: MappingBook | None,
+) -> Layout:
     if len(header) < 2 or all(not cell.strip() for cell in header):
         raise IntakeRefused(f"{report.path}: the first row is not a header of column names.")
     wanted_drops = {normalise_name(d) for d in drop}
@@ -227,16 +280,32 @@ def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: Intake
         raise IntakeRefused(
             f"--drop-column names no column of the file: {', '.join(sorted(unknown_drops))}."
         )
+    choices = _choices(spec, header, report, book)
+    dropped |= {i for i, c in enumerate(choices) if c.role == mapping.DROP}
     report.dropped_columns = [header[i] for i in sorted(dropped)]
-    kept = [name if i not in dropped else "" for i, name in enumerate(header)]
-    match = match_columns(spec, kept)
-    if match.ambiguous:
-        feature, columns = next(iter(match.ambiguous.items()))
-        raise IntakeRefused(
-            f"Columns {', '.join(repr(c) for c in columns)} all look like {spec.feature(feature).label}; "
-            "keep one or drop the others with --drop-column."
-        )
-    if match.target_column is None:
+    choices = [
+        mapping.Choice(c.header, mapping.DROP, how="left out") if i in dropped else c
+        for i, c in enumerate(choices)
+    ]
+    report.mapping = [c.as_dict() for c in choices]
+    used = [c if c.confirmed else mapping.Choice(c.header, mapping.IGNORE) for c in choices]
+    _refuse_ambiguous(spec, used)
+    try:
+        conversions = mapping.check(spec, used)
+    except mapping.MappingProblem as problem:
+        raise IntakeRefused(f"{Path(report.path).name}: {problem}.") from None
+    feature_columns = {
+        c.feature: i for i, c in enumerate(used) if c.role == mapping.FEATURE and c.feature
+    }
+    target_column = next((i for i, c in enumerate(used) if c.role == mapping.TARGET), None)
+    others = book.saved_for_others(spec.id, header) if book is not None else []
+    elsewhere = (
+        f" A mapping for exactly these columns is saved for {', '.join(others)}: is the file "
+        "for that disease?"
+        if others
+        else ""
+    )
+    if target_column is None:
         raise IntakeRefused(
             f"No outcome column: add a column named {spec.dataset.target.column!r} "
             + (
@@ -245,26 +314,104 @@ def _layout(spec: DiseaseSpec, header: list[str], drop: set[str], report: Intake
                 else f"({' or '.join(spec.dataset.target.positive)} = "
                 f"{spec.positive_label.lower()})."
             )
+            + elsewhere
         )
-    if match.missing_required:
-        labels = ", ".join(spec.feature(n).label for n in match.missing_required)
-        raise IntakeRefused(
-            f"Required columns are missing: {labels}. Column names and aliases are in the disease spec."
-        )
+    missing = [f for f in spec.features if f.required and f.name not in feature_columns]
+    if missing:
+        raise IntakeRefused(_missing(spec, report, missing, choices) + elsewhere)
+    for choice in choices:
+        if not choice.confirmed and choice.feature not in feature_columns:
+            report.notes.append(
+                f"column {choice.header!r} looks like {spec.feature(choice.feature or '').label} "
+                f"({choice.how}) and is not used until the mapping is confirmed: "
+                f"`medfed node map {Path(report.path).name} --disease {spec.id} --accept`"
+            )
     for index, name in enumerate(header):
-        if (
-            index in dropped
-            or index == match.target_column
-            or index in match.feature_columns.values()
-        ):
+        if index in dropped or index == target_column or index in feature_columns.values():
             continue
         kind = by_column_name(name)
         if kind:
             report.identifiers.append(IdentifierFinding(name, kind, "column name"))
         elif name.strip():
             report.ignored_columns.append(name)
-    report.matched = {feature: header[index] for feature, index in match.feature_columns.items()}
-    return Layout(header, match.feature_columns, match.target_column, dropped)
+    report.matched = {feature: header[index] for feature, index in feature_columns.items()}
+    converters, declared = {}, {}
+    for index, (choice, conversion) in enumerate(zip(used, conversions, strict=True)):
+        if conversion is None or choice.feature is None:
+            continue
+        declared[choice.feature] = choice.unit
+        if choice.unit:
+            report.conversions[choice.feature] = conversion.describe()
+        if not conversion.identity:
+            converters[index] = conversion
+    return Layout(
+        header,
+        feature_columns,
+        target_column,
+        dropped,
+        converters,
+        declared,
+        decimal_comma=report.delimiter == ";",
+    )
+
+
+def _choices(
+    spec: DiseaseSpec, header: list[str], report: IntakeReport, book: MappingBook | None
+) -> list[mapping.Choice]:
+    """The hospital's saved mapping for this disease and these columns, else the matches by
+    name (and proposals, not applied)."""
+    saved = book.find(spec.id, header) if book is not None else None
+    if saved is not None:
+        report.mapping_saved = True
+        return [
+            mapping.Choice(column, c.role, c.feature, c.unit, f"saved mapping ({saved.saved_at})")
+            for column, c in zip(header, saved.choices, strict=True)
+        ]
+    others = book.saved_for_others(spec.id, header) if book is not None else []
+    if others:
+        report.notes.append(
+            f"a mapping for exactly these columns is saved for {', '.join(others)}, not for "
+            f"{spec.id}: it is not applied here"
+        )
+    return mapping.propose(spec, header)
+
+
+def _refuse_ambiguous(spec: DiseaseSpec, used: list[mapping.Choice]) -> None:
+    by_feature: dict[str, list[str]] = {}
+    for choice in used:
+        if choice.role == mapping.FEATURE and choice.feature and choice.how != "yours":
+            by_feature.setdefault(choice.feature, []).append(choice.header)
+    for feature, headers in by_feature.items():
+        if len(headers) > 1:
+            raise IntakeRefused(
+                f"Columns {', '.join(repr(c) for c in headers)} all look like "
+                f"{spec.feature(feature).label}; keep one or drop the others with --drop-column."
+            )
+
+
+def _missing(
+    spec: DiseaseSpec,
+    report: IntakeReport,
+    missing: list[Any],
+    choices: list[mapping.Choice],
+) -> str:
+    labels = ", ".join(f.label for f in missing)
+    proposals = [
+        f"{c.header!r} as {spec.feature(c.feature or '').label} ({c.how})"
+        for c in choices
+        if not c.confirmed
+    ]
+    command = f"`medfed node map {Path(report.path).name} --disease {spec.id}`"
+    if proposals:
+        return (
+            f"Required columns are missing: {labels}. Proposed: {'; '.join(proposals)}. "
+            f"Review the mapping with {command} and save it with --accept (or correct a "
+            "column with --column 'HEADER=feature')."
+        )
+    return (
+        f"Required columns are missing: {labels}. Column names and aliases are in the disease "
+        f"spec; or say which column is which with {command} --column 'HEADER=feature'."
+    )
 
 
 # A round reads its hospital's file at each step (joining, training, then twice to evaluate
@@ -283,13 +430,16 @@ def read_rows(
     min_rows: int = 0,
     skip_invalid_rows: bool = False,
     report: IntakeReport | None = None,
+    mappings: MappingBook | None = None,
 ) -> Iterator[tuple[dict[str, Value], int]]:
     """Yield (typed row, label) for every valid row, filling `report` as the file streams by.
 
     A row with a problem is reported (row and column) and left out of what is yielded; callers
     that must not train on a partly bad file check `report.ok` after the pass. A small file read
     before and unchanged since (same size, modification time and inode) is not parsed again.
-    The rows yielded are shared with later reads: callers must not change them.
+    The rows yielded are shared with later reads: callers must not change them. `mappings`
+    are the hospital's saved column mappings: the one for this disease and these columns, if
+    any, says which column is which and in which unit.
     """
     report = report if report is not None else IntakeReport(spec.id, str(path))
     if spec.categorical and not report.class_counts:
@@ -311,6 +461,13 @@ def read_rows(
             stat.st_size,
             stat.st_mtime_ns,
             frozenset(drop_columns or ()),
+            json.dumps(
+                [
+                    m.as_json()
+                    for m in (mappings.mappings if mappings else [])
+                    if m.disease == spec.id
+                ]
+            ),
         )
     )
     kept = _KEPT.get(key) if key is not None else None
@@ -322,7 +479,7 @@ def read_rows(
         yield from rows
         return
     collected: list[tuple[dict[str, Value], int]] | None = [] if key is not None else None
-    for item in _stream_rows(spec, path, drop_columns, report):
+    for item in _stream_rows(spec, path, drop_columns, report, mappings):
         if collected is not None:
             collected.append(item)
             if len(collected) > KEPT_ROWS:
@@ -334,14 +491,19 @@ def read_rows(
 
 
 def _stream_rows(
-    spec: DiseaseSpec, path: Path, drop_columns: set[str] | None, report: IntakeReport
+    spec: DiseaseSpec,
+    path: Path,
+    drop_columns: set[str] | None,
+    report: IntakeReport,
+    mappings: MappingBook | None,
 ) -> Iterator[tuple[dict[str, Value], int]]:
     handle, report.encoding = open_text(path)
     with handle:
         first_line = handle.readline()
         report.delimiter = sniff_delimiter(first_line)
         header = next(csv.reader([first_line], delimiter=report.delimiter))
-        layout = _layout(spec, header, drop_columns or set(), report)
+        layout = _layout(spec, header, drop_columns or set(), report, mappings)
+        sample = _UnitSample(spec, layout)
         report.columns = {f.name: ColumnStats(f.name, f.label, f.type) for f in spec.features}
         category_columns = {
             layout.feature_columns[f.name]
@@ -369,6 +531,7 @@ def _stream_rows(
                 scanner.observe(
                     [cell if i not in layout.dropped else "" for i, cell in enumerate(cells)]
                 )
+                sample.observe(cells)
                 if rows_seen == IDENTIFIER_SAMPLE_ROWS:
                     report.identifiers.extend(_new_findings(scanner, report))
             row, label, problem = _parse_row(spec, layout, cells, line_number)
@@ -387,6 +550,7 @@ def _stream_rows(
             report.identifiers.extend(_new_findings(scanner, report))
     if report.rows == 0:
         raise IntakeRefused(f"{path.name} has only a header row: add one row per patient.")
+    report.whole_file_problems.extend(sample.doubts(path.name))
     for feature in spec.features:
         stats = report.columns[feature.name]
         if feature.required and report.valid_rows and stats.present == 0:
@@ -394,6 +558,51 @@ def _stream_rows(
             report.whole_file_problems.append(
                 f"column {column!r}: every value of the required {feature.label} is missing"
             )
+
+
+class _UnitSample:
+    """The first rows' numbers of each measured feature, as written: a median far outside what
+    the declared unit makes plausible, and plausible in another unit, is a unit mix-up."""
+
+    def __init__(self, spec: DiseaseSpec, layout: Layout) -> None:
+        self.spec = spec
+        self.layout = layout
+        self.values: dict[str, list[float]] = {
+            f.name: []
+            for f in spec.features
+            if f.type == "number" and f.alternative_units and f.name in layout.feature_columns
+        }
+
+    def observe(self, cells: list[str]) -> None:
+        for name, values in self.values.items():
+            try:
+                value = float(self.layout.cell(cells, self.layout.feature_columns[name]))
+            except ValueError:
+                continue
+            if math.isfinite(value) and not (
+                value == 0 and self.spec.feature(name).zero_is_missing
+            ):
+                values.append(value)
+
+    def doubts(self, file_name: str) -> list[str]:
+        found = []
+        for name, values in self.values.items():
+            if not values:
+                continue
+            feature = self.spec.feature(name)
+            median = statistics.median(values)
+            declared = self.layout.declared.get(name)
+            other = units.looks_like(feature, median, declared)
+            if other is None:
+                continue
+            column = self.layout.header[self.layout.feature_columns[name]]
+            found.append(
+                f"column {column!r}: its values (median {median:g}) look like {feature.label} in "
+                f"{other}, not in {declared or feature.unit}; say which with `medfed node map "
+                f"{file_name} --disease {self.spec.id} --unit '{column}={other}' --accept` "
+                f"(or put the unit in the header: '{feature.label} ({other})')"
+            )
+        return found
 
 
 def _new_findings(scanner: ValueScanner, report: IntakeReport) -> list[IdentifierFinding]:
@@ -452,10 +661,11 @@ def _parse_row(
     row: dict[str, Value] = {}
     for feature in spec.features:
         position = layout.feature_columns.get(feature.name)
+        raw: object = layout.cell(cells, position) if position is not None else None
+        if position in layout.converters and isinstance(raw, str) and _is_number(raw):
+            raw = layout.converters[position].apply(float(raw))
         try:
-            row[feature.name] = coerce_value(
-                feature, cells[position] if position is not None else None
-            )
+            row[feature.name] = coerce_value(feature, raw)
         except ValueProblem as problem:
             return (
                 {},
@@ -483,6 +693,7 @@ def check_file(
     drop_columns: set[str] | None = None,
     min_rows: int = 0,
     skip_invalid_rows: bool = False,
+    mappings: MappingBook | None = None,
 ) -> IntakeReport:
     """Validate without keeping any row."""
     report = IntakeReport(spec.id, str(path))
@@ -493,6 +704,7 @@ def check_file(
         min_rows=min_rows,
         skip_invalid_rows=skip_invalid_rows,
         report=report,
+        mappings=mappings,
     ):
         pass
     return report

@@ -32,6 +32,8 @@ from medfed.node.held_models import held
 from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.local_predict import predict_admission, predict_both
 from medfed.node.local_rounds import LocalParticipation
+from medfed.node.mapping_api import mapping_router
+from medfed.node.mappings import load as load_mappings
 from medfed.node.personalise import personalise
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.registry.api import registry_router
@@ -148,6 +150,7 @@ def create_local_app(settings: Settings) -> FastAPI:
 
     participation = LocalParticipation(node_home)
     app.include_router(registry_router(node_home))
+    app.include_router(mapping_router(node_home))
     app.mount("/static", StaticFiles(directory=SHARED_STATIC), name="static")
     app.mount("/node-static", StaticFiles(directory=PAGE_DIR), name="node-static")
 
@@ -244,10 +247,12 @@ def create_local_app(settings: Settings) -> FastAPI:
         path.chmod(0o600)
         drops = {c.strip() for c in drop_columns.split(",") if c.strip()}
         try:
-            report = check_file(spec, path, drop_columns=drops)
+            report = check_file(spec, path, drop_columns=drops, mappings=load_mappings(node_home))
         except IntakeRefused as refused:
             path.unlink()
-            raise InvalidInput(str(refused), field="file") from None
+            # Said of the file the person chose, not of the copy kept here.
+            shown = Path(file.filename or "the file").name
+            raise InvalidInput(str(refused).replace(path.name, shown), field="file") from None
         return {"upload_id": upload_id, "report": report.as_dict()}
 
     @app.post("/api/jobs", status_code=202)

@@ -51,8 +51,9 @@ from medfed.node.backoff import Backoff
 from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.contribute import report_ledger
-from medfed.node.intake import check_file
+from medfed.node.intake import IntakeRefused, check_file
 from medfed.node.inventory import report_quietly
+from medfed.node.mappings import load as load_mappings
 from medfed.node.policy import load_policy, network_cap
 from medfed.node.state import Job, NodeState
 from medfed.node.tls import Renewer
@@ -273,13 +274,18 @@ class RoundAgent:
         if round_["training"].get("homomorphic") and (missing := ckks.available()):
             self._decline(round_id, missing, "declined: it is homomorphic")
             return
-        report = check_file(
-            self.spec,
-            self.offer.path,
-            drop_columns=set(self.offer.drop_columns),
-            min_rows=round_["min_rows"],
-            skip_invalid_rows=self.offer.skip_invalid_rows,
-        )
+        try:
+            report = check_file(
+                self.spec,
+                self.offer.path,
+                drop_columns=set(self.offer.drop_columns),
+                min_rows=round_["min_rows"],
+                skip_invalid_rows=self.offer.skip_invalid_rows,
+                mappings=load_mappings(self.node_home),
+            )
+        except IntakeRefused as refused:
+            self._decline(round_id, str(refused), "declined: the file cannot be used")
+            return
         if not report.ok:
             self._decline(round_id, "; ".join(report.blocking), "declined: the file cannot be used")
             return

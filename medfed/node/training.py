@@ -26,6 +26,7 @@ from medfed.ml import metrics
 from medfed.ml.accounting import Mechanism
 from medfed.ml.model import DiseaseModel, forward_logits, probabilities
 from medfed.ml.private_train import LocalTrainingConfig, train_locally
+from medfed.node import mappings
 from medfed.node.budget import planned_charge, require_room
 from medfed.node.client import ServerClient
 from medfed.node.intake import IntakeRefused, IntakeReport, read_rows
@@ -107,6 +108,7 @@ def prepare(
     *,
     min_rows: int,
     on_progress: Progress | None = None,
+    mappings: mappings.MappingBook | None = None,
 ) -> PreparedData:
     """Stream the CSV once: validate, split train/validation, transform in chunks to disk."""
     report = IntakeReport(spec.id, str(request.path))
@@ -139,6 +141,7 @@ def prepare(
             min_rows=min_rows,
             skip_invalid_rows=request.skip_invalid_rows,
             report=report,
+            mappings=mappings,
         ):
             rows.append(row)
             labels.append(label)
@@ -236,6 +239,7 @@ def run_training(
             workdir,
             min_rows=int(network["min_rows"]),
             on_progress=on_progress,
+            mappings=mappings.load(node_home),
         )
         prepared = time.perf_counter()
         rows = len(data.train_labels)
@@ -339,7 +343,9 @@ def validation_probabilities(
     workdir = node_home / "jobs" / f"evaluate-{uuid.uuid4().hex[:12]}"
     workdir.mkdir(parents=True)
     try:
-        data = prepare(spec, model, request, workdir, min_rows=min_rows)
+        data = prepare(
+            spec, model, request, workdir, min_rows=min_rows, mappings=mappings.load(node_home)
+        )
         logits = model.logits_from_inputs(np.asarray(data.valid_inputs))
         return np.asarray(data.valid_labels).copy(), probabilities(model.architecture, logits)
     finally:

@@ -18,6 +18,7 @@ from tests.utils.processes import (
     medfed_env,
     run_medfed,
     running_server,
+    serving_node,
 )
 
 HEART_COLUMNS = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,num"
@@ -93,3 +94,11 @@ def admin_headers(server: ServerProcess, db: Session) -> dict[str, str]:
 
 def round_state(server: ServerProcess, headers: dict[str, str], round_id: int) -> dict[str, object]:
     return dict(httpx.get(f"{server.url}/api/v1/rounds/{round_id}", headers=headers).json())
+
+
+@pytest.fixture
+def node_url(tmp_path: Path) -> Iterator[str]:
+    """`medfed node serve` alone (no server, not enrolled): the node's own pages and API."""
+    env = medfed_env(tmp_path / "server-home", "sqlite://", node_home=tmp_path / "node")
+    with serving_node(env, tmp_path / "node.log") as url:
+        yield url

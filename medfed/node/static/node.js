@@ -57,13 +57,93 @@ function renderReport(report) {
   box.append(el("h3", {}, "Columns"), el("div", { class: "table-wrap" }, el("table", { class: "columns" },
     el("thead", {}, el("tr", {}, ...["Input", "Column", "Present", "Missing", "Range / counts", "Mean ± sd"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...rows))));
+  const conversions = Object.entries(report.conversions || {});
+  if (conversions.length) {
+    const label = (name) => report.columns.find((c) => c.feature === name)?.label || name;
+    box.append(el("h3", {}, "Units"), el("ul", { id: "report-units" }, ...conversions.map(([name, text]) => el("li", {}, `${label(name)}: ${text}`))));
+  }
+  for (const note of report.notes || []) box.append(el("p", { class: "muted" }, note));
   if (report.ignored_columns.length) box.append(el("p", { class: "muted" }, `Ignored columns: ${report.ignored_columns.join(", ")}`));
   $("report-card").hidden = false;
   $("train-card").hidden = !report.ok;
 }
 
-async function upload(event) {
+// How each column of the chosen file is read: by name, with a unit from its header, from the
+// mapping saved for files of this shape, or proposed for a header MedFed does not know. The
+// hospital corrects and saves it once; every later file of the same shape is read the same way.
+let mapping = null;
+
+function mappingRow(choice, index, features) {
+  const select = el("select", { id: `map-role-${index}`, "aria-label": `What column ${choice.column} is` });
+  const options = [["ignore", "— not used —"], ["drop", "Leave out (never read)"], ["target", "The outcome"],
+    ...features.map((f) => [`feature:${f.name}`, f.label + (f.required ? " (required)" : "")])];
+  const current = choice.role === "feature" ? `feature:${choice.feature}` : choice.role;
+  for (const [value, label] of options) {
+    const option = el("option", { value }, label);
+    if (value === current) option.selected = true;
+    select.append(option);
+  }
+  const feature = features.find((f) => f.name === choice.feature);
+  const unit = el("input", { id: `map-unit-${index}`, list: `map-units-${index}`, value: choice.unit || "",
+    placeholder: feature?.unit || "", "aria-label": `Unit of column ${choice.column}`, size: "10" });
+  const units = el("datalist", { id: `map-units-${index}` });
+  const fill = () => {
+    const chosen = features.find((f) => `feature:${f.name}` === select.value);
+    unit.disabled = !chosen || !chosen.unit;
+    unit.placeholder = chosen?.unit || "";
+    units.replaceChildren(...(chosen ? [chosen.unit, ...chosen.alternative_units].filter(Boolean) : []).map((u) => el("option", { value: u })));
+  };
+  select.addEventListener("change", fill);
+  fill();
+  const how = choice.confirmed ? choice.how : el("strong", { class: "proposed" }, `proposed: ${choice.how}`);
+  return el("tr", choice.confirmed ? {} : { class: "proposal" }, el("th", { scope: "row" }, choice.column),
+    el("td", {}, select), el("td", {}, unit, units), el("td", {}, how));
+}
+
+async function loadMapping(file, refused) {
+  const data = new FormData();
+  data.append("file", file.slice(0, 65536), file.name);
+  data.append("disease", $("disease").value);
+  try {
+    mapping = await call("/api/mappings/proposal", { method: "POST", body: data });
+  } catch (error) {
+    mapping = null;
+    $("mapping-card").hidden = true;
+    return;
+  }
+  const proposed = mapping.columns.filter((c) => !c.confirmed).length;
+  const units = mapping.columns.filter((c) => c.unit).length;
+  $("mapping-table").tBodies[0].replaceChildren(...mapping.columns.map((c, i) => mappingRow(c, i, mapping.features)));
+  $("mapping-intro").textContent = mapping.saved
+    ? "This file is read with the mapping saved for files of its shape. Correct it below if a column is wrong."
+    : proposed
+      ? `${proposed} column(s) are only proposed (highlighted): check each row, correct it if needed, and save. The mapping is kept for every later file with the same columns.`
+      : "Every column was recognised by its name. Correct a row and save if one is wrong, or give a unit when the values are not in the unit shown.";
+  $("mapping-status").textContent = "";
+  $("mapping-card").hidden = !(refused || proposed || units || mapping.saved);
+}
+
+async function saveMapping(event) {
   event.preventDefault();
+  if (!mapping) return;
+  const body = { disease: mapping.disease, header: mapping.header, columns: mapping.columns.map((c, i) => {
+    const value = $(`map-role-${i}`).value;
+    const feature = value.startsWith("feature:") ? value.slice(8) : null;
+    const unit = $(`map-unit-${i}`).value.trim();
+    return { column: c.column, role: feature ? "feature" : value, feature, unit: feature && unit ? unit : null };
+  }) };
+  try {
+    await call("/api/mappings", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (error) {
+    $("mapping-status").replaceChildren(el("span", { class: "alert", role: "alert" }, error.message));
+    return;
+  }
+  $("mapping-status").textContent = "Mapping saved. Checking the file again…";
+  await upload();
+}
+
+async function upload(event) {
+  event?.preventDefault();
   const file = $("file").files[0];
   if (!file) { $("upload-status").textContent = "Choose a CSV file first."; return; }
   const data = new FormData();
@@ -76,6 +156,7 @@ async function upload(event) {
     uploadId = answer.upload_id;
     $("upload-status").textContent = `${file.name} checked.`;
     renderReport(answer.report);
+    await loadMapping(file, false);
     loadRounds();
   } catch (error) {
     uploadId = null;
@@ -83,6 +164,7 @@ async function upload(event) {
     $("report").replaceChildren(el("p", { class: "alert", role: "alert", id: "report-verdict" }, error.message));
     $("report-card").hidden = false;
     $("train-card").hidden = true;
+    await loadMapping(file, true);
   }
 }
 
@@ -204,6 +286,7 @@ function enhanceDropzone() {
 document.addEventListener("DOMContentLoaded", () => {
   enhanceDropzone();
   $("upload-form").addEventListener("submit", upload);
+  $("mapping-form").addEventListener("submit", saveMapping);
   $("train-form").addEventListener("submit", (event) => train(event));
   $("personalise-button").addEventListener("click", (event) => train(event, true));
   $("submit-button").addEventListener("click", submitUpdate);

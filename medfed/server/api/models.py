@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from medfed.core.catalog import get_disease
+from medfed.core.catalog import DiseaseSpec, get_disease
+from medfed.core.clock import utcnow
 from medfed.core.coercion import validate_patient
 from medfed.core.errors import InvalidInput
+from medfed.fhir import patients as fhir_patients
+from medfed.fhir import risk
 from medfed.ml.predict import Factor
 from medfed.server.api.model_schemas import (
     ActivateIn,
@@ -139,21 +145,72 @@ def set_active_version(
     return _version_public(version)
 
 
-@router.post("/{disease}/predict", response_model=PredictionPublic)
+FHIR_JSON = "application/fhir+json"
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PredictIn.model_json_schema()},
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "A FHIR R4 Bundle (Patient and LOINC-coded Observation "
+                    "resources, or QuestionnaireResponse) of one or more patients.",
+                }
+            },
+        },
+    },
+    "responses": {
+        "200": {
+            "content": {
+                FHIR_JSON: {
+                    "schema": {
+                        "type": "object",
+                        "description": "A RiskAssessment (JSON input with Accept: "
+                        "application/fhir+json) or a Bundle of them (FHIR input).",
+                    }
+                }
+            }
+        }
+    },
+}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES * 4:
+        raise InvalidInput("The request body is larger than 4 MiB.", field="body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"The request body is not valid JSON: {error}.", field="body") from None
+
+
+@router.post("/{disease}/predict", response_model=PredictionPublic, openapi_extra=PREDICT_BODY)
 async def predict(
     disease: str,
-    body: PredictIn,
     user: ReadingClinician,
     reader: Reading,
     writer: GroupCommitDep,
     request: Request,
-) -> PredictionPublic:
+) -> PredictionPublic | Response:
     """Validated, predicted (and explained) on a read-only session; the prediction row and its
-    audit event are committed, with other requests' in one transaction, before the answer."""
+    audit event are committed, with other requests' in one transaction, before the answer.
+
+    The body is MedFed's JSON (`{"patient": {...}}`) or a FHIR R4 Bundle of one or more
+    patients; a FHIR body is answered with a Bundle of RiskAssessments, and JSON with one
+    RiskAssessment when the request accepts `application/fhir+json`."""
     turns = request.app.state.prediction_turns
     await turns.take()  # a few per pass of the event loop (server/turns.py)
     spec = get_disease(disease)
-    row = validate_patient(spec, body.patient)
+    body = await _json_body(request)
+    if isinstance(body, dict) and "resourceType" in body:
+        return await _predict_fhir(spec, body, user, reader, writer, request)
+    try:
+        asked = PredictIn.model_validate(body)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    row = validate_patient(spec, asked.patient)
     version, arm = await reader.lookup(lambda db: ab.serving_version(db, spec.id, user.id))
     result, record = predictions.explained(
         request.app.state.model_cache,
@@ -162,12 +219,55 @@ async def predict(
         row,
         version,
         arm,
-        store_inputs=body.store_inputs,
-        with_explanation=body.explain,
+        store_inputs=asked.store_inputs,
+        with_explanation=asked.explain,
     )
     prediction_id = await asyncio.wrap_future(writer.submit(predictions.RECORDS, record))
     await turns.take()  # building the answer is work too
-    return _public(predictions.with_id(result, prediction_id, record.arm))
+    answered = predictions.with_id(result, prediction_id, record.arm)
+    if FHIR_JSON in request.headers.get("accept", ""):
+        resource = risk.risk_assessment(spec, answered, subject=None, basis=[], when=utcnow())
+        return Response(json.dumps(resource), media_type=FHIR_JSON)
+    return _public(answered)
+
+
+async def _predict_fhir(
+    spec: DiseaseSpec,
+    body: dict[str, Any],
+    user: Any,
+    reader: Any,
+    writer: Any,
+    request: Request,
+) -> Response:
+    """Every patient of the bundle scored by the served model, each prediction recorded."""
+    found = fhir_patients.patients(spec, body, utcnow().date())
+    rows = []
+    for patient in found:
+        try:
+            rows.append(validate_patient(spec, patient.values))
+        except InvalidInput as problem:
+            raise InvalidInput(
+                f"{patient.reference}: {problem.message}", field=problem.field
+            ) from None
+    version, arm = await reader.lookup(lambda db: ab.serving_version(db, spec.id, user.id))
+    resources = []
+    for patient, row in zip(found, rows, strict=True):
+        result, record = predictions.explained(
+            request.app.state.model_cache, user, spec, row, version, arm, store_inputs=False
+        )
+        await asyncio.wrap_future(writer.submit(predictions.RECORDS, record))
+        resources.append(
+            risk.risk_assessment(
+                spec,
+                result,
+                subject=patient.reference,
+                basis=patient.basis,
+                when=utcnow(),
+                notes=[*patient.conversions, *patient.unused],
+            )
+        )
+        await request.app.state.prediction_turns.take()
+    return Response(json.dumps(risk.bundle(resources, utcnow())), media_type=FHIR_JSON)
 
 
 async def csv_body(request: Request) -> str:

@@ -3,21 +3,12 @@ admission, add diagnoses by hand and from a file, see a refusal, and find the pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.utils.browser import Traffic, guarded_page, look
-from tests.utils.processes import medfed_env, serving_node
-
-
-@pytest.fixture
-def node_url(tmp_path: Path) -> Iterator[str]:
-    env = medfed_env(tmp_path / "server-home", "sqlite://", node_home=tmp_path / "node")
-    with serving_node(env, tmp_path / "node.log") as url:
-        yield url
 
 
 @pytest.mark.slow
