@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
     AUDIT_VERIFIED = "audit_verified"
     MODEL_VERSION_CREATED = "model_version_created"
     MODEL_ACTIVATED = "model_activated"
+    MODEL_EXPORTED = "model_exported"
     PREDICTION = "prediction"
     CONTRIBUTION_RECEIVED = "contribution_received"
     PRIVACY_SPEND_REPORTED = "privacy_spend_reported"

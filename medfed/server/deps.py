@@ -323,6 +323,7 @@ ScienceUser = Annotated[User, Depends(require_role(*TRAINING_ROLES))]
 ReadingScience = Annotated[auth.Caller, Depends(require_role_reading(*TRAINING_ROLES))]
 StaffOrAdmin = Annotated[User, Depends(require_role("admin", "hospital"))]
 Clinician = Annotated[User, Depends(require_role("doctor", "admin"))]
+ModelUser = Annotated[User, Depends(require_role("doctor", *TRAINING_ROLES))]
 ReadingClinician = Annotated[auth.Caller, Depends(require_role_reading("doctor", "admin"))]
 ReadingAdmin = Annotated[auth.Caller, Depends(require_role_reading("admin"))]
 

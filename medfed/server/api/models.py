@@ -36,11 +36,12 @@ from medfed.server.deps import (
     CurrentUser,
     DbSession,
     GroupCommitDep,
+    ModelUser,
     Reading,
     ReadingClinician,
     ScienceUser,
 )
-from medfed.server.services import ab, audit, marketplace, predictions, registry
+from medfed.server.services import ab, audit, exports, marketplace, predictions, registry
 from medfed.server.services.predictions import PredictionResult
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -131,6 +132,25 @@ def _public(result: PredictionResult) -> PredictionPublic:
         if result.method
         else None,
         class_probabilities=result.class_probabilities or None,
+    )
+
+
+@router.get(
+    "/{disease}/versions/{version}/onnx",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_onnx(
+    disease: str, version: str, user: ModelUser, db: DbSession, request: Request
+) -> Response:
+    """The version as an ONNX file: raw feature values (spec order; categories as code
+    indexes; NaN when missing) in, the probability out; the public model card as metadata."""
+    blob = exports.onnx_file(db, request.app.state.model_cache, user, disease, version)
+    name = f"medfed-{disease}-{version}.onnx"
+    return Response(
+        blob,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

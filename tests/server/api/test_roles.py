@@ -85,6 +85,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/models/{disease}/active"): TRAINING,
     ("POST", "/api/v1/models/{disease}/predict"): CLINICIANS,
     ("POST", "/api/v1/models/{disease}/predict-batch"): CLINICIANS,
+    ("GET", "/api/v1/models/{disease}/versions/{version}/onnx"): CLINICIANS | TRAINING,
     ("GET", "/api/v1/predictions"): CLINICIANS,
     ("POST", "/api/v1/predictions/{prediction_id}/outcome"): CLINICIANS,
     ("POST", "/api/v1/auth/token"): EVERYONE,
