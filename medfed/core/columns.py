@@ -26,6 +26,9 @@ ROLES = (FEATURE, TARGET, IGNORE, DROP)
 # How alike (difflib's ratio on normalised names) a header must be to be proposed.
 PROPOSE_AT = 0.75
 _BRACKETED = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<inner>[^\(\)\[\]]*)[\)\]]\s*$")
+# A unit after the name without brackets: "Glucose mmol/L", "Creatinine, umol/L", "BMI_kg/m2".
+_TRAILING = re.compile(r"^(?P<name>.+?)[\s,_]+(?P<inner>[^\s,_]+)\s*$")
+PREFIX_SCORE = 0.9  # a header that starts with a feature's name (4 letters or more)
 
 
 class MappingProblem(ValueError):
@@ -57,14 +60,27 @@ class Choice:
 
 
 def split_header(header: str) -> tuple[str, str | None]:
-    """A header's name and the unit written after it in brackets, if what is there is a unit."""
-    found = _BRACKETED.match(header.strip())
-    if found is None or not found.group("name").strip():
-        return header, None
-    inner = found.group("inner").strip()
-    if inner and units.is_unit(inner):
-        return found.group("name"), inner
+    """A header's name and the unit written after it (in brackets, or after a space, comma or
+    underscore), if what is there reads as a unit."""
+    for pattern in (_BRACKETED, _TRAILING):
+        found = pattern.match(header.strip())
+        if found is None or not found.group("name").strip():
+            continue
+        inner = found.group("inner").strip()
+        if inner and not inner.isdigit() and units.is_unit(inner):
+            return found.group("name"), inner
     return header, None
+
+
+def _converts(spec: DiseaseSpec, feature: str, unit: str | None) -> bool:
+    """Whether `unit` can be a unit of this feature ("2h" after "Glucose" is a note, not one)."""
+    if unit is None:
+        return True
+    try:
+        units.conversion(spec.feature(feature), unit)
+    except units.UnitProblem:
+        return False
+    return True
 
 
 def signature(header: Iterable[str]) -> str:
@@ -93,7 +109,7 @@ def propose(spec: DiseaseSpec, header: list[str]) -> list[Choice]:
             choices.append(Choice(column, FEATURE, exact, None, "name"))
             continue
         named = next((f for f, k in keys.items() if bare in k), None)
-        if named is not None:
+        if named is not None and _converts(spec, named, unit):
             choices.append(Choice(column, FEATURE, named, unit, "name, unit from the header"))
             continue
         if whole in targets or bare in targets:
@@ -117,6 +133,8 @@ def propose(spec: DiseaseSpec, header: list[str]) -> list[Choice]:
             )
             continue
         closest, score = _closest(bare, keys)
+        if closest is not None and not _converts(spec, closest, unit):
+            unit = None
         if closest is not None:
             choices.append(
                 Choice(
@@ -135,10 +153,14 @@ def propose(spec: DiseaseSpec, header: list[str]) -> list[Choice]:
 
 
 def _closest(name: str, keys: dict[str, set[str]]) -> tuple[str | None, float]:
+    """The feature whose name or alias the header most resembles: its similarity, or a header
+    that starts with the name (\"glucosefasting\")."""
     best, best_score = None, 0.0
     for feature, names in keys.items():
         for key in names:
             score = difflib.SequenceMatcher(None, name, key).ratio()
+            if len(key) >= 4 and name.startswith(key):
+                score = max(score, PREFIX_SCORE)
             if score > best_score:
                 best, best_score = feature, score
     return (best, best_score) if best_score >= PROPOSE_AT else (None, best_score)

@@ -201,8 +201,20 @@ def open_text(path: Path) -> tuple[io.TextIOBase, str]:
         head = handle.read(65536)
     if not head.strip():
         raise IntakeRefused(f"{path.name} is empty: it needs a header row and one row per patient.")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[1:200:2].count(0) > 20:
-        raise IntakeRefused(f"{path.name} is UTF-16 text; save it as CSV in UTF-8.")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Spreadsheets' "Unicode text" export: UTF-16 with its byte-order mark, tab-separated.
+        try:
+            with path.open("r", encoding="utf-16", newline="") as text:
+                for _ in iter(lambda: text.read(1 << 20), ""):
+                    pass
+        except UnicodeError:
+            raise IntakeRefused(f"{path.name} is not readable UTF-16 text.") from None
+        return path.open("r", encoding="utf-16", newline=""), "utf-16"
+    if head[1:200:2].count(0) > 20:
+        raise IntakeRefused(
+            f"{path.name} looks like UTF-16 text without a byte-order mark; save it as CSV in "
+            "UTF-8 (or as Unicode text, which starts with one)."
+        )
     if b"\x00" in head or head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")):
         raise IntakeRefused(
             f"{path.name} is binary data, not a CSV file (a spreadsheet? export it as CSV first)."
@@ -217,8 +229,12 @@ def open_text(path: Path) -> tuple[io.TextIOBase, str]:
     return path.open("r", encoding=encoding, newline=""), encoding
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
 def sniff_delimiter(header_line: str) -> str:
-    return ";" if header_line.count(";") > header_line.count(",") else ","
+    """The separator the header uses most: comma, semicolon, tab or pipe (a comma on a tie)."""
+    return max(DELIMITERS, key=lambda d: (header_line.count(d), d == ","))
 
 
 def read_header(path: Path) -> list[str]:
@@ -231,13 +247,16 @@ def read_header(path: Path) -> list[str]:
 
 def header_of(head: bytes, name: str = "the file") -> list[str]:
     """The column names in the first bytes of a file (a page sends only those to map it)."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
-        raise IntakeRefused(f"{name} is not CSV text in UTF-8 or Latin-1.")
-    line = head.split(b"\n", 1)[0].rstrip(b"\r")
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = line.decode("latin-1")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = head.decode("utf-16", errors="ignore").split("\n", 1)[0].rstrip("\r")
+    elif b"\x00" in head:
+        raise IntakeRefused(f"{name} is not CSV text in UTF-8, Latin-1 or UTF-16.")
+    else:
+        line = head.split(b"\n", 1)[0].rstrip(b"\r")
+        try:
+            text = line.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = line.decode("latin-1")
     if not text.strip():
         raise IntakeRefused(f"{name} has no header row of column names.")
     return next(csv.reader([text], delimiter=sniff_delimiter(text)), [])
@@ -351,7 +370,7 @@ def _layout(
         dropped,
         converters,
         declared,
-        decimal_comma=report.delimiter == ";",
+        decimal_comma=report.delimiter != ",",
     )
 
 

@@ -60,7 +60,7 @@ def test_encodings_delimiters_and_bom(
         (b"", "is empty"),
         (b"glucose,bmi,age,outcome\n", "only a header"),
         (b"PK\x03\x04\x14\x00\x00\x00binary", "binary data"),
-        ("glucose,bmi,age,outcome\n120,30,40,1\n".encode("utf-16"), "UTF-16"),
+        ("glucose,bmi,age,outcome\n120,30,40,1\n".encode("utf-16-le"), "UTF-16 text without"),
         (b"glucose,bmi,age\n120,30,40\n", "No outcome column"),
         (b"bmi,age,outcome\n30,40,1\n", "Required columns are missing: Plasma glucose"),
     ],

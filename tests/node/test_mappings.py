@@ -114,3 +114,56 @@ def test_saving_again_replaces_only_that_diseases_mapping_for_that_shape(tmp_pat
     saved = book.find("diabetes", header)
     assert saved is not None and saved.choices[0].unit == "mmol/L"
     assert not list(home.glob("*.partial"))
+
+
+def test_a_spreadsheets_unicode_text_export_tab_separated_utf16_reads_without_a_mapping(
+    pima: Path, tmp_path: Path
+) -> None:
+    export = emr.export(
+        pima,
+        tmp_path / "unicode.txt",
+        [("Glucose mg/dL", emr.scaled(1, 1.0, digits=0)), ("BMI kg/m2", emr.column(5)),
+         ("Age, years", emr.column(7)), ("Diabetes", emr.column(8))],
+        delimiter="\t", encoding="utf-16", decimal_comma=True,
+    )  # fmt: skip
+    report = check_file(DIABETES, export)
+    assert report.ok, report.blocking
+    assert (report.encoding, report.delimiter) == ("utf-16", "\t")
+    assert report.conversions["glucose"] == "mg/dL (no conversion)"
+    assert report.matched == {"glucose": "Glucose mg/dL", "bmi": "BMI kg/m2", "age": "Age, years"}
+    assert [r["bmi"] for r in _rows(export)] == [r["bmi"] for r in _rows(pima)]  # "33,6"
+
+
+def test_pipes_creatinine_in_micromoles_and_a_note_that_is_no_unit(
+    datasets_dir: Path, tmp_path: Path
+) -> None:
+    kidney = get_disease("kidney")
+    source = datasets_dir / "kidney" / "kidney_disease.csv"
+    header = read_header(source)
+    creatinine = header.index("sc")
+    columns = [
+        ("Serum Creatinine umol/L", emr.scaled(i, 0.011312, digits=0, text_is_missing=True))
+        if i == creatinine
+        else (h, emr.column(i))
+        for i, h in enumerate(header)
+    ]
+    export = emr.export(source, tmp_path / "pipes.csv", columns, delimiter="|", encoding="utf-8")
+    report = check_file(kidney, export, skip_invalid_rows=True)
+    assert report.delimiter == "|"
+    assert report.conversions["serum_creatinine"].startswith("umol/L → mg/dL")
+    converted = [
+        r["serum_creatinine"] for r, _ in read_rows(kidney, export, skip_invalid_rows=True)
+    ]
+    original = [r["serum_creatinine"] for r, _ in read_rows(kidney, source, skip_invalid_rows=True)]
+    assert len(converted) == len(original)
+    pairs = [(a, b) for a, b in zip(converted, original, strict=True) if b is not None]
+    assert pairs and all(
+        abs(a - b) <= 0.5 * 0.011312 + 1e-9 for a, b in pairs
+    )  # printed to 1 µmol/L
+    glucose = columns_for(DIABETES, ["Glucose 2h", "Glucose (fasting)", "BMI", "Age", "Outcome"])
+    assert glucose[0].feature == "glucose" and glucose[0].unit is None  # "2h" is no glucose unit
+    assert not glucose[0].confirmed and glucose[1].feature is None  # one proposal per feature
+
+
+def columns_for(spec: object, header: list[str]) -> list[columns.Choice]:
+    return columns.propose(spec, header)  # type: ignore[arg-type]

@@ -45,12 +45,24 @@ def column(index: int) -> Cell:
     return lambda row: row[index]
 
 
-def scaled(index: int, divide_by: float, digits: int = 1, zero_is_missing: bool = True) -> Cell:
+def scaled(
+    index: int,
+    divide_by: float,
+    digits: int = 1,
+    zero_is_missing: bool = True,
+    text_is_missing: bool = False,
+) -> Cell:
     """A value re-expressed in another unit (e.g. mg/dL / 18.0156 = mmol/L), rounded as an EMR
-    would print it; a zero (the public data's "missing") left empty."""
+    would print it; a zero (the public data's "missing") left empty, and with
+    `text_is_missing` a cell that is no number ("?")."""
 
     def cell(row: list[str]) -> str:
-        value = float(row[index])
+        try:
+            value = float(row[index])
+        except ValueError:
+            if text_is_missing:
+                return ""
+            raise
         if zero_is_missing and value == 0:
             return ""
         return f"{value / divide_by:.{digits}f}"
