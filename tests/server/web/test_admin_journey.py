@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, expect
@@ -17,6 +16,7 @@ from medfed.node.rounds import Participation, RoundAgent
 from medfed.server.db.tables import Hospital, ModelVersion
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.conftest import site_csv
+from tests.utils.agents import keep_stepping
 from tests.utils.browser import Traffic, guarded_page, look, sign_in
 from tests.utils.processes import ServerProcess, hospital_token
 
@@ -37,18 +37,6 @@ def _agents(
     return agents
 
 
-def _poll_nodes(agents: list[RoundAgent], stop: threading.Event, failures: list[str]) -> None:
-    """The hospitals' nodes, polling the server as they do in production."""
-    while not stop.is_set():
-        for agent in agents:
-            try:
-                agent.step()
-            except Exception as problem:  # reported by the test, not swallowed
-                failures.append(f"{type(problem).__name__}: {problem}")
-                return
-        time.sleep(0.2)
-
-
 def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
     browser: Browser,
     live_server: tuple[ServerProcess, dict[str, str]],
@@ -61,7 +49,9 @@ def test_admin_opens_a_round_sees_it_deploy_and_rolls_back(
     trained_db.rollback()
     agents = _agents(server, env, datasets_dir, tmp_path)
     stop, failures = threading.Event(), []
-    nodes = threading.Thread(target=_poll_nodes, args=(agents, stop, failures), daemon=True)
+    nodes = threading.Thread(
+        target=keep_stepping, args=([a.step for a in agents], stop, failures), daemon=True
+    )
     traffic = Traffic()
     try:
         with guarded_page(browser, traffic) as page:

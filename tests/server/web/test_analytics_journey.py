@@ -4,29 +4,17 @@ answer under their own policies, reads the charts and downloads the figures."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 from sqlalchemy.orm import Session
 
 from medfed.node.policy import LocalPolicy, save_policy
-from medfed.node.rounds import RoundAgent
 from tests.factories import DEFAULT_PASSWORD, make_user
 from tests.node.test_rounds import _site_agents
+from tests.utils.agents import keep_stepping
 from tests.utils.browser import Traffic, guarded_page, look, sign_in
 from tests.utils.processes import ServerProcess
-
-
-def _answer(agents: list[RoundAgent], stop: threading.Event, failures: list[str]) -> None:
-    while not stop.is_set():
-        for agent in agents:
-            try:
-                agent.analytics.step()
-            except Exception as problem:  # reported by the test, not swallowed
-                failures.append(f"{type(problem).__name__}: {problem}")
-                return
-        time.sleep(0.2)
 
 
 def test_a_data_scientist_asks_for_age_by_site_and_reads_the_charts(
@@ -45,7 +33,9 @@ def test_a_data_scientist_asks_for_age_by_site_and_reads_the_charts(
     for agent in agents[:2]:
         save_policy(agent.node_home, LocalPolicy(analytics_per_site=True))
     stop, failures = threading.Event(), []
-    nodes = threading.Thread(target=_answer, args=(agents, stop, failures), daemon=True)
+    nodes = threading.Thread(
+        target=keep_stepping, args=([a.analytics.step for a in agents], stop, failures), daemon=True
+    )
     try:
         with guarded_page(browser, Traffic()) as page:
             sign_in(page, server.url, "analyst.browser", DEFAULT_PASSWORD)
